@@ -1,0 +1,1 @@
+"""Audio path: WAV I/O and resampling, VAD, utterance segmentation."""
