@@ -1,0 +1,135 @@
+"""Voice activity detection and utterance segmentation.
+
+``WebRtcVad`` classifies 10/20/30 ms frames; :class:`Segmenter` turns a stream of AudioFrames of any block
+length into utterances with pre-roll, an onset window, hangover, min/max length, and a hard end-of-speech
+timeout (``max_ms``) so a noisy room cannot hold an utterance open forever. It also tracks the noise floor
+to attach an SNR estimate to each segment (fusion uses it to weight the voice).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from typing import Protocol
+
+import numpy as np
+
+from ..config.schema import VadConfig
+from ..types import AudioFrame, Segment
+
+log = logging.getLogger(__name__)
+
+RATE = 16000
+
+
+class FrameVad(Protocol):
+    def is_speech(self, frame: np.ndarray) -> bool: ...
+
+
+class WebRtcVad:
+    """webrtcvad (Google's WebRTC GMM VAD) on int16 frames of 10, 20 or 30 ms at 16 kHz."""
+
+    def __init__(self, aggressiveness: int = 2) -> None:
+        import webrtcvad
+
+        self._vad = webrtcvad.Vad(aggressiveness)
+
+    def is_speech(self, frame: np.ndarray) -> bool:
+        return bool(self._vad.is_speech(frame.tobytes(), RATE))
+
+
+def _rms_db(x: np.ndarray) -> float:
+    r = float(np.sqrt(np.mean(x.astype(np.float32) ** 2))) if len(x) else 0.0
+    return 20.0 * math.log10(max(r, 1.0))
+
+
+class Segmenter:
+    """Stateful VAD segmenter. Feed frames with :meth:`push`; it returns finished segments."""
+
+    def __init__(self, cfg: VadConfig | None = None, vad: FrameVad | None = None) -> None:
+        self.cfg = cfg or VadConfig()
+        self.vad = vad or WebRtcVad(self.cfg.aggressiveness)
+        self.n = RATE * self.cfg.frame_ms // 1000
+        self._pending = np.zeros(0, np.int16)
+        self._pending_t = 0.0
+        self._pre: deque[np.ndarray] = deque(maxlen=max(1, self.cfg.pre_roll_ms // self.cfg.frame_ms))
+        self._onset: deque[bool] = deque(maxlen=max(1, self.cfg.start_ms // self.cfg.frame_ms))
+        self._active = False
+        self._frames: list[np.ndarray] = []
+        self._flags: list[bool] = []
+        self._silence = 0
+        self._t_start = 0.0
+        self._noise_db = 30.0
+        self.forced_ends = 0
+
+    @property
+    def active(self) -> bool:
+        return self._active
+
+    def push(self, frame: AudioFrame) -> list[Segment]:
+        if len(self._pending) == 0:
+            self._pending_t = frame.t_mono
+        self._pending = np.concatenate([self._pending, frame.pcm.astype(np.int16, copy=False)])
+        out: list[Segment] = []
+        while len(self._pending) >= self.n:
+            chunk, self._pending = self._pending[:self.n], self._pending[self.n:]
+            t = self._pending_t
+            self._pending_t += self.n / RATE
+            seg = self._step(chunk, t)
+            if seg is not None:
+                out.append(seg)
+        return out
+
+    def _step(self, chunk: np.ndarray, t: float) -> Segment | None:
+        speech = self.vad.is_speech(chunk)
+        cfg = self.cfg
+        if not self._active:
+            if not speech:
+                self._noise_db = 0.95 * self._noise_db + 0.05 * _rms_db(chunk)
+            self._pre.append(chunk)
+            self._onset.append(speech)
+            need = max(1, math.ceil(0.67 * (self._onset.maxlen or 1)))
+            if sum(self._onset) >= need:
+                self._active = True
+                self._frames = list(self._pre)
+                self._flags = [True] * len(self._frames)
+                self._t_start = t - (len(self._frames) - 1) * self.n / RATE
+                self._silence = 0
+                self._pre.clear()
+                self._onset.clear()
+            return None
+        self._frames.append(chunk)
+        self._flags.append(speech)
+        self._silence = 0 if speech else self._silence + 1
+        length_ms = len(self._frames) * cfg.frame_ms
+        if self._silence * cfg.frame_ms >= cfg.hangover_ms:
+            return self._finish(t, forced=False)
+        if length_ms >= cfg.max_ms:
+            self.forced_ends += 1
+            return self._finish(t, forced=True)
+        return None
+
+    def _finish(self, t: float, forced: bool) -> Segment | None:
+        frames, flags = self._frames, self._flags
+        if not forced:  # trim the trailing silence, keep a little of it
+            keep = len(frames) - self._silence + max(1, 150 // self.cfg.frame_ms)
+            frames, flags = frames[:keep], flags[:keep]
+        self._active = False
+        self._frames, self._flags = [], []
+        speech_frames = int(sum(flags))
+        if speech_frames * self.cfg.frame_ms < self.cfg.min_ms:
+            return None
+        pcm = np.concatenate(frames)
+        voiced = np.concatenate([f for f, s in zip(frames, flags, strict=True) if s]) if speech_frames else pcm
+        snr = _rms_db(voiced) - self._noise_db
+        t_end = self._t_start + len(pcm) / RATE
+        return Segment(pcm=pcm, sample_rate=RATE, t_start=self._t_start, t_end=t_end,
+                       speech_ratio=speech_frames / len(flags), snr_db=snr, forced_end=forced)
+
+    def flush(self) -> list[Segment]:
+        """End of stream: close an open utterance."""
+        if self._active:
+            seg = self._finish(self._pending_t, forced=True)
+            return [seg] if seg is not None else []
+        return []

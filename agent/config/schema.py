@@ -1,0 +1,140 @@
+"""The configuration schema. Every field has a title and description; unknown keys are errors.
+
+Defaults are chosen so that ``homeagent demo`` needs no file at all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MicSource(Strict):
+    type: Literal["microphone"] = Field("microphone", title="Source type", description="A live microphone.")
+    device: str | int | None = Field(
+        None, title="Device", description="sounddevice input name (substring) or index; null = system default.")
+    block_ms: int = Field(20, ge=10, le=100, title="Block length (ms)",
+                          description="Capture block length; the VAD uses 10/20/30 ms frames inside it.")
+
+
+class WavSource(Strict):
+    type: Literal["wav"] = Field("wav", title="Source type", description="Replay WAV files.")
+    paths: list[Path] = Field(..., min_length=1, title="Files", description="WAV files replayed in order.")
+    realtime: bool = Field(True, title="Real-time pacing",
+                           description="Pace frames at real time (true) or run as fast as possible (false).")
+    block_ms: int = Field(20, ge=10, le=100, title="Block length (ms)", description="Frame length delivered.")
+    loop: bool = Field(False, title="Loop", description="Start again from the first file at the end.")
+
+
+class CameraSource(Strict):
+    type: Literal["camera"] = Field("camera", title="Source type", description="OpenCV capture.")
+    device: str | int = Field(0, title="Device",
+                              description="Camera index, device path, video file or stream URL.")
+    width: int = Field(640, ge=64, le=4096, title="Width", description="Requested frame width in pixels.")
+    height: int = Field(480, ge=48, le=4096, title="Height", description="Requested frame height in pixels.")
+    max_fps: float = Field(15.0, gt=0, le=120, title="Frame-rate cap", description="Frames per second at most.")
+    stale_after_s: float = Field(2.0, gt=0, le=60, title="Stale timeout (s)",
+                                 description="A camera that delivers no new (different) frame for this long "
+                                             "is reported as stalled.")
+
+
+class ReplayVideoSource(Strict):
+    type: Literal["replay"] = Field("replay", title="Source type",
+                                    description="Replay a video file or a folder of images.")
+    path: Path = Field(..., title="Path", description="A video file or a directory of images.")
+    fps: float = Field(15.0, gt=0, le=120, title="Frame rate", description="Replay frame rate.")
+    realtime: bool = Field(True, title="Real-time pacing", description="Pace frames at real time.")
+    loop: bool = Field(False, title="Loop", description="Start again at the end.")
+
+
+class VadConfig(Strict):
+    aggressiveness: int = Field(2, ge=0, le=3, title="webrtcvad aggressiveness",
+                                description="0 (least) to 3 (most aggressive at filtering non-speech).")
+    frame_ms: Literal[10, 20, 30] = Field(30, title="VAD frame (ms)", description="webrtcvad frame length.")
+    pre_roll_ms: int = Field(300, ge=0, le=2000, title="Pre-roll (ms)",
+                             description="Audio kept before speech onset.")
+    hangover_ms: int = Field(400, ge=30, le=3000, title="Hangover (ms)",
+                             description="Silence that ends an utterance.")
+    start_ms: int = Field(90, ge=10, le=1000, title="Onset (ms)",
+                          description="Speech needed within the onset window to start an utterance.")
+    min_ms: int = Field(250, ge=50, le=5000, title="Minimum length (ms)",
+                        description="Shorter utterances are dropped.")
+    max_ms: int = Field(4000, ge=500, le=30000, title="Maximum length (ms)",
+                        description="Hard end-of-speech timeout: an utterance is cut here even in a noisy room.")
+
+    @model_validator(mode="after")
+    def _order(self) -> VadConfig:
+        if self.min_ms >= self.max_ms:
+            raise ValueError("min_ms must be less than max_ms")
+        return self
+
+
+class SpeechConfig(Strict):
+    commands: str = Field("home", title="Command set",
+                          description="Built-in command set name or a path to a command-set bundle directory.")
+    threshold: float | None = Field(None, ge=0, le=1, title="Threshold",
+                                    description="Accept threshold; null = the model's calibrated threshold.")
+    int8: bool = Field(True, title="int8 frontend", description="Use the int8 speech-embedding model.")
+
+
+class TlsConfig(Strict):
+    ca_file: Path | None = Field(None, title="CA file", description="PEM CA bundle to verify the broker.")
+    cert_file: Path | None = Field(None, title="Client certificate", description="PEM client certificate.")
+    key_file: Path | None = Field(None, title="Client key", description="PEM client private key.")
+    insecure: bool = Field(False, title="Skip hostname check", description="Do not verify the broker hostname.")
+
+
+class MqttConfig(Strict):
+    host: str = Field("127.0.0.1", min_length=1, title="Broker host", description="MQTT broker host name.")
+    port: int = Field(1883, ge=1, le=65535, title="Broker port", description="MQTT broker TCP port (1-65535).")
+    client_id: str | None = Field(None, title="Client id", description="null = homeagent-<site_id>.")
+    username: str | None = Field(None, title="Username", description="Broker user name.")
+    password_file: Path | None = Field(
+        None, title="Password file",
+        description="File holding the broker password (relative names are looked up in $CREDENTIALS_DIRECTORY).")
+    password_env: str | None = Field(None, title="Password variable",
+                                     description="Environment variable holding the broker password.")
+    tls: TlsConfig | None = Field(None, title="TLS", description="Enable TLS with these files.")
+    keepalive_s: int = Field(30, ge=5, le=3600, title="Keep-alive (s)", description="MQTT keep-alive.")
+    topic_prefix: str = Field("homeagent", min_length=1, title="Topic prefix",
+                              description="Intents go to <prefix>/<site_id>/intent/<name>.")
+    hermes: bool = Field(True, title="Hermes topics", description="Also publish hermes/intent/<name>.")
+    intent_ttl_s: float = Field(5.0, gt=0, le=300, title="Intent TTL (s)",
+                                description="An intent not delivered within this time is dropped, not sent.")
+    outbox_size: int = Field(100, ge=1, le=100000, title="Outbox size",
+                             description="Messages kept while the broker is unreachable.")
+    reconnect_min_s: float = Field(0.5, gt=0, le=60, title="Reconnect min delay (s)",
+                                   description="First reconnect delay; doubles up to the max.")
+    reconnect_max_s: float = Field(10.0, gt=0, le=600, title="Reconnect max delay (s)",
+                                   description="Cap of the exponential reconnect backoff.")
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _no_wildcards(cls, v: str) -> str:
+        if any(c in v for c in "+#") or v.startswith("/") or v.endswith("/"):
+            raise ValueError("must not contain '+' or '#' nor start/end with '/'")
+        return v
+
+
+class AgentConfig(Strict):
+    site_id: str = Field("default", pattern=r"^[A-Za-z0-9_-]{1,64}$", title="Site id",
+                         description="This agent's name: letters, digits, '_' and '-' (1-64 chars).")
+    audio: MicSource | WavSource | None = Field(
+        None, discriminator="type", title="Audio source",
+        description="type: microphone | wav; null = no audio.")
+    video: CameraSource | ReplayVideoSource | None = Field(
+        None, discriminator="type", title="Video source", description="type: camera | replay; null = no video.")
+    vad: VadConfig = Field(default_factory=VadConfig, title="VAD and segmenter",  # type: ignore[arg-type]
+                           description="Voice activity detection and utterance segmentation.")
+    speech: SpeechConfig = Field(default_factory=SpeechConfig, title="Speech",  # type: ignore[arg-type]
+                                 description="Spoken command recognition.")
+    mqtt: MqttConfig = Field(default_factory=MqttConfig, title="MQTT",  # type: ignore[arg-type]
+                             description="Broker connection and topics.")
+    state_dir: Path = Field(Path("/var/lib/homeagent"), title="State directory",
+                            description="Persistent state (privacy switches, model store).")

@@ -1,0 +1,15 @@
+"""Topic names for intents and agent state."""
+
+from __future__ import annotations
+
+
+def intent_topic(prefix: str, site_id: str, name: str) -> str:
+    return f"{prefix}/{site_id}/intent/{name}"
+
+
+def hermes_topic(name: str) -> str:
+    return f"hermes/intent/{name}"
+
+
+def availability_topic(prefix: str, site_id: str) -> str:
+    return f"{prefix}/{site_id}/availability"

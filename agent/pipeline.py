@@ -1,0 +1,178 @@
+"""Wiring of the audio path: source → VAD segmenter → recognizer → intent → publisher.
+
+Each stage runs in its own thread and talks through bounded queues, so a slow recognizer never makes the
+capture thread drop audio (the segmenter is cheap and runs in the capture thread; whole utterances are
+queued for recognition). ``heartbeats`` records the last progress of each loop for the watchdog.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from .audio.vad import Segmenter
+from .config.schema import AgentConfig
+from .errors import AgentError, DeviceUnavailable
+from .intents.topics import hermes_topic, intent_topic
+from .mqtt.publisher import Message, Publisher
+from .sources.base import Source
+from .types import AudioFrame, CommandScores, Intent, Segment
+
+log = logging.getLogger(__name__)
+
+
+class Recognizer(Protocol):
+    def recognize(self, pcm: np.ndarray, t_start: float = 0.0, t_end: float = 0.0) -> CommandScores: ...
+
+    def decide(self, scores: CommandScores) -> tuple[str | None, float]: ...
+
+
+@dataclass
+class PipelineStats:
+    segments: int = 0
+    intents: int = 0
+    rejected: int = 0
+    dropped_segments: int = 0
+    errors: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+
+
+class Pipeline:
+    """The running audio pipeline. ``on_intent``/``on_reject`` listeners see every decision."""
+
+    def __init__(self, cfg: AgentConfig, audio: Source[AudioFrame], recognizer: Recognizer,
+                 publisher: Publisher, *, segmenter: Segmenter | None = None) -> None:
+        self.cfg = cfg
+        self.audio = audio
+        self.recognizer = recognizer
+        self.publisher = publisher
+        self.segmenter = segmenter or Segmenter(cfg.vad)
+        self.stats = PipelineStats()
+        self.heartbeats: dict[str, float] = {}
+        self.on_intent: list[Callable[[Intent], None]] = []
+        self.on_reject: list[Callable[[Segment, CommandScores], None]] = []
+        self._segments: queue.Queue[Segment | None] = queue.Queue(maxsize=8)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.audio_done = threading.Event()
+        self.muted = threading.Event()
+
+    # lifecycle -----------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.audio.open()
+        for name, target in (("audio", self._audio_loop), ("recognizer", self._recognize_loop)):
+            t = threading.Thread(target=target, name=f"pipeline-{name}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        self._threads = []
+        self.audio.close()
+
+    def wait_drained(self, timeout: float) -> bool:
+        """For finite sources: wait until the source is exhausted and every utterance was handled."""
+        if not self.audio_done.wait(timeout):
+            return False
+        for t in self._threads:
+            t.join(timeout)
+        return True
+
+    # loops ---------------------------------------------------------------------------------------------
+    def _audio_loop(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self.heartbeats["audio"] = time.monotonic()
+                try:
+                    frame = self.audio.read(timeout=0.2)
+                except DeviceUnavailable as exc:
+                    log.error("%s; retrying in 2 s", exc)
+                    self._reopen_audio()
+                    continue
+                if frame is None:
+                    if self.audio.exhausted:
+                        break
+                    continue
+                if self.muted.is_set():
+                    continue
+                for seg in self.segmenter.push(frame):
+                    self._enqueue(seg)
+            for seg in self.segmenter.flush():
+                self._enqueue(seg)
+        finally:
+            self._segments.put(None)
+            self.audio_done.set()
+
+    def _reopen_audio(self) -> None:
+        self.audio.close()
+        while not self._stop.wait(2.0):
+            try:
+                self.audio.open()
+                log.info("audio source reopened")
+                return
+            except AgentError as exc:
+                log.warning("audio source still unavailable: %s", exc)
+
+    def _enqueue(self, seg: Segment) -> None:
+        self.stats.segments += 1
+        try:
+            self._segments.put_nowait(seg)
+        except queue.Full:
+            self.stats.dropped_segments += 1
+            log.warning("recognizer is behind: utterance at %.2f s dropped", seg.t_start)
+
+    def _recognize_loop(self) -> None:
+        while True:
+            self.heartbeats["recognizer"] = time.monotonic()
+            try:
+                seg = self._segments.get(timeout=0.2)
+            except queue.Empty:
+                if self._stop.is_set():
+                    return
+                continue
+            if seg is None:
+                return
+            try:
+                self.handle_segment(seg)
+            except AgentError as exc:
+                self.stats.errors += 1
+                log.error("recognition failed for the utterance at %.2f s: %s", seg.t_start, exc)
+
+    def handle_segment(self, seg: Segment) -> Intent | None:
+        scores = self.recognizer.recognize(seg.pcm, seg.t_start, seg.t_end)
+        name, confidence = self.recognizer.decide(scores)
+        if name is None:
+            self.stats.rejected += 1
+            for cb in self.on_reject:
+                cb(seg, scores)
+            return None
+        intent = Intent.create(name, confidence, seg.t_start, seg.t_end, slots=dict(scores.slots),
+                               modalities=("voice",), site_id=self.cfg.site_id, ttl_s=self.cfg.mqtt.intent_ttl_s)
+        self.publish_intent(intent)
+        self.stats.latencies_ms.append((time.monotonic() - seg.t_end) * 1000.0)
+        return intent
+
+    def publish_intent(self, intent: Intent) -> None:
+        payload = json.dumps(intent.to_payload()).encode()
+        expires = intent.expires_at_wall()
+        m = self.cfg.mqtt
+        self.publisher.publish(Message(intent_topic(m.topic_prefix, intent.site_id, intent.name), payload,
+                                       qos=1, retain=False, expires_at=expires))
+        if m.hermes:
+            self.publisher.publish(Message(hermes_topic(intent.name), payload, qos=1, retain=False,
+                                           expires_at=expires))
+        self.stats.intents += 1
+        log.info("intent %s (%.2f) %s", intent.name, intent.confidence, intent.slots or "")
+        for cb in self.on_intent:
+            cb(intent)

@@ -1,0 +1,93 @@
+"""Replay a video file or a folder of images as VideoFrames, paced at ``fps`` in real time or flat out."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ..errors import SourceError
+from ..types import VideoFrame
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+class VideoReplaySource:
+    def __init__(self, path: str | Path, fps: float = 15.0, realtime: bool = True, loop: bool = False) -> None:
+        self.path = Path(path)
+        self.interval = 1.0 / fps
+        self.realtime = realtime
+        self.loop = loop
+        self._images: list[Path] = []
+        self._cap: Any = None
+        self._idx = 0
+        self._seq = 0
+        self._t0 = 0.0
+        self.exhausted = False
+
+    def open(self) -> None:
+        if self.path.is_dir():
+            self._images = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not self._images:
+                raise SourceError(f"{self.path}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder")
+        else:
+            cap = cv2.VideoCapture(str(self.path))
+            if not cap.isOpened():
+                raise SourceError(f"{self.path}: cannot open video file")
+            self._cap = cap
+        self._t0 = time.monotonic()
+        self.exhausted = False
+
+    def _next_image(self) -> np.ndarray | None:
+        if self._images:
+            if self._idx >= len(self._images):
+                if not self.loop:
+                    return None
+                self._idx = 0
+            p = self._images[self._idx]
+            self._idx += 1
+            img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+            if img is None:
+                log.warning("%s: unreadable image skipped", p)
+                return self._next_image()
+            return img
+        ok, img = self._cap.read()
+        if not ok and self.loop:
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, img = self._cap.read()
+        return img if ok else None
+
+    def read(self, timeout: float = 1.0) -> VideoFrame | None:
+        if self.exhausted:
+            return None
+        t = self._t0 + self._seq * self.interval
+        if self.realtime:
+            wait = t - time.monotonic()
+            if wait > timeout:
+                time.sleep(timeout)
+                return None
+            if wait > 0:
+                time.sleep(wait)
+        img = self._next_image()
+        if img is None:
+            self.exhausted = True
+            return None
+        frame = VideoFrame(image=img, t_mono=t, seq=self._seq)
+        self._seq += 1
+        return frame
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+        self.exhausted = True
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return {"frames": self._seq}
