@@ -1,0 +1,125 @@
+"""Hand detection and 21-point landmarks with onnxruntime (MediaPipe palm detector + hand landmark model).
+
+The palm detector (float) runs only when no hand is tracked; while tracked, each frame's ROI comes from the
+previous frame's landmarks and only the (int8) landmark model runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import ModelError
+from ..paths import pretrained_dir
+from ..runtime.session import OnnxModel, load_model
+from ..types import Hand, VideoFrame
+from .geometry import Rect, crop_rect, crop_to_image, letterbox, rect_from_landmarks
+from .palm import INPUT_SIZE, Palm, decode, to_palms, weighted_nms
+
+log = logging.getLogger(__name__)
+
+LANDMARK_SIZE = 224
+PALM_MODEL = "palm_detection_lite.onnx"
+LANDMARK_MODEL = "hand_landmark_full_int8.onnx"
+LANDMARK_MODEL_FLOAT = "hand_landmark_full.onnx"
+
+
+def _model_path(name: str | Path) -> Path:
+    p = Path(name)
+    return p if p.is_absolute() or p.exists() else pretrained_dir("vision") / p
+
+
+def _to_input(img_bgr: np.ndarray) -> np.ndarray:
+    rgb = cv2.cvtColor(img_bgr, cv2.COLOR_BGR2RGB)
+    return (rgb.astype(np.float32) / 255.0)[None]
+
+
+class HandTracker:
+    """Find hands and their landmarks in frames; keeps tracking state between calls of :meth:`process`.
+
+    ``pad_factor`` > 1 pads the image with replicated edge pixels before palm detection (tight crops).
+    """
+
+    def __init__(self, threads: int = 1, *, max_hands: int = 1, palm_model: str | Path = PALM_MODEL,
+                 landmark_model: str | Path = LANDMARK_MODEL, min_palm_score: float = 0.5,
+                 min_presence: float = 0.5, pad_factor: float = 1.0) -> None:
+        lm_path = _model_path(landmark_model)
+        if not lm_path.is_file() and Path(landmark_model).name == LANDMARK_MODEL:
+            log.warning("%s missing; using the float landmark model", LANDMARK_MODEL)
+            lm_path = _model_path(LANDMARK_MODEL_FLOAT)
+        self.palm_model: OnnxModel = load_model(_model_path(palm_model), threads=threads)
+        self.landmark_model: OnnxModel = load_model(lm_path, threads=threads)
+        self._check_io()
+        self.max_hands = max_hands
+        self.min_palm_score = min_palm_score
+        self.min_presence = min_presence
+        self.pad_factor = pad_factor
+        self._tracked: list[Rect] = []
+
+    def _check_io(self) -> None:
+        if len(self.palm_model.outputs) != 2 or len(self.landmark_model.outputs) != 4:
+            raise ModelError("vision models have unexpected outputs: rebuild with 'python -m models.vision.build'")
+
+    def reset(self) -> None:
+        """Forget tracked hands (the next frame runs the palm detector)."""
+        self._tracked = []
+
+    # -- palm detection ------------------------------------------------------------------------------------
+    def detect_palms(self, image: np.ndarray, pad_factor: float | None = None) -> list[Palm]:
+        """Run the palm detector on a BGR image; returns palms in image pixels, best first."""
+        factor = self.pad_factor if pad_factor is None else pad_factor
+        h, w = image.shape[:2]
+        off = (0.0, 0.0)
+        if factor > 1.0:
+            px, py = int(round(w * (factor - 1) / 2)), int(round(h * (factor - 1) / 2))
+            image = cv2.copyMakeBorder(image, py, py, px, px, cv2.BORDER_REPLICATE)
+            off = (float(px), float(py))
+        boxed, scale, pad_x, pad_y = letterbox(image, INPUT_SIZE)
+        raw_boxes, raw_scores = self.palm_model(_to_input(boxed))
+        dets = weighted_nms(decode(raw_boxes, raw_scores, self.min_palm_score), max_out=self.max_hands)
+        return to_palms(dets, scale, pad_x, pad_y, off)
+
+    # -- landmarks -----------------------------------------------------------------------------------------
+    def landmarks(self, image: np.ndarray, rect: Rect) -> Hand | None:
+        """Run the landmark model on one ROI; ``None`` when the hand-presence score is too low."""
+        crop = crop_rect(image, rect, LANDMARK_SIZE)
+        outs = dict(zip(self.landmark_model.output_names, self.landmark_model(_to_input(crop))))
+        coords = outs["Identity"].reshape(21, 3)
+        presence = float(outs["Identity_1"].reshape(-1)[0])
+        if presence < self.min_presence:
+            return None
+        right = float(outs["Identity_2"].reshape(-1)[0])
+        pts = crop_to_image(coords, rect, LANDMARK_SIZE)
+        x0, y0 = pts.min(axis=0)
+        x1, y1 = pts.max(axis=0)
+        # MediaPipe's handedness assumes a mirrored (selfie) image; report it as the model does.
+        return Hand(landmarks=pts, handedness="right" if right > 0.5 else "left", score=presence,
+                    box=(float(x0), float(y0), float(x1), float(y1)))
+
+    # -- per frame -----------------------------------------------------------------------------------------
+    def process(self, frame: VideoFrame) -> list[Hand]:
+        """Hands in one video frame (tracking from the previous frame when possible)."""
+        image = frame.image
+        hands: list[Hand] = []
+        if self._tracked:
+            for rect in self._tracked:
+                hand = self.landmarks(image, rect)
+                if hand is not None:
+                    hands.append(hand)
+        if not hands:
+            hands = [h for p in self.detect_palms(image) if (h := self.landmarks(image, p.hand_rect()))]
+        self._tracked = [rect_from_landmarks(h.landmarks) for h in hands[: self.max_hands]]
+        return hands[: self.max_hands]
+
+    def process_image(self, image: np.ndarray) -> list[Hand]:
+        """Hands in one still image: no tracking; retries with edge padding for tight crops."""
+        for factor in (self.pad_factor, 2.5):
+            hands = [h for p in self.detect_palms(image, factor) if (h := self.landmarks(image, p.hand_rect()))]
+            if hands:
+                # refine once from the landmarks (as tracking does), which centres the ROI on the whole hand
+                refined = self.landmarks(image, rect_from_landmarks(hands[0].landmarks))
+                return [refined or hands[0], *hands[1: self.max_hands]]
+        return []

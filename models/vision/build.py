@@ -1,0 +1,153 @@
+"""Build the vision models: ``python -m models.vision.build`` (idempotent, cached).
+
+1. ``pip download --no-deps mediapipe==0.10.21`` (one pinned manylinux wheel, sha256-checked) into the cache;
+2. extract the Apache-2.0 palm-detection and hand-landmark TFLite models (sha256-checked) and the licence;
+3. convert them to ONNX (``models.vision.tflite_to_onnx``, exact to float rounding);
+4. when ``ai-edge-litert`` is installed, run the original TFLite models on fixed inputs and store their outputs
+   as ``reference_<model>.npz`` next to the ONNX files (the parity test compares against them);
+5. quantize the landmark model (static QDQ, per-channel, percentile calibration on real hand crops; see
+   ``models.vision.quantize``).
+
+Build-time packages: ``tflite`` (flatbuffer parser), ``onnx``, optionally ``ai-edge-litert`` (parity
+reference). The runtime needs none of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from agent.paths import cache_dir, pretrained_dir
+
+from .tflite_to_onnx import convert_tflite
+
+log = logging.getLogger(__name__)
+
+MEDIAPIPE = "mediapipe==0.10.21"
+WHEEL = "mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl"
+WHEEL_SHA256 = "05dc4a9e593655a79558d05d6227d31018c2537a4bd3362b51e230cf22aecfe3"
+TFLITE = {
+    "palm_detection_lite": ("mediapipe/modules/palm_detection/palm_detection_lite.tflite",
+                            "e9a4aaddf90dda56a87235303cf00e4c2d3fb28725f68fd88772997dac905c18"),
+    "palm_detection_full": ("mediapipe/modules/palm_detection/palm_detection_full.tflite",
+                            "1b14e9422c6ad006cde6581a46c8b90dd573c07ab7f3934b5589e7cea3f89a54"),
+    "hand_landmark_full": ("mediapipe/modules/hand_landmark/hand_landmark_full.tflite",
+                           "11c272b891e1a99ab034208e23937a8008388cf11ed2a9d776ed3d01d0ba00e3"),
+    "hand_landmark_lite": ("mediapipe/modules/hand_landmark/hand_landmark_lite.tflite",
+                           "048edd3645c9bf7397d19a9f6e3a42957d6e414c9bea6598030a2e9b624156e6"),
+}
+LICENSE_MEMBER = "mediapipe-0.10.21.dist-info/LICENSE"
+DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "vision"
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def fetch_wheel(cache: Path) -> Path:
+    wheel = cache / WHEEL
+    if wheel.is_file() and sha256(wheel) == WHEEL_SHA256:
+        return wheel
+    cache.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+           "--platform", "manylinux_2_28_x86_64", "--python-version", "3.11", "--implementation", "cp",
+           "-d", str(cache), MEDIAPIPE]
+    log.info("downloading %s: %s", MEDIAPIPE, " ".join(cmd))
+    subprocess.run(cmd, check=True)
+    if sha256(wheel) != WHEEL_SHA256:
+        raise SystemExit(f"{wheel} does not match its pinned sha256; delete it and retry")
+    return wheel
+
+
+def extract(wheel: Path, cache: Path) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    with zipfile.ZipFile(wheel) as zf:
+        for name, (member, digest) in TFLITE.items():
+            dst = cache / f"{name}.tflite"
+            if not (dst.is_file() and sha256(dst) == digest):
+                dst.write_bytes(zf.read(member))
+            if sha256(dst) != digest:
+                raise SystemExit(f"{member} in {wheel.name} does not match its pinned sha256")
+            out[name] = dst
+        (cache / "LICENSE.mediapipe").write_bytes(zf.read(LICENSE_MEMBER))
+    return out
+
+
+def reference_inputs(shape: tuple[int, ...]) -> np.ndarray:
+    """Fixed inputs for the parity check: seeded noise and a smooth gradient image (values in [0, 1])."""
+    rng = np.random.default_rng(1234)
+    noise = rng.random(shape, dtype=np.float32)
+    h, w = shape[1], shape[2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    grad = np.stack([xx / w, yy / h, (xx + yy) / (w + h)], axis=-1)[None]
+    return np.concatenate([noise, grad.astype(np.float32)])
+
+
+def write_reference(tflite: Path, dst: Path) -> bool:
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        log.warning("ai-edge-litert not installed: no TFLite reference outputs for %s", tflite.name)
+        return False
+    interp = Interpreter(model_path=str(tflite), num_threads=1)
+    interp.allocate_tensors()
+    inp = interp.get_input_details()[0]
+    xs = reference_inputs(tuple(int(d) for d in inp["shape"]))
+    outs: dict[str, list[np.ndarray]] = {}
+    for x in xs:
+        interp.set_tensor(inp["index"], x[None])
+        interp.invoke()
+        for o in interp.get_output_details():
+            outs.setdefault(o["name"], []).append(interp.get_tensor(o["index"]).copy())
+    np.savez_compressed(dst, input=xs, **{k: np.concatenate(v) for k, v in outs.items()})
+    return True
+
+
+def build(data: Path, force: bool = False, quantize: bool = True) -> None:
+    cache = cache_dir() / "vision"
+    out_dir = pretrained_dir("vision")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp_path = out_dir / "build.json"
+    stamp = json.loads(stamp_path.read_text()) if stamp_path.is_file() and not force else {}
+    wheel = fetch_wheel(cache)
+    tflites = extract(wheel, cache)
+    (out_dir / "LICENSE.mediapipe").write_bytes((cache / "LICENSE.mediapipe").read_bytes())
+    for name, src in tflites.items():
+        dst = out_dir / f"{name}.onnx"
+        ref = out_dir / f"reference_{name}.npz"
+        if stamp.get(name) != TFLITE[name][1] or not dst.is_file():
+            convert_tflite(src, dst)
+            stamp[name] = TFLITE[name][1]
+        if not ref.is_file():
+            write_reference(src, ref)
+    stamp_path.write_text(json.dumps(stamp, indent=1))
+    if quantize:
+        from .quantize import quantize_landmarks
+
+        int8 = out_dir / "hand_landmark_full_int8.onnx"
+        if force or not int8.is_file():
+            quantize_landmarks(out_dir / "hand_landmark_full.onnx", int8, data)
+    log.info("vision models ready in %s", out_dir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m models.vision.build", description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared vision data (calibration photos)")
+    ap.add_argument("--force", action="store_true", help="rebuild everything")
+    ap.add_argument("--no-quantize", action="store_true", help="skip the int8 landmark model")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    build(args.data, force=args.force, quantize=not args.no_quantize)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
