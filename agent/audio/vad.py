@@ -53,7 +53,7 @@ class Segmenter:
         self.n = RATE * self.cfg.frame_ms // 1000
         self._pending = np.zeros(0, np.int16)
         self._pending_t = 0.0
-        self._pre: deque[np.ndarray] = deque(maxlen=max(1, self.cfg.pre_roll_ms // self.cfg.frame_ms))
+        self._pre: deque[tuple[np.ndarray, bool]] = deque(maxlen=max(1, self.cfg.pre_roll_ms // self.cfg.frame_ms))
         self._onset: deque[bool] = deque(maxlen=max(1, self.cfg.start_ms // self.cfg.frame_ms))
         self._active = False
         self._frames: list[np.ndarray] = []
@@ -82,18 +82,21 @@ class Segmenter:
         return out
 
     def _step(self, chunk: np.ndarray, t: float) -> Segment | None:
-        speech = self.vad.is_speech(chunk)
         cfg = self.cfg
+        level = _rms_db(chunk)
+        # webrtcvad alone fires on babble and clatter: a frame must also stand out of the noise floor
+        speech = level >= self._noise_db + cfg.min_snr_db and self.vad.is_speech(chunk)
         if not self._active:
-            if not speech:
-                self._noise_db = 0.95 * self._noise_db + 0.05 * _rms_db(chunk)
-            self._pre.append(chunk)
+            # noise floor: fast to fall, slow to rise (minimum-statistics style)
+            rate = 0.2 if level < self._noise_db else 0.01
+            self._noise_db += rate * (level - self._noise_db)
+            self._pre.append((chunk, speech))
             self._onset.append(speech)
             need = max(1, math.ceil(0.67 * (self._onset.maxlen or 1)))
             if sum(self._onset) >= need:
                 self._active = True
-                self._frames = list(self._pre)
-                self._flags = [True] * len(self._frames)
+                self._frames = [c for c, _ in self._pre]
+                self._flags = [f for _, f in self._pre]
                 self._t_start = t - (len(self._frames) - 1) * self.n / RATE
                 self._silence = 0
                 self._pre.clear()
@@ -103,6 +106,13 @@ class Segmenter:
         self._flags.append(speech)
         self._silence = 0 if speech else self._silence + 1
         length_ms = len(self._frames) * cfg.frame_ms
+        # end of speech: the hangover window is (almost) all silence; a stray noise blip does not reset it
+        hang = max(1, cfg.hangover_ms // cfg.frame_ms)
+        tail = self._flags[-hang:]
+        if len(tail) == hang and sum(tail) <= hang // 5 and not tail[-1]:
+            self._silence = max(self._silence, next(i for i, f in enumerate(reversed(tail)) if f) if any(tail)
+                                else hang)
+            return self._finish(t, forced=False)
         if self._silence * cfg.frame_ms >= cfg.hangover_ms:
             return self._finish(t, forced=False)
         if length_ms >= cfg.max_ms:

@@ -57,6 +57,8 @@ class VadConfig(Strict):
     aggressiveness: int = Field(2, ge=0, le=3, title="webrtcvad aggressiveness",
                                 description="0 (least) to 3 (most aggressive at filtering non-speech).")
     frame_ms: Literal[10, 20, 30] = Field(30, title="VAD frame (ms)", description="webrtcvad frame length.")
+    min_snr_db: float = Field(6.0, ge=0, le=40, title="Minimum frame SNR (dB)",
+                              description="A frame counts as speech only this far above the tracked noise floor.")
     pre_roll_ms: int = Field(300, ge=0, le=2000, title="Pre-roll (ms)",
                              description="Audio kept before speech onset.")
     hangover_ms: int = Field(400, ge=30, le=3000, title="Hangover (ms)",

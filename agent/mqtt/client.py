@@ -85,9 +85,9 @@ class MqttClient:
                 info.wait_for_publish(timeout)
             except (RuntimeError, ValueError) as exc:
                 log.debug("offline message not confirmed: %s", exc)
+        self._started = False
         self._client.disconnect()
         self._client.loop_stop()
-        self._started = False
         self.connected.clear()
 
     # callbacks (network thread) ------------------------------------------------------------------------

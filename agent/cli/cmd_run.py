@@ -1,0 +1,20 @@
+"""``homeagent run --config FILE``: the daemon with live devices."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..app import Agent
+from ..config import load_config
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("run", help="run the agent daemon", description="Run the agent daemon; "
+                              "SIGINT/SIGTERM stop it cleanly.")
+    p.add_argument("--config", "-c", help="YAML config file (defaults apply when omitted)")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    return Agent(cfg).run()

@@ -1,0 +1,1 @@
+"""The bundled demo: real pipeline on bundled audio through a real local broker."""

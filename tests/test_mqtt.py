@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from agent.broker import LocalBroker
+from agent.config.schema import AgentConfig, MqttConfig
+from agent.mqtt.client import MqttClient
+from agent.mqtt.publisher import Message
+from agent.pipeline import Pipeline
+from agent.sources import WavReplaySource
+from agent.types import CommandScores, Intent
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.items: list[tuple[str, bytes, bool]] = []
+        self.cond = threading.Condition()
+
+    def __call__(self, topic: str, payload: bytes, retained: bool, props: Any) -> None:
+        with self.cond:
+            self.items.append((topic, payload, retained))
+            self.cond.notify_all()
+
+    def wait_for(self, n: int, timeout: float = 10.0) -> list[tuple[str, bytes, bool]]:
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while len(self.items) < n and time.monotonic() < deadline:
+                self.cond.wait(0.05)
+            return list(self.items)
+
+
+def _client(broker: LocalBroker, site: str = "t", **kw: Any) -> MqttClient:
+    return MqttClient(MqttConfig(host=broker.host, port=broker.port, reconnect_min_s=0.5, reconnect_max_s=1,
+                                 **kw), site, client_id=f"c-{site}-{time.monotonic_ns()}")
+
+
+def _listen(broker: LocalBroker, topic: str) -> tuple[MqttClient, Inbox]:
+    inbox = Inbox()
+    c = _client(broker, "listener")
+    c.subscribe(topic, inbox)
+    c.start()
+    assert c.wait_connected(5)
+    time.sleep(0.1)
+    return c, inbox
+
+
+class NullRecognizer:
+    def recognize(self, pcm: np.ndarray, t_start: float = 0.0, t_end: float = 0.0) -> CommandScores:
+        return CommandScores(("unknown",), (1.0,), t_start, t_end)
+
+    def decide(self, scores: CommandScores) -> tuple[str | None, float]:
+        return None, 0.0
+
+
+def test_intent_published_to_site_and_hermes_topics_not_retained(broker: LocalBroker) -> None:
+    listener, inbox = _listen(broker, "#")
+    pub = _client(broker, "kitchen")
+    pub.start()
+    assert pub.wait_connected(5)
+    cfg = AgentConfig(site_id="kitchen", mqtt=MqttConfig(host=broker.host, port=broker.port))
+    pipe = Pipeline(cfg, WavReplaySource(pcm=np.zeros(10, np.int16)), NullRecognizer(), pub)
+    intent = Intent.create("lights_on", 0.9, time.monotonic() - 1, time.monotonic(), site_id="kitchen")
+    pipe.publish_intent(intent)
+    items = inbox.wait_for(3)
+    pub.stop()
+    listener.stop()
+    by_topic = {t: (p, r) for t, p, r in items}
+    assert by_topic["homeagent/kitchen/availability"][0] == b"online"
+    for topic in ("homeagent/kitchen/intent/lights_on", "hermes/intent/lights_on"):
+        payload, retained = by_topic[topic]
+        assert not retained
+        assert Intent.from_payload(json.loads(payload)) == intent
+    assert json.loads(by_topic["hermes/intent/lights_on"][0])["intent"]["intentName"] == "lights_on"
+
+
+def test_availability_birth_graceful_offline_and_last_will(broker: LocalBroker) -> None:
+    listener, inbox = _listen(broker, "homeagent/+/availability")
+    c = _client(broker, "a1")
+    c.start()
+    assert c.wait_connected(5)
+    c.stop()
+    code = ("import time,sys; sys.path.insert(0, '.');"
+            "from agent.mqtt.client import MqttClient; from agent.config.schema import MqttConfig;"
+            f"c = MqttClient(MqttConfig(host='127.0.0.1', port={broker.port}, keepalive_s=5), 'a2');"
+            "c.start(); c.wait_connected(5); print('up', flush=True); time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == b"up"
+        time.sleep(0.2)
+        proc.kill()
+        proc.wait()
+        items = inbox.wait_for(5, timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    listener.stop()
+    seq = [(t.split("/")[1], p) for t, p, _ in items if "/listener/" not in t]
+    assert seq[:2] == [("a1", b"online"), ("a1", b"offline")]
+    assert ("a2", b"online") in seq and seq[-1] == ("a2", b"offline"), seq  # the last will
+
+
+def test_outage_outbox_delivers_fresh_drops_stale_and_bounds_size(broker: LocalBroker) -> None:
+    pub = _client(broker, "p", outbox_size=3)
+    pub.start()
+    assert pub.wait_connected(5)
+    broker.kill()
+    deadline = time.monotonic() + 5
+    while pub.connected.is_set() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not pub.connected.is_set()
+    now = time.time()
+    assert pub.publish(Message("x/stale", b"s", expires_at=now + 0.3))
+    for i in range(4):
+        pub.publish(Message(f"x/fresh{i}", b"f", expires_at=now + 60))
+    assert pub.counts["dropped_full"] == 2  # the stale one and fresh0 were pushed out of a 3-slot outbox
+    time.sleep(0.5)
+    broker.restart()
+    listener, inbox = _listen(broker, "x/#")
+    assert pub.wait_connected(10)
+    items = inbox.wait_for(3, timeout=5)
+    topics = sorted(t for t, _, _ in items)
+    pub.stop()
+    listener.stop()
+    assert topics == ["x/fresh1", "x/fresh2", "x/fresh3"]
+
+
+def test_stale_message_in_outbox_is_not_sent(broker: LocalBroker) -> None:
+    pub = _client(broker, "p2")
+    pub.start()
+    assert pub.wait_connected(5)
+    broker.kill()
+    while pub.connected.is_set():
+        time.sleep(0.02)
+    pub.publish(Message("y/stale", b"s", expires_at=time.time() + 0.2))
+    pub.publish(Message("y/fresh", b"f", expires_at=time.time() + 60))
+    time.sleep(0.4)
+    broker.restart()
+    listener, inbox = _listen(broker, "y/#")
+    assert pub.wait_connected(10)
+    items = inbox.wait_for(2, timeout=2)
+    pub.stop()
+    listener.stop()
+    assert [t for t, _, _ in items] == ["y/fresh"]
+    assert pub.counts["dropped_stale"] == 1
+
+
+def test_client_survives_broker_absence_and_connects_later() -> None:
+    b = LocalBroker()
+    c = MqttClient(MqttConfig(host=b.host, port=b.port, reconnect_min_s=0.5, reconnect_max_s=1), "late")
+    c.start()
+    time.sleep(0.5)
+    assert not c.connected.is_set()
+    b.start()
+    try:
+        assert c.wait_connected(10)
+    finally:
+        c.stop()
+        b.stop()
