@@ -127,7 +127,8 @@ class TarSource:
             raise BundleError(f"bundle has no {ENVELOPE_NAME}: it is not a signed bundle")
         if m.size > MAX_ENVELOPE_BYTES:
             raise BundleError(f"{ENVELOPE_NAME} is over {MAX_ENVELOPE_BYTES} bytes")
-        return self._open(m).read(MAX_ENVELOPE_BYTES + 1)
+        with self._open(m) as f:
+            return f.read(MAX_ENVELOPE_BYTES + 1)
 
     def _open(self, m: tarfile.TarInfo) -> IO[bytes]:
         f = self.tar.extractfile(m)

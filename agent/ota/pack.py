@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from .. import __version__
 from ..errors import BundleError
-from .bundle import DirSource, TarSource, is_archive, open_bundle, tar_bytes
+from .bundle import DirSource, Entry, TarSource, is_archive, open_bundle, tar_bytes
 from .fsutil import atomic_write_bytes, fsync_dir, remove_tree
 from .manifest import (
     ENVELOPE_NAME,
@@ -47,7 +47,7 @@ def pack(src: Path, out: Path, *, version: int, key: Ed25519PrivateKey | None,
         raise BundleError(f"{src} is not a model directory")
     if os.path.lexists(out):
         raise BundleError(f"{out} already exists: choose another --out or remove it")
-    files = {e.path: e.open().read() for e in DirSource(src).entries()}
+    files = {e.path: _read(e) for e in DirSource(src).entries()}
     if not files:
         raise BundleError(f"{src} holds no files")
     meta = _model_meta(files.get(MODEL_MANIFEST))
@@ -74,6 +74,11 @@ def pack(src: Path, out: Path, *, version: int, key: Ed25519PrivateKey | None,
     write_bundle(out, envelope, files)
     log.info("packed %s", manifest.summary())
     return manifest
+
+
+def _read(entry: Entry) -> bytes:
+    with entry.open() as f:
+        return f.read()
 
 
 def _model_meta(raw: bytes | None) -> dict[str, Any]:
@@ -114,7 +119,7 @@ def sign_bundle(path: Path, key: Ed25519PrivateKey) -> Manifest:
     try:
         envelope = add_signature(source.envelope(), key)
         if isinstance(source, TarSource):
-            files = {e.path: e.open().read() for e in source.entries()}
+            files = {e.path: _read(e) for e in source.entries()}
     finally:
         source.close()
     if isinstance(source, DirSource):
