@@ -194,6 +194,7 @@ class Store:
         """Remove staging/download leftovers and slots that are neither current nor previous."""
         st = self.state()
         keep = {st.current, st.previous}
+        (self.root / (STATE_NAME + ".part")).unlink(missing_ok=True)
         for d in ("staging", "downloads"):
             for p in (self.root / d).iterdir():
                 remove_tree(p)

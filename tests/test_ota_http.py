@@ -1,0 +1,152 @@
+"""Delivery over a real HTTP server on 127.0.0.1: size cap, endless body, slow drip, stalled server."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from agent.errors import BundleError
+from agent.ota.fetch import FetchLimits
+from agent.ota.manager import OtaState
+from agent.ota.pack import pack
+from tests.test_ota_support import (
+    Device,
+    Keys,
+    assert_unchanged,
+    device,
+    keys,
+    model_dir,
+    snapshot,
+    store_v1_template,
+    v1_bundle,
+)
+
+_FIXTURES = (device, keys, store_v1_template, v1_bundle)
+
+
+class Server:
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.stop = threading.Event()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                try:
+                    server.serve(self)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = False
+        self.httpd.block_on_close = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name="ota-http", daemon=True)
+
+    def serve(self, h: BaseHTTPRequestHandler) -> None:
+        route, _, name = h.path.strip("/").partition("/")
+        if route == "file" and name in self.files:
+            data = self.files[name]
+            h.send_response(200)
+            h.send_header("Content-Length", str(len(data)))
+            h.end_headers()
+            h.wfile.write(data)
+        elif route == "nolength" and name in self.files:  # no Content-Length: body ends at close
+            h.send_response(200)
+            h.end_headers()
+            h.wfile.write(self.files[name])
+            h.close_connection = True
+        elif route == "endless":
+            h.send_response(200)
+            h.end_headers()
+            while not self.stop.is_set():
+                h.wfile.write(b"\0" * 65536)
+        elif route == "drip":
+            h.send_response(200)
+            h.end_headers()
+            while not self.stop.wait(0.05):
+                h.wfile.write(b"x")
+                h.wfile.flush()
+        elif route == "stall":
+            h.send_response(200)
+            h.send_header("Content-Length", "1000")
+            h.end_headers()
+            h.wfile.flush()
+            self.stop.wait(10)
+        else:
+            h.send_error(404)
+
+
+@pytest.fixture
+def http() -> Iterator[Server]:
+    s = Server()
+    s.thread.start()
+    try:
+        yield s
+    finally:
+        s.stop.set()
+        s.httpd.shutdown()
+        s.httpd.server_close()
+        s.thread.join(5)
+
+
+def _refused(dev: Device, url: str, match: str, limits: FetchLimits, max_s: float) -> float:
+    before, model = snapshot(dev.root), dev.holder.get()
+    dev.manager.limits = limits
+    t0 = time.monotonic()
+    with pytest.raises(BundleError, match=match):
+        dev.manager.install(url)
+    took = time.monotonic() - t0
+    assert took < max_s, f"refusal took {took:.2f} s"
+    assert_unchanged(dev, before, model)
+    assert dev.events[-1].state == OtaState.FAILED
+    return took
+
+
+def test_install_over_http(device: Device, keys: Keys, http: Server, tmp_path: Path) -> None:
+    pack(model_dir(tmp_path, "src", 2.0), tmp_path / "b2.tar.gz", version=2, key=keys.priv())
+    http.files["b2.tar.gz"] = (tmp_path / "b2.tar.gz").read_bytes()
+    device.manager.install(f"{http.url}/file/b2.tar.gz")
+    assert device.store.installed_version() == 2
+    assert [e.state for e in device.events][:2] == [OtaState.DOWNLOADING, OtaState.VERIFYING]
+    assert not any((device.root / "downloads").iterdir())
+
+
+def test_oversized_download(device: Device, keys: Keys, http: Server, tmp_path: Path) -> None:
+    pack(model_dir(tmp_path, "src", 2.0), tmp_path / "b2.tar.gz", version=2, key=keys.priv())
+    http.files["b2.tar.gz"] = (tmp_path / "b2.tar.gz").read_bytes() + b"\0" * 4096
+    limits = FetchLimits(max_bytes=2048, total_timeout_s=5, read_timeout_s=2)
+    _refused(device, f"{http.url}/file/b2.tar.gz", "over the 2048-byte cap", limits, 5)
+    _refused(device, f"{http.url}/nolength/b2.tar.gz", "exceeded the 2048-byte cap", limits, 5)
+
+
+def test_endless_download(device: Device, http: Server) -> None:
+    limits = FetchLimits(max_bytes=1 << 20, total_timeout_s=5, read_timeout_s=2)
+    _refused(device, f"{http.url}/endless", "exceeded the 1048576-byte cap", limits, 5)
+
+
+def test_slow_drip_hits_total_deadline(device: Device, http: Server) -> None:
+    limits = FetchLimits(max_bytes=1 << 20, total_timeout_s=0.8, read_timeout_s=2)
+    _refused(device, f"{http.url}/drip", "took longer than", limits, 3)
+
+
+def test_stalled_server_hits_read_timeout(device: Device, http: Server) -> None:
+    limits = FetchLimits(max_bytes=1 << 20, total_timeout_s=30, read_timeout_s=0.5)
+    _refused(device, f"{http.url}/stall", "failed after 0 bytes", limits, 3)
+
+
+def test_announced_hash_mismatch(device: Device, keys: Keys, http: Server, tmp_path: Path) -> None:
+    pack(model_dir(tmp_path, "src", 2.0), tmp_path / "b2.tar.gz", version=2, key=keys.priv())
+    http.files["b2.tar.gz"] = (tmp_path / "b2.tar.gz").read_bytes()
+    before, model = snapshot(device.root), device.holder.get()
+    with pytest.raises(BundleError, match="announced sha256"):
+        device.manager.install(f"{http.url}/file/b2.tar.gz", expected_sha256="0" * 64)
+    assert_unchanged(device, before, model)
