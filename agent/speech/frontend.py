@@ -29,6 +29,8 @@ HOP_S = STRIDE_FRAMES * 0.010
 MEL_FILE = "melspectrogram.onnx"
 EMBED_FLOAT_FILE = "embedding_model.onnx"
 EMBED_INT8_FILE = "embedding_model.int8.onnx"
+# the recognizer pads shorter input to this length (the training canvas, 2.4 s)
+CANVAS_SAMPLES = 38400
 # shortest input that yields one embedding window (76 mel frames of 10 ms, 25 ms FFT window)
 MIN_SAMPLES = (WINDOW_FRAMES - 1) * 160 + 400
 

@@ -63,7 +63,7 @@ def resample_ratio(x: np.ndarray, up: int, down: int) -> np.ndarray:
 
 def speaker_shift(pcm: np.ndarray, factor: float) -> np.ndarray:
     """Play back ``factor`` times faster: shifts pitch and formants together (a crude vocal-tract change)."""
-    return to_i16(resample_ratio(pcm, 1000, int(round(1000 * factor))))
+    return to_i16(resample_ratio(pcm, 1000, round(1000 * factor)))
 
 
 def sox(pcm: np.ndarray, *effects: str) -> np.ndarray:
@@ -116,7 +116,7 @@ def augment(pcm: np.ndarray, rng: np.random.Generator, noise: NoiseBank, strengt
 def noise_segment(rng: np.random.Generator, noise: NoiseBank) -> np.ndarray:
     """A non-speech "unknown" segment: real noise, sometimes with a tone burst or click, at a random level."""
     n = int(rng.uniform(0.5, 2.2) * SR)
-    x = noise.sample(n, rng).astype(np.float32)
+    x = noise.sample(n, rng).astype(np.float64)
     if rng.random() < 0.3:
         t = np.arange(n) / SR
         x = x + np.sin(2 * np.pi * float(rng.uniform(100, 3000)) * t) * float(rng.uniform(300, 5000))

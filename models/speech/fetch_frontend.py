@@ -15,7 +15,7 @@ Idempotent: a stamp file records the inputs; a second run with the same inputs d
 from __future__ import annotations
 
 import argparse
-import hashlib
+import itertools
 import json
 import logging
 import os
@@ -71,13 +71,12 @@ def calibration_windows(path: Path = CALIBRATION) -> np.ndarray:
     data = np.load(path)
     mel = data["mel"].astype(np.float32)
     bounds = np.concatenate([[0], np.cumsum(data["lengths"])])
-    wins = [mel_windows(mel[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    wins = [mel_windows(mel[a:b]) for a, b in itertools.pairwise(bounds)]
     return np.concatenate(wins)
 
 
 def quantize_embedding(float_path: Path, int8_path: Path, windows: np.ndarray) -> None:
-    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
-                                          quantize_static)
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class Reader(CalibrationDataReader):
@@ -96,7 +95,7 @@ def quantize_embedding(float_path: Path, int8_path: Path, windows: np.ndarray) -
         os.replace(part, int8_path)
 
 
-def parity(out: Path, windows: np.ndarray) -> dict[str, float]:
+def parity(out: Path, windows: np.ndarray) -> dict[str, object]:
     """Cosine similarity and relative speed of the int8 embedding model against float, one thread."""
     import time
 
@@ -116,10 +115,11 @@ def parity(out: Path, windows: np.ndarray) -> dict[str, float]:
         return (time.perf_counter() - t0) / 50 * 1000
 
     tf, tq = timeit(f), timeit(q)
-    return {"cosine_mean": float(cos.mean()), "cosine_min": float(cos.min()), "windows": len(windows),
+    rep: dict[str, object] = {"cosine_mean": float(cos.mean()), "cosine_min": float(cos.min()), "windows": len(windows),
             "float_ms_per_window": round(tf, 3), "int8_ms_per_window": round(tq, 3),
             "float_bytes": (out / EMBED_FLOAT_FILE).stat().st_size,
             "int8_bytes": (out / EMBED_INT8_FILE).stat().st_size}
+    return rep
 
 
 def build(out: Path, wheels: Path, force: bool = False) -> dict[str, object]:

@@ -1,0 +1,55 @@
+"""``homeagent eval speech``: accuracy, confusion matrix, false accepts/hour and real-time factor of a speech
+bundle on labelled recordings (``labels.csv``: ``path,label,speaker``, paths relative to the CSV)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("speech", help="Measure a speech-command bundle on labelled WAVs.",
+                              description=__doc__)
+    p.add_argument("--commands", default="home", metavar="NAME_OR_FILE", help="speech bundle (default home)")
+    p.add_argument("--labels", type=Path, action="append", default=[], metavar="labels.csv",
+                   help="labelled clips (repeatable); labels not in the set count as 'unknown', digits 0-9 "
+                        "map to zero…nine")
+    p.add_argument("--only-commands", action="store_true",
+                   help="measure only clips whose label is one of the set's intents")
+    p.add_argument("--negatives", type=Path, default=None, metavar="DIR",
+                   help="folder of WAVs without commands: false accepts per hour")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..speech.evaluate import evaluate, false_accepts, map_label, read_labels
+    from ..speech.recognizer import CommandRecognizer
+
+    rec = CommandRecognizer.load(args.commands)
+    out: dict[str, object] = {"commands": rec.manifest.name, "version": rec.manifest.version,
+                              "threshold": rec.threshold}
+    text = ""
+    if args.labels:
+        rows = [r for csv_path in args.labels for r in read_labels(csv_path)]
+        if args.only_commands:
+            rows = [r for r in rows if map_label(r[1], rec.labels) != "unknown"]
+        res = evaluate(rec, rows)
+        out.update(res.summary())
+        text = res.confusion_text()
+        for e in res.errors:
+            print(f"homeagent: error: {e}", file=sys.stderr)
+    if args.negatives is not None:
+        files = sorted(args.negatives.rglob("*.wav"))
+        out["negatives"] = false_accepts(rec, files)
+    if args.json:
+        out["confusion"] = text
+        print(json.dumps(out))
+    else:
+        for k, v in out.items():
+            print(f"{k}: {json.dumps(v)}")
+        if text:
+            print(text)
+    return 0

@@ -1,0 +1,146 @@
+"""Speech command recognition from a bundle: ``models/bundles/<name>/`` = ``manifest.json`` + ``head.onnx``.
+
+The manifest (``kind: speech-commands``) gives the labels (the last is ``unknown``), the calibrated
+threshold, the frontend input spec and the sha256 and size of every file, which are checked at load.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelError
+from ..paths import bundles_dir
+from ..runtime.session import OnnxModel, load_model
+from ..types import CommandScores
+from .commands import UNKNOWN, resolve_set_path
+from .frontend import CANVAS_SAMPLES, EMBED_DIM, SpeechFrontend
+
+log = logging.getLogger(__name__)
+
+KIND = "speech-commands"
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    name: str
+    version: int
+    human_version: str
+    labels: tuple[str, ...]
+    threshold: float
+    input: dict[str, Any]
+    files: dict[str, dict[str, Any]]
+
+    @classmethod
+    def read(cls, path: Path) -> Manifest:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ModelError(f"{path}: unreadable bundle manifest ({exc})") from exc
+        try:
+            if data["kind"] != KIND:
+                raise ModelError(f"{path}: bundle kind is {data['kind']!r}, expected {KIND!r}")
+            labels = tuple(str(v) for v in data["labels"])
+            if len(labels) < 2 or labels[-1] != UNKNOWN:
+                raise ModelError(f"{path}: labels must end with '{UNKNOWN}'")
+            files = {str(k): dict(v) for k, v in data["files"].items()}
+            for fname, meta in files.items():
+                if "/" in fname or "\\" in fname or fname.startswith(".") or "sha256" not in meta:
+                    raise ModelError(f"{path}: bad file entry {fname!r}")
+            return cls(name=str(data["name"]), version=int(data["version"]),
+                       human_version=str(data.get("human_version", "")), labels=labels,
+                       threshold=float(data["threshold"]), input=dict(data.get("input", {})), files=files)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ModelError(f"{path}: invalid bundle manifest ({exc!r})") from exc
+
+
+def resolve_bundle(name_or_path: str | Path) -> Path:
+    """A bundle dir from a built-in name, a bundle dir, a manifest path or a command-set YAML (its name)."""
+    p = Path(name_or_path)
+    if p.name == MANIFEST and p.is_file():
+        return p.parent
+    if p.is_dir():
+        return p
+    if p.suffix in (".yaml", ".yml"):
+        from .commands import load_command_set
+
+        name = load_command_set(resolve_set_path(p)).name
+        d = bundles_dir() / name
+        if not (d / MANIFEST).is_file():
+            raise ModelError(f"no trained bundle for command set '{name}' in {d}: "
+                             f"run 'python -m models.speech.train --set {p}'")
+        return d
+    return bundles_dir() / str(name_or_path)
+
+
+class CommandRecognizer:
+    """Scores one utterance against a command set; :meth:`decide` applies the calibrated threshold."""
+
+    def __init__(self, manifest: Manifest, head: OnnxModel, frontend: SpeechFrontend, path: Path) -> None:
+        self.manifest = manifest
+        self.head = head
+        self.frontend = frontend
+        self.path = path
+        self.threshold = manifest.threshold
+        self.canvas = int(manifest.input.get("canvas_samples", CANVAS_SAMPLES))
+
+    @classmethod
+    def load(cls, name_or_path: str | Path = "home", *, frontend: SpeechFrontend | None = None,
+             threads: int = 1) -> CommandRecognizer:
+        d = resolve_bundle(name_or_path)
+        mpath = d / MANIFEST
+        if not mpath.is_file():
+            raise ModelError(f"speech bundle {name_or_path!r}: {mpath} not found")
+        manifest = Manifest.read(mpath)
+        heads = [f for f in manifest.files if f.endswith(".onnx")]
+        if len(heads) != 1:
+            raise ModelError(f"{mpath}: expected exactly one .onnx file, found {heads}")
+        for fname, meta in manifest.files.items():
+            fp = d / fname
+            if not fp.is_file():
+                raise ModelError(f"speech bundle {d}: file {fname} listed in the manifest is missing")
+            if "size" in meta and fp.stat().st_size != int(meta["size"]):
+                raise ModelError(f"speech bundle {d}: {fname} has the wrong size: refusing to load")
+        head = load_model(d / heads[0], threads=threads, sha256=manifest.files[heads[0]]["sha256"],
+                          warm_up=False)
+        out = head(np.zeros((1, 8, EMBED_DIM), dtype=np.float32))[0]
+        if out.shape != (1, len(manifest.labels)):
+            raise ModelError(f"{d / heads[0]}: outputs {out.shape[1:]} scores for {len(manifest.labels)} labels")
+        fe = frontend or SpeechFrontend(threads=threads)
+        log.info("loaded speech bundle %s v%d (%d labels)", manifest.name, manifest.version,
+                 len(manifest.labels))
+        return cls(manifest, head, fe, d)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.manifest.labels
+
+    def prepare(self, pcm: np.ndarray) -> np.ndarray:
+        """Centre shorter input in a zero canvas of the training length; longer input is used whole."""
+        pcm = np.asarray(pcm)
+        if len(pcm) >= self.canvas:
+            return pcm
+        out = np.zeros(self.canvas, dtype=np.int16)
+        a = (self.canvas - len(pcm)) // 2
+        out[a:a + len(pcm)] = pcm
+        return out
+
+    def recognize(self, pcm: np.ndarray, t_start: float = 0.0, t_end: float = 0.0) -> CommandScores:
+        """Posteriors over :attr:`labels` for one utterance of int16 16 kHz mono PCM."""
+        emb = self.frontend.embed(self.prepare(pcm))
+        probs = self.head(emb[None].astype(np.float32))[0][0]
+        return CommandScores(labels=self.labels, scores=tuple(float(p) for p in probs),
+                             t_start=t_start, t_end=t_end)
+
+    def decide(self, scores: CommandScores) -> tuple[str | None, float]:
+        """(intent, confidence), or (None, confidence) when the best label is unknown or under threshold."""
+        label, score = scores.best()
+        if label == UNKNOWN or score < self.threshold:
+            return None, score
+        return label, score

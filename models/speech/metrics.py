@@ -1,0 +1,79 @@
+"""Held-out evaluation of a trained head and threshold calibration (synthetic validation voices only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from agent.runtime.session import load_model
+
+
+def decide(probs: np.ndarray, threshold: float, unk: int) -> np.ndarray:
+    """Decisions per row: the argmax label, or ``unk`` when it is unknown or below the threshold."""
+    pred = probs.argmax(1)
+    ok = (pred != unk) & (probs.max(1) >= threshold)
+    return np.where(ok, pred, unk)
+
+
+def _acc(a: np.ndarray, b: np.ndarray) -> float:
+    return round(float((a == b).mean()), 4) if len(a) else float("nan")
+
+
+def confusion(y: np.ndarray, d: np.ndarray, labels: list[str]) -> list[list[int]]:
+    n = len(labels)
+    m = np.zeros((n, n), dtype=int)
+    np.add.at(m, (y, d), 1)
+    return m.tolist()
+
+
+def summarize(tmp: Path, x: np.ndarray, y: np.ndarray, data: dict[str, np.ndarray],
+              labels: list[str]) -> dict[str, object]:
+    va = data["val"]
+    fl = load_model(tmp / "head.float.onnx")
+    q8 = load_model(tmp / "head.onnx")
+    xv = x[va].astype(np.float32)
+    pf = np.concatenate([fl(xv[i:i + 256])[0] for i in range(0, len(xv), 256)])
+    pq = np.concatenate([q8(xv[i:i + 256])[0] for i in range(0, len(xv), 256)])
+    yv = y[va]
+    clean = data["strength"][va] == 0.0
+    voices = data["voice"][va]
+    rep: dict[str, object] = {
+        "val_argmax_acc_float": _acc(pf.argmax(1), yv),
+        "val_argmax_acc_int8": _acc(pq.argmax(1), yv),
+        "val_argmax_acc_int8_clean": _acc(pq[clean].argmax(1), yv[clean]),
+        "val_argmax_acc_int8_augmented": _acc(pq[~clean].argmax(1), yv[~clean]),
+        "int8_float_argmax_agreement": _acc(pq.argmax(1), pf.argmax(1)),
+        "int8_float_max_abs_prob_diff": round(float(np.abs(pq - pf).max()), 4),
+        "val_argmax_acc_int8_by_voice": {str(v): _acc(pq[voices == v].argmax(1), yv[voices == v])
+                                         for v in sorted(set(voices.tolist()))},
+        "head_bytes_float": (tmp / "head.float.onnx").stat().st_size,
+        "head_bytes_int8": (tmp / "head.onnx").stat().st_size,
+        "_val_probs": pq,
+    }
+    return rep
+
+
+def calibrate_threshold(probs: np.ndarray, y: np.ndarray, labels: list[str],
+                        fa_weight: float = 3.0) -> tuple[float, dict[str, object]]:
+    """Pick the threshold maximizing (commands correctly accepted) − fa_weight × (unknowns accepted)."""
+    unk = len(labels) - 1
+    pos = y != unk
+    best = (-1e9, 0.5)
+    for t in np.arange(0.30, 0.991, 0.01):
+        d = decide(probs, float(t), unk)
+        score = float((d[pos] == y[pos]).mean()) - fa_weight * float((d[~pos] != unk).mean())
+        if score > best[0] + 1e-9:
+            best = (score, float(t))
+    t = round(best[1], 2)
+    d = decide(probs, t, unk)
+    return t, {
+        "value": t,
+        "val_decision_acc": _acc(d, y),
+        "val_command_correct_accept": _acc(d[pos], y[pos]),
+        "val_unknown_false_accept": round(float((d[~pos] != unk).mean()), 4),
+        "val_unknown_rows": int((~pos).sum()),
+        "val_command_rows": int(pos.sum()),
+        "confusion_labels": labels,
+        "confusion": confusion(y, d, labels),
+    }

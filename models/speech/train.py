@@ -1,0 +1,125 @@
+"""Train a command set's speech head and write its bundle: ``python -m models.speech.train --set home``.
+
+synthesize → augment → cached embeddings (``models/cache/speech``) → torch head → ONNX → int8 static QDQ
+quantization → threshold calibrated on held-out synthetic voices → ``models/bundles/<set>/`` (manifest with
+labels, threshold and sha256 of every file) and a JSON training report in ``models/speech/reports/``.
+Seeded and resumable (feature shards are reused). Needs torch (``pip install torch==2.13.0``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from agent.paths import bundles_dir, models_dir
+from agent.speech.commands import load_command_set
+
+from . import dataset
+from .bundle import quantize_head, write_bundle
+from .metrics import calibrate_threshold, summarize
+
+log = logging.getLogger(__name__)
+REPORTS = Path(__file__).with_name("reports")
+
+
+def train_head(x: np.ndarray, y: np.ndarray, n_labels: int, seed: int, epochs: int) -> object:
+    import torch
+
+    from .head import Head
+
+    torch.set_num_threads(1)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True)
+    model = Head(n_labels)
+    counts = np.bincount(y, minlength=n_labels).astype(np.float64)
+    weights = torch.tensor((counts.sum() / np.maximum(counts, 1)) ** 0.5, dtype=torch.float32)
+    loss_fn = torch.nn.CrossEntropyLoss(weight=weights / weights.mean(), label_smoothing=0.05)
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-2)
+    steps = epochs * int(np.ceil(len(x) / 128))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
+    xt, yt = torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y)
+    gen = torch.Generator().manual_seed(seed)
+    for ep in range(epochs):
+        model.train()
+        perm = torch.randperm(len(xt), generator=gen)
+        total = 0.0
+        for i in range(0, len(perm), 128):
+            b = perm[i:i + 128]
+            xb = xt[b]
+            # time masking: zero one random span of up to 3 embeddings per example
+            start = torch.randint(0, xb.shape[1], (len(b),), generator=gen)
+            span = torch.arange(xb.shape[1])[None, :]
+            mask = (span >= start[:, None]) & (span < start[:, None] + torch.randint(0, 4, (len(b), 1),
+                                                                                   generator=gen))
+            xb = xb.masked_fill(mask[..., None], 0.0) + 0.02 * torch.randn(xb.shape, generator=gen)
+            loss = loss_fn(model(xb), yt[b])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss) * len(b)
+        if ep % 5 == 4 or ep == epochs - 1:
+            log.info("epoch %d/%d loss %.4f", ep + 1, epochs, total / len(xt))
+    model.eval()
+    return model
+
+
+def run(set_name: str, seed: int, epochs: int, workers: int, out: Path | None) -> dict[str, object]:
+    cset = load_command_set(set_name)
+    labels = list(cset.labels)
+    cache = models_dir() / "cache" / "speech"
+    t0 = time.time()
+    feat_dir, items = dataset.build_features(cset, seed, cache, workers=workers)
+    data = dataset.load_features(feat_dir, items)
+    t_feat = time.time() - t0
+    tr, va = ~data["val"], data["val"]
+    x, y = data["emb"].astype(np.float32), data["label"]
+    log.info("features: %d train rows, %d val rows (%.0f s)", int(tr.sum()), int(va.sum()), t_feat)
+    model = train_head(x[tr], y[tr], len(labels), seed, epochs)
+    bundle = out or bundles_dir() / cset.name
+    tmp = cache / cset.name / "export"
+    tmp.mkdir(parents=True, exist_ok=True)
+    from .head import export_onnx
+
+    export_onnx(model, str(tmp / "head.float.onnx"), labels)  # type: ignore[arg-type]
+    rng = np.random.default_rng(seed)
+    calib = x[tr][rng.choice(int(tr.sum()), min(512, int(tr.sum())), replace=False)]
+    quantize_head(tmp / "head.float.onnx", tmp / "head.onnx", calib)
+    report = summarize(tmp, x, y, data, labels)
+    val_probs = report.pop("_val_probs")
+    assert isinstance(val_probs, np.ndarray)
+    threshold, thr_report = calibrate_threshold(val_probs, y[va], labels)
+    report["threshold"] = thr_report
+    report.update({"set": cset.name, "seed": seed, "epochs": epochs, "feature_seconds": round(t_feat, 1),
+                   "train_rows": int(tr.sum()), "val_rows": int(va.sum()),
+                   "val_voices": sorted({str(v) for v in data["voice"][va]})})
+    write_bundle(bundle, cset.name, labels, threshold, tmp / "head.onnx")
+    REPORTS.mkdir(exist_ok=True)
+    (REPORTS / f"{cset.name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--set", required=True, help="command set: built-in name or YAML path")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--workers", type=int, default=2, help="feature-extraction processes (at most 2)")
+    ap.add_argument("--out", type=Path, default=None, help="bundle dir (default models/bundles/<set>)")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    report = run(args.set, args.seed, args.epochs, min(2, max(1, args.workers)), args.out)
+    print(json.dumps({k: v for k, v in report.items() if k != "confusion"}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
