@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -40,10 +41,8 @@ class Server:
                 pass
 
             def do_GET(self) -> None:
-                try:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # client gave up
                     server.serve(self)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = False
