@@ -64,7 +64,7 @@ def train_head(x: np.ndarray, y: np.ndarray, n_labels: int, seed: int, epochs: i
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(b)
+            total += loss.item() * len(b)
         if ep % 5 == 4 or ep == epochs - 1:
             log.info("epoch %d/%d loss %.4f", ep + 1, epochs, total / len(xt))
     model.eval()

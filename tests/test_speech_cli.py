@@ -1,0 +1,51 @@
+"""``homeagent recognize``: JSON lines for any WAV format, errors for unreadable files, others still done."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.signal import resample_poly
+
+from agent.cli import main
+
+
+def _write_wav(path: Path, x: np.ndarray, rate: int) -> None:
+    import wave
+
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(x.shape[1])
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(x.astype("<i2").tobytes())
+
+
+def test_recognize_prints_json_lines(tmp_path: Path, speak, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    pcm = speak("turn off the lights", "en-us", 160)
+    stereo44 = resample_poly(pcm.astype(np.float32), 441, 160)
+    stereo44 = np.clip(np.stack([stereo44, stereo44], 1), -32768, 32767)
+    good = tmp_path / "cmd_44k_stereo.wav"
+    _write_wav(good, stereo44, 44100)
+    noise = tmp_path / "noise.wav"
+    _write_wav(noise, (np.random.default_rng(0).standard_normal((24000, 1)) * 2000), 16000)
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunk")
+    missing = tmp_path / "missing.wav"
+    rc = main(["recognize", "--commands", "home", str(good), str(corrupt), str(missing), str(noise)])
+    out, err = capsys.readouterr()
+    lines = [json.loads(s) for s in out.strip().splitlines()]
+    assert rc == 1
+    assert [d["file"] for d in lines] == [str(good), str(noise)]
+    assert lines[0]["intent"] == "lights_off" and lines[0]["slots"] == {}
+    assert 0.0 <= lines[0]["confidence"] <= 1.0
+    assert lines[1]["intent"] is None
+    assert "corrupt.wav" in err and "missing.wav" in err
+
+
+def test_recognize_unknown_bundle_fails_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    wav = tmp_path / "x.wav"
+    _write_wav(wav, np.zeros((16000, 1)), 16000)
+    assert main(["recognize", "--commands", "no_such_set", str(wav)]) == 1
+    assert "no_such_set" in capsys.readouterr().err

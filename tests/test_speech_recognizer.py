@@ -1,0 +1,103 @@
+"""The committed ``home`` bundle: synthesized commands are recognized, other audio is rejected, and broken
+bundles raise ModelError."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.errors import ModelError
+from agent.paths import bundles_dir
+from agent.speech.commands import load_command_set
+from agent.speech.recognizer import CommandRecognizer
+
+
+@pytest.fixture(scope="module")
+def home() -> CommandRecognizer:
+    return CommandRecognizer.load("home")
+
+
+def test_labels_match_command_set(home: CommandRecognizer) -> None:
+    assert home.labels == load_command_set("home").labels
+    assert home.labels[-1] == "unknown"
+    assert 0.0 < home.threshold < 1.0
+
+
+@pytest.mark.parametrize(("text", "intent"), [("turn on the lights", "lights_on"),
+                                              ("volume down", "volume_down"),
+                                              ("close the blinds", "blinds_close")])
+def test_synthesized_command_is_recognized(home: CommandRecognizer, speak, text: str, intent: str) -> None:  # type: ignore[no-untyped-def]
+    pcm = speak(text, "en-us", 160)
+    scores = home.recognize(pcm, 1.0, 2.0)
+    assert scores.labels == home.labels and len(scores.scores) == len(home.labels)
+    assert abs(sum(scores.scores) - 1.0) < 1e-3
+    assert (scores.t_start, scores.t_end) == (1.0, 2.0)
+    got, conf = home.decide(scores)
+    assert got == intent, (got, conf)
+    assert conf >= home.threshold
+
+
+def test_noise_and_other_speech_are_rejected(home: CommandRecognizer, speak, shared_data: Path) -> None:  # type: ignore[no-untyped-def]
+    from agent.audio.wav import read_wav_16k
+
+    rng = np.random.default_rng(3)
+    white = (rng.standard_normal(32000) * 3000).astype(np.int16)
+    assert home.decide(home.recognize(white))[0] is None
+    assert home.decide(home.recognize(np.zeros(16000, dtype=np.int16)))[0] is None
+    tap = read_wav_16k(shared_data / "noise" / "gsc_background_noise" / "running_tap.wav")[:32000]
+    assert home.decide(home.recognize(tap))[0] is None
+    others = ["what is the capital of france", "my sister bought a new car", "good morning everybody"]
+    rejected = sum(home.decide(home.recognize(speak(t, "en-us", 160)))[0] is None for t in others)
+    assert rejected >= 2
+
+
+def _copy_bundle(tmp_path: Path) -> Path:
+    d = tmp_path / "home"
+    shutil.copytree(bundles_dir() / "home", d)
+    return d
+
+
+def test_tampered_head_is_refused(tmp_path: Path) -> None:
+    d = _copy_bundle(tmp_path)
+    data = bytearray((d / "head.onnx").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (d / "head.onnx").write_bytes(bytes(data))
+    with pytest.raises(ModelError, match=r"sha256|size"):
+        CommandRecognizer.load(d)
+
+
+def test_corrupt_head_with_matching_manifest_is_refused(tmp_path: Path) -> None:
+    from agent.runtime.session import sha256_file
+
+    d = _copy_bundle(tmp_path)
+    (d / "head.onnx").write_bytes(b"not an onnx model at all")
+    m = json.loads((d / "manifest.json").read_text())
+    m["files"]["head.onnx"] = {"sha256": sha256_file(d / "head.onnx"), "size": 24}
+    (d / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ModelError, match="not a valid ONNX"):
+        CommandRecognizer.load(d)
+
+
+def test_missing_files_and_bad_manifest_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ModelError):
+        CommandRecognizer.load(tmp_path / "nowhere")
+    with pytest.raises(ModelError):
+        CommandRecognizer.load("no_such_bundle")
+    d = _copy_bundle(tmp_path)
+    (d / "head.onnx").unlink()
+    with pytest.raises(ModelError, match="missing"):
+        CommandRecognizer.load(d)
+    d2 = tmp_path / "bad"
+    shutil.copytree(bundles_dir() / "home", d2)
+    (d2 / "manifest.json").write_text("{not json")
+    with pytest.raises(ModelError, match="manifest"):
+        CommandRecognizer.load(d2)
+    m = json.loads((bundles_dir() / "home" / "manifest.json").read_text())
+    m["labels"] = m["labels"][:-1]
+    (d2 / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ModelError, match="unknown"):
+        CommandRecognizer.load(d2)
