@@ -22,7 +22,7 @@ def _write_wav(path: Path, x: np.ndarray, rate: int) -> None:
         w.writeframes(x.astype("<i2").tobytes())
 
 
-def test_recognize_prints_json_lines(tmp_path: Path, speak, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+def test_recognize_prints_json_lines(tmp_path: Path, speak, capsys: pytest.CaptureFixture[str]) -> None:
     pcm = speak("turn off the lights", "en-us", 160)
     stereo44 = resample_poly(pcm.astype(np.float32), 441, 160)
     stereo44 = np.clip(np.stack([stereo44, stereo44], 1), -32768, 32767)

@@ -42,7 +42,7 @@ def test_short_input_is_padded_and_bad_input_refused(frontends: tuple[SpeechFron
         fe.embed(np.zeros((16000, 2), dtype=np.int16))
 
 
-def test_int8_matches_float(frontends: tuple[SpeechFrontend, SpeechFrontend], speak) -> None:  # type: ignore[no-untyped-def]
+def test_int8_matches_float(frontends: tuple[SpeechFrontend, SpeechFrontend], speak) -> None:
     q8, fl = frontends
     rng = np.random.default_rng(1)
     clips = [speak("please close the kitchen window", "en-gb-scotland"), speak("seven hundred and two", "en-us")]

@@ -30,7 +30,7 @@ def test_labels_match_command_set(home: CommandRecognizer) -> None:
 @pytest.mark.parametrize(("text", "intent"), [("turn on the lights", "lights_on"),
                                               ("volume down", "volume_down"),
                                               ("close the blinds", "blinds_close")])
-def test_synthesized_command_is_recognized(home: CommandRecognizer, speak, text: str, intent: str) -> None:  # type: ignore[no-untyped-def]
+def test_synthesized_command_is_recognized(home: CommandRecognizer, speak, text: str, intent: str) -> None:
     pcm = speak(text, "en-us", 160)
     scores = home.recognize(pcm, 1.0, 2.0)
     assert scores.labels == home.labels and len(scores.scores) == len(home.labels)
@@ -41,7 +41,7 @@ def test_synthesized_command_is_recognized(home: CommandRecognizer, speak, text:
     assert conf >= home.threshold
 
 
-def test_noise_and_other_speech_are_rejected(home: CommandRecognizer, speak, shared_data: Path) -> None:  # type: ignore[no-untyped-def]
+def test_noise_and_other_speech_are_rejected(home: CommandRecognizer, speak, shared_data: Path) -> None:
     from agent.audio.wav import read_wav_16k
 
     rng = np.random.default_rng(3)
