@@ -18,6 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "map to zero…nine")
     p.add_argument("--only-commands", action="store_true",
                    help="measure only clips whose label is one of the set's intents")
+    p.add_argument("--map", action="append", default=[], metavar="LABEL=INTENT",
+                   help="count clips labelled LABEL as INTENT (repeatable), e.g. stop=music_stop")
     p.add_argument("--negatives", type=Path, default=None, metavar="DIR",
                    help="folder of WAVs without commands: false accepts per hour")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
@@ -25,18 +27,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import AgentError
     from ..speech.evaluate import evaluate, false_accepts, map_label, read_labels
     from ..speech.recognizer import CommandRecognizer
 
     rec = CommandRecognizer.load(args.commands)
+    extra: dict[str, str] = {}
+    for item in args.map:
+        label, sep, intent = item.partition("=")
+        if not sep or intent not in rec.labels:
+            raise AgentError(f"--map {item!r}: expected LABEL=INTENT with INTENT one of {', '.join(rec.labels)}")
+        extra[label.strip().lower()] = intent
     out: dict[str, object] = {"commands": rec.manifest.name, "version": rec.manifest.version,
                               "threshold": rec.threshold}
     text = ""
     if args.labels:
         rows = [r for csv_path in args.labels for r in read_labels(csv_path)]
         if args.only_commands:
-            rows = [r for r in rows if map_label(r[1], rec.labels) != "unknown"]
-        res = evaluate(rec, rows)
+            rows = [r for r in rows if map_label(r[1], rec.labels, extra) != "unknown"]
+        res = evaluate(rec, rows, extra)
         out.update(res.summary())
         text = res.confusion_text()
         for e in res.errors:

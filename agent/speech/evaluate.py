@@ -17,9 +17,12 @@ from .recognizer import CommandRecognizer
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
-def map_label(raw: str, labels: tuple[str, ...]) -> str:
-    """A CSV label as one of the bundle's labels: itself, a digit 0–9 as zero…nine, otherwise unknown."""
+def map_label(raw: str, labels: tuple[str, ...], extra: dict[str, str] | None = None) -> str:
+    """A CSV label as one of the bundle's labels: ``extra[label]``, itself, a digit 0–9 as zero…nine,
+    otherwise unknown."""
     s = raw.strip().lower()
+    if extra and s in extra:
+        s = extra[s]
     if s.isdigit() and len(s) == 1:
         s = DIGIT_WORDS[int(s)]
     return s if s in labels else UNKNOWN
@@ -72,11 +75,12 @@ class EvalResult:
         return "rows: true label, columns: decision\n" + "\n".join(lines)
 
 
-def evaluate(rec: CommandRecognizer, rows: list[tuple[Path, str, str]]) -> EvalResult:
+def evaluate(rec: CommandRecognizer, rows: list[tuple[Path, str, str]],
+             extra: dict[str, str] | None = None) -> EvalResult:
     labels = rec.labels
     res = EvalResult(labels, np.zeros((len(labels), len(labels)), dtype=int))
     for path, raw, speaker in rows:
-        truth = map_label(raw, labels)
+        truth = map_label(raw, labels, extra)
         try:
             pcm = read_wav_16k(path)
         except (AgentError, OSError) as exc:
