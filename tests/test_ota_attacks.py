@@ -6,6 +6,7 @@ import io
 import json
 import shutil
 import tarfile
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -123,7 +124,8 @@ def test_extra_and_missing_files(device: Device, keys: Keys, tmp_path: Path) -> 
 
 def _signed_members(tmp: Path, keys: Keys) -> dict[str, bytes]:
     b = _pack(tmp, keys, 2)
-    return {p.name: p.read_bytes() for p in b.iterdir()}
+    paths = sorted(b.iterdir(), key=lambda p: (p.name != ENVELOPE_NAME, p.name))  # bundle.json first
+    return {p.name: p.read_bytes() for p in paths}
 
 
 def _tar(path: Path, members: list[tarfile.TarInfo], data: dict[str, bytes]) -> Path:
@@ -209,3 +211,25 @@ def test_activation_failure_rolls_back(device: Device, keys: Keys, tmp_path: Pat
     assert device.holder.get() is model and device.store.installed_version() == 1
     assert device.events[-1].state == OtaState.ROLLED_BACK
     assert snapshot(device.root)["slots/v1/head.onnx"] == before["slots/v1/head.onnx"]
+
+
+def test_archive_bomb_is_not_read(device: Device, keys: Keys, tmp_path: Path) -> None:
+    """A 64 MiB member of zeros that the manifest does not list is refused from its header alone."""
+    files = _signed_members(tmp_path, keys)
+    bomb = tarfile.TarInfo("zeros.bin")
+    bomb.size = 64 << 20
+    path = tmp_path / "bomb.tar.gz"
+    with tarfile.open(path, "w:gz", compresslevel=1) as tar:
+        tar.addfile(_reg(ENVELOPE_NAME, files[ENVELOPE_NAME]), io.BytesIO(files[ENVELOPE_NAME]))
+        tar.addfile(bomb, io.BytesIO(bytes(bomb.size)))
+    assert path.stat().st_size < 1 << 20
+    t0 = time.monotonic()
+    _refused(device, path, "not in the signed manifest")
+    assert time.monotonic() - t0 < 1.0
+
+
+def test_archive_without_leading_envelope(device: Device, keys: Keys, tmp_path: Path) -> None:
+    files = _signed_members(tmp_path, keys)
+    order = sorted(files, key=lambda n: n == ENVELOPE_NAME)  # bundle.json last
+    _refused(device, _tar(tmp_path / "late.tar.gz", [_reg(n, files[n]) for n in order], files),
+             "does not start with bundle.json")

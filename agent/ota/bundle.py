@@ -95,39 +95,56 @@ class DirSource:
 
 
 class TarSource:
-    """A bundle packed as a tar (optionally gzip) archive. Only regular files and directories are read."""
+    """A bundle packed as a tar (optionally gzip) archive, read as a stream in one pass.
+
+    ``bundle.json`` must be the first member; every later member is checked (regular file, safe path,
+    no duplicate) before its data is read, and :func:`verify_contents` refuses it before reading when it
+    is not in the signed manifest or its size differs. So a hostile archive (a decompression bomb, a
+    million members) costs at most the signed sizes to read, never more.
+    """
 
     def __init__(self, path: Path) -> None:
+        self.name = path.name
         try:
-            self.tar = tarfile.open(path, "r:*")  # noqa: SIM115 (closed by close())
-            members = self.tar.getmembers()
+            self.tar = tarfile.open(path, "r|*")  # noqa: SIM115 (closed by close())
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise BundleError(f"{path.name} is not a readable tar archive: {exc}") from exc
-        if len(members) > 2 * MAX_FILES:
-            raise BundleError(f"archive has {len(members)} members, over the limit")
-        self.members: dict[str, tarfile.TarInfo] = {}
-        for m in members:
+        self.seen: set[str] = set()
+        self.count = 0
+
+    def _next(self) -> tuple[str, tarfile.TarInfo] | None:
+        while True:
+            try:
+                m = self.tar.next()
+            except (tarfile.TarError, OSError, EOFError) as exc:
+                raise BundleError(f"{self.name} is not a readable tar archive: {exc}") from exc
+            if m is None:
+                return None
+            self.count += 1
+            if self.count > 2 * MAX_FILES:
+                raise BundleError(f"archive {self.name} has too many members")
             name = m.name[2:] if m.name.startswith("./") else m.name
+            if m.issym() or m.islnk():
+                raise BundleError(f"archive member {m.name!r} is a link (-> {m.linkname!r}): refused")
             if m.isdir():
                 safe_relpath(name.rstrip("/"))
                 continue
-            if m.issym() or m.islnk():
-                raise BundleError(f"archive member {m.name!r} is a link (-> {m.linkname!r}): refused")
             if not m.isreg():
                 raise BundleError(f"archive member {m.name!r} is not a regular file: refused")
+            if name in self.seen:
+                raise BundleError(f"archive member {m.name!r} appears twice: refused")
+            self.seen.add(name)
             if name != ENVELOPE_NAME:
                 safe_relpath(name)
-            if name in self.members:
-                raise BundleError(f"archive member {m.name!r} appears twice: refused")
-            self.members[name] = m
+            return name, m
 
     def envelope(self) -> bytes:
-        m = self.members.get(ENVELOPE_NAME)
-        if m is None:
-            raise BundleError(f"bundle has no {ENVELOPE_NAME}: it is not a signed bundle")
-        if m.size > MAX_ENVELOPE_BYTES:
+        first = self._next()
+        if first is None or first[0] != ENVELOPE_NAME:
+            raise BundleError(f"archive does not start with {ENVELOPE_NAME}: it is not a signed bundle")
+        if first[1].size > MAX_ENVELOPE_BYTES:
             raise BundleError(f"{ENVELOPE_NAME} is over {MAX_ENVELOPE_BYTES} bytes")
-        with self._open(m) as f:
+        with self._open(first[1]) as f:
             return f.read(MAX_ENVELOPE_BYTES + 1)
 
     def _open(self, m: tarfile.TarInfo) -> IO[bytes]:
@@ -137,9 +154,12 @@ class TarSource:
         return f
 
     def entries(self) -> Iterator[Entry]:
-        for name, m in self.members.items():
-            if name != ENVELOPE_NAME:
-                yield Entry(name, m.size, lambda m=m: self._open(m))  # type: ignore[misc]
+        """The members after ``bundle.json`` (call :meth:`envelope` first)."""
+        while (item := self._next()) is not None:
+            name, m = item
+            if name == ENVELOPE_NAME:
+                raise BundleError(f"{ENVELOPE_NAME} appears twice in the archive")
+            yield Entry(name, m.size, lambda m=m: self._open(m))  # type: ignore[misc]
 
     def close(self) -> None:
         self.tar.close()

@@ -117,11 +117,12 @@ def sign_bundle(path: Path, key: Ed25519PrivateKey) -> Manifest:
     """(Re-)sign an existing bundle in place with ``key``; content hashes are not recomputed."""
     source = open_bundle(path)
     try:
-        envelope = add_signature(source.envelope(), key)
+        old = source.envelope()
         if isinstance(source, TarSource):
             files = {e.path: _read(e) for e in source.entries()}
     finally:
         source.close()
+    envelope = add_signature(old, key)
     if isinstance(source, DirSource):
         atomic_write_bytes(path / ENVELOPE_NAME, envelope)
     else:
