@@ -34,6 +34,7 @@ VAL_FIXED = ["flite:rms", "festival:voice_ked_diphone"]
 TRAIN_FIXED = {"flite:kal": 3, "flite:kal16": 3, "flite:awb": 3, "flite:slt": 3,
                "festival:voice_kal_diphone": 2, "festival:voice_cmu_us_slt_arctic_hts": 2, "piper:joe": 6}
 DATA_VERSION = 1
+TARGET = 450  # default training utterances per intent
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ def voices(seed: int, engines: set[str]) -> tuple[dict[str, int], dict[str, int]
 
 
 def plan(cset: CommandSet, seed: int, engines: set[str], target_per_intent: int = 450) -> list[Item]:
+    """Items: each intent ≈ ``target_per_intent`` training utterances, generated negatives, noise."""
     train_v, val_v = voices(seed, engines)
     rng = np.random.default_rng(seed + 1)
     unk = len(cset.labels) - 1
@@ -91,9 +93,12 @@ def plan(cset: CommandSet, seed: int, engines: set[str], target_per_intent: int 
     return [Item(i, *rows[j]) for i, j in enumerate(order)]
 
 
-def fingerprint(cset: CommandSet, seed: int, engines: set[str]) -> str:
-    blob = json.dumps({"set": asdict(cset), "seed": seed, "engines": sorted(engines), "v": DATA_VERSION,
-                       "canvas": CANVAS}, sort_keys=True, default=list)
+def fingerprint(cset: CommandSet, seed: int, engines: set[str], target: int = TARGET) -> str:
+    spec: dict[str, object] = {"set": asdict(cset), "seed": seed, "engines": sorted(engines), "v": DATA_VERSION,
+                               "canvas": CANVAS}
+    if target != TARGET:
+        spec["target"] = target
+    blob = json.dumps(spec, sort_keys=True, default=list)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -149,10 +154,11 @@ def build_shard(args: tuple[list[Item], int, Path]) -> str:
     return path.name
 
 
-def build_features(cset: CommandSet, seed: int, cache: Path, workers: int = 2) -> tuple[Path, list[Item]]:
+def build_features(cset: CommandSet, seed: int, cache: Path, workers: int = 2,
+                   target: int = TARGET) -> tuple[Path, list[Item]]:
     engines = synth.available_engines()
-    items = plan(cset, seed, engines)
-    d = cache / cset.name / fingerprint(cset, seed, engines)
+    items = plan(cset, seed, engines, target)
+    d = cache / cset.name / fingerprint(cset, seed, engines, target)
     d.mkdir(parents=True, exist_ok=True)
     (d / "items.json").write_text(json.dumps([asdict(i) for i in items]))
     jobs = []

@@ -71,12 +71,13 @@ def train_head(x: np.ndarray, y: np.ndarray, n_labels: int, seed: int, epochs: i
     return model
 
 
-def run(set_name: str, seed: int, epochs: int, workers: int, out: Path | None) -> dict[str, object]:
+def run(set_name: str, seed: int, epochs: int, workers: int, out: Path | None,
+        target: int = dataset.TARGET) -> dict[str, object]:
     cset = load_command_set(set_name)
     labels = list(cset.labels)
     cache = models_dir() / "cache" / "speech"
     t0 = time.time()
-    feat_dir, items = dataset.build_features(cset, seed, cache, workers=workers)
+    feat_dir, items = dataset.build_features(cset, seed, cache, workers=workers, target=target)
     data = dataset.load_features(feat_dir, items)
     t_feat = time.time() - t0
     tr, va = ~data["val"], data["val"]
@@ -97,7 +98,8 @@ def run(set_name: str, seed: int, epochs: int, workers: int, out: Path | None) -
     assert isinstance(val_probs, np.ndarray)
     threshold, thr_report = calibrate_threshold(val_probs, y[va], labels)
     report["threshold"] = thr_report
-    report.update({"set": cset.name, "seed": seed, "epochs": epochs, "feature_seconds": round(t_feat, 1),
+    report.update({"set": cset.name, "seed": seed, "epochs": epochs, "per_intent": target,
+                   "feature_seconds": round(t_feat, 1),
                    "train_rows": int(tr.sum()), "val_rows": int(va.sum()),
                    "val_voices": sorted({str(v) for v in data["voice"][va]})})
     write_bundle(bundle, cset.name, labels, threshold, tmp / "head.onnx")
@@ -113,10 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--workers", type=int, default=2, help="feature-extraction processes (at most 2)")
     ap.add_argument("--out", type=Path, default=None, help="bundle dir (default models/bundles/<set>)")
+    ap.add_argument("--per-intent", type=int, default=dataset.TARGET,
+                    help="training utterances per intent before augmentation copies")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    report = run(args.set, args.seed, args.epochs, min(2, max(1, args.workers)), args.out)
+    report = run(args.set, args.seed, args.epochs, min(2, max(1, args.workers)), args.out, args.per_intent)
     print(json.dumps({k: v for k, v in report.items() if k != "confusion"}, indent=2))
     return 0
 
