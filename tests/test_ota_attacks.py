@@ -36,6 +36,7 @@ def _refused(dev: Device, source: Path | str, match: str, exc: type[Exception] =
     before, model = snapshot(dev.root), dev.holder.get()
     with pytest.raises(exc, match=match):
         dev.manager.install(str(source))
+    print(f"\nREFUSED: {dev.events[-1].message}")
     assert_unchanged(dev, before, model)
     assert dev.events[-1].state == OtaState.FAILED
 

@@ -104,6 +104,7 @@ def _refused(dev: Device, url: str, match: str, limits: FetchLimits, max_s: floa
     with pytest.raises(BundleError, match=match):
         dev.manager.install(url)
     took = time.monotonic() - t0
+    print(f"\nREFUSED in {took * 1000:.0f} ms: {dev.events[-1].message}")
     assert took < max_s, f"refusal took {took:.2f} s"
     assert_unchanged(dev, before, model)
     assert dev.events[-1].state == OtaState.FAILED

@@ -59,7 +59,7 @@ def fetch(url: str, dest: Path, limits: FetchLimits = FetchLimits(), *, expected
                 raise BundleError(f"download of {url} is {declared} bytes, over the {cap}-byte cap: refused")
             while True:
                 if time.monotonic() > deadline:
-                    raise BundleError(f"download of {url} took longer than {limits.total_timeout_s:.0f} s: "
+                    raise BundleError(f"download of {url} took longer than {limits.total_timeout_s:g} s: "
                                       f"aborted after {total} bytes")
                 chunk = resp.read1(_CHUNK) if hasattr(resp, "read1") else resp.read(_CHUNK)
                 if not chunk:
