@@ -1,0 +1,199 @@
+"""The action map: intent + slots -> MQTT messages that really switch devices.
+
+A YAML file (``actions.yaml`` beside this module is the default/example) holds a list of rules; every rule
+that matches an intent (its name, and each ``when`` slot value) yields one message, from one of:
+
+- ``zigbee2mqtt: {device: "{device}", payload: {state: "ON"}}`` -> ``zigbee2mqtt/<device>/set`` with JSON;
+- ``homeassistant: {component: light, object_id: "{device}", payload: "ON"}`` ->
+  ``homeassistant/<component>/<object_id>/set`` (the command topic of an MQTT-discovered entity);
+- ``topic: "any/{site_id}/topic"`` + ``payload:`` (a string template or a JSON object of templates).
+
+Templates use ``{slot}``, ``{intent}``, ``{site_id}`` and ``{confidence}``. :class:`ActionExecutor`
+publishes through any :class:`~agent.mqtt.publisher.Publisher`, with the intent's deadline as
+``expires_at``, and refuses stale intents (``wall_end + ttl_s`` passed).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import string
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ..errors import ConfigError, PayloadError
+from ..mqtt.publisher import Message, Publisher
+from ..types import Intent
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ACTIONS = Path(__file__).with_name("actions.yaml")
+Json = dict[str, Any] | list[Any] | str | int | float | bool | None
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Zigbee2Mqtt(_Strict):
+    device: str = Field(..., min_length=1, title="Device", description="zigbee2mqtt friendly name (template).")
+    payload: dict[str, Any] = Field(..., title="Payload", description="JSON object sent to <base>/<device>/set.")
+    base_topic: str = Field("zigbee2mqtt", title="Base topic", description="zigbee2mqtt base_topic.")
+
+
+class HomeAssistant(_Strict):
+    component: str = Field(..., min_length=1, title="Component", description="light, switch, cover, lock, ...")
+    object_id: str = Field(..., min_length=1, title="Object id", description="Entity object id (template).")
+    payload: str | dict[str, Any] = Field("ON", title="Payload", description="Command payload (template).")
+    prefix: str = Field("homeassistant", title="Topic prefix", description="Command topic prefix.")
+
+
+class ActionRule(_Strict):
+    intent: str = Field(..., min_length=1, title="Intent", description="Intent name this rule reacts to.")
+    when: dict[str, str] = Field({}, title="Slot match", description="Slots that must have these values.")
+    zigbee2mqtt: Zigbee2Mqtt | None = Field(None, title="zigbee2mqtt", description="A zigbee2mqtt set message.")
+    homeassistant: HomeAssistant | None = Field(None, title="Home Assistant",
+                                                description="A Home Assistant MQTT entity command.")
+    topic: str | None = Field(None, title="Topic", description="Any topic (template).")
+    payload: str | dict[str, Any] | None = Field(None, title="Payload", description="Payload template.")
+    qos: int = Field(1, ge=0, le=2, title="QoS", description="MQTT QoS.")
+    retain: bool = Field(False, title="Retain", description="Retain the message.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ActionRule:
+        kinds = [self.zigbee2mqtt is not None, self.homeassistant is not None, self.topic is not None]
+        if sum(kinds) != 1:
+            raise ValueError("give exactly one of zigbee2mqtt, homeassistant or topic")
+        if self.topic is not None and self.payload is None:
+            raise ValueError("'topic' needs a 'payload'")
+        return self
+
+
+class ActionMapConfig(_Strict):
+    actions: list[ActionRule] = Field(..., title="Actions", description="Rules; every matching rule fires.")
+
+
+def _render(template: Json, values: dict[str, str]) -> Json:
+    if isinstance(template, str):
+        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f}
+        missing = fields - values.keys()
+        if missing:
+            raise PayloadError(f"action template {template!r} needs slot(s) {sorted(missing)}")
+        return template.format_map(values)
+    if isinstance(template, dict):
+        return {k: _render(v, values) for k, v in template.items()}
+    if isinstance(template, list):
+        return [_render(v, values) for v in template]
+    return template
+
+
+def _encode(payload: Json) -> bytes:
+    return payload.encode() if isinstance(payload, str) else json.dumps(payload, sort_keys=True).encode()
+
+
+class ActionMap:
+    """Rules loaded from YAML; :meth:`messages` turns an intent into MQTT messages (pure)."""
+
+    def __init__(self, cfg: ActionMapConfig) -> None:
+        self.cfg = cfg
+
+    @classmethod
+    def from_yaml(cls, text: str, file: str = "<actions>") -> ActionMap:
+        try:
+            root = yaml.compose(text)
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{file}: invalid YAML: {exc}") from exc
+        try:
+            return cls(ActionMapConfig.model_validate(data))
+        except ValidationError as exc:
+            problems = [f"{file}:{_line(root, e['loc'])}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                        for e in exc.errors()]
+            raise ConfigError(f"{file}: invalid action map:\n" + "\n".join(problems), problems) from exc
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> ActionMap:
+        p = path or DEFAULT_ACTIONS
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{p}: cannot read the action map ({exc})") from exc
+        return cls.from_yaml(text, str(p))
+
+    def messages(self, intent: Intent) -> list[Message]:
+        """Messages for every rule matching ``intent``; a rule whose template lacks a slot is skipped."""
+        values = {**intent.slots, "intent": intent.name, "site_id": intent.site_id,
+                  "confidence": f"{intent.confidence:.3f}"}
+        out: list[Message] = []
+        for rule in self.cfg.actions:
+            if rule.intent != intent.name or any(intent.slots.get(k) != v for k, v in rule.when.items()):
+                continue
+            try:
+                out.append(self._message(rule, values, intent.expires_at_wall()))
+            except PayloadError as exc:
+                log.warning("intent %s: rule skipped: %s", intent.name, exc)
+        return out
+
+    @staticmethod
+    def _message(rule: ActionRule, values: dict[str, str], expires: float) -> Message:
+        if rule.zigbee2mqtt is not None:
+            z = rule.zigbee2mqtt
+            topic = f"{z.base_topic}/{_render(z.device, values)}/set"
+            payload = _encode(_render(z.payload, values))
+        elif rule.homeassistant is not None:
+            h = rule.homeassistant
+            topic = f"{h.prefix}/{h.component}/{_render(h.object_id, values)}/set"
+            payload = _encode(_render(h.payload, values))
+        else:
+            topic = str(_render(rule.topic, values))
+            payload = _encode(_render(rule.payload, values))
+        if any(c in topic for c in "+#") or not topic:
+            raise PayloadError(f"rendered topic {topic!r} is not a valid publish topic")
+        return Message(topic, payload, qos=rule.qos, retain=rule.retain, expires_at=expires)
+
+
+def _line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int:
+    node, line = root, (root.start_mark.line + 1 if root is not None else 1)
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == str(part):
+                    node, line = value, key.start_mark.line + 1
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+    return line
+
+
+class ActionExecutor:
+    """Publishes the mapped messages of each intent; subscribes to nothing."""
+
+    def __init__(self, action_map: ActionMap, publisher: Publisher, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.map = action_map
+        self.publisher = publisher
+        self.clock = clock
+        self.counts = {"executed": 0, "stale": 0, "unmapped": 0, "dropped": 0}
+
+    def execute(self, intent: Intent) -> list[Message]:
+        """Publish ``intent``'s actions; returns the messages accepted by the publisher."""
+        if self.clock() > intent.expires_at_wall():
+            self.counts["stale"] += 1
+            log.warning("intent %s (%s) is stale: not acting", intent.name, intent.id)
+            return []
+        msgs = self.map.messages(intent)
+        if not msgs:
+            self.counts["unmapped"] += 1
+            log.info("intent %s %s: no action mapped", intent.name, intent.slots)
+            return []
+        sent = [m for m in msgs if self.publisher.publish(m)]
+        self.counts["executed"] += 1
+        self.counts["dropped"] += len(msgs) - len(sent)
+        log.info("intent %s %s -> %s", intent.name, intent.slots, [m.topic for m in sent])
+        return sent
