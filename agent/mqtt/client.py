@@ -1,16 +1,26 @@
-"""The paho-mqtt (v2 callback API) connection: birth/last-will, backoff reconnect, bounded TTL outbox.
+"""The paho-mqtt (v2 callback API, MQTT 5) connection: birth/last-will, backoff reconnect, bounded TTL outbox.
 
 - availability: retained ``offline`` last will, retained ``online`` birth on every connect;
-- reconnect: paho's own loop with capped exponential backoff (``reconnect_min_s`` … ``reconnect_max_s``);
-  the agent never dies because the broker did;
+- reconnect: our own network thread with capped exponential backoff (``reconnect_min_s`` … ``reconnect_max_s``,
+  with jitter); the agent never dies because the broker did (frigate#814);
+- **a fresh paho client and a clean MQTT session per connection**: paho re-sends unacknowledged QoS 1 messages
+  after a reconnect with their original expiry, so a stale intent could arrive late. We track in-flight
+  messages by mid instead; when a connection is lost, in-flight messages that are still fresh go back to the
+  front of the outbox and stale ones are dropped (counted in ``dropped_stale``);
 - outbox: while disconnected, messages wait in a bounded deque (oldest dropped when full); messages whose
   ``expires_at`` passed are dropped, never sent; MQTT 5 Message Expiry is set so the broker drops them too;
-- subscriptions are remembered and re-made in ``on_connect``.
+- dead-connection detection: no CONNACK within ``connect_timeout_s`` or an in-flight message not acknowledged
+  within ``ack_timeout_s`` (a SIGSTOPped broker, a stalled proxy) closes the socket and reconnects;
+- subscriptions are remembered and re-made in ``on_connect``; handlers run on the network thread.
+
+All paho calls happen on the network thread (``publish``/``subscribe`` from other threads only enqueue), so
+no paho internals are shared between threads.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import ssl
 import threading
 import time
@@ -30,107 +40,88 @@ from .publisher import Message
 log = logging.getLogger(__name__)
 
 Handler = Callable[[str, bytes, bool, Any], None]
+COUNT_KEYS = ("published", "acked", "queued", "requeued", "dropped_stale", "dropped_full", "connects",
+              "disconnects", "connect_failures")
+
+
+def topic_matches(pattern: str, topic: str) -> bool:
+    """MQTT wildcard match (``+``, ``#``)."""
+    return bool(paho.topic_matches_sub(pattern, topic))
+
+
+def message_expiry(props: Any) -> int | None:
+    """The MQTT 5 Message Expiry Interval (seconds left) of a received message, or None."""
+    value = getattr(props, "MessageExpiryInterval", None)
+    return int(value) if isinstance(value, int) else None
 
 
 class MqttClient:
     """A resilient MQTT connection. ``publish`` never blocks and never raises for broker trouble."""
 
-    def __init__(self, cfg: MqttConfig, site_id: str, *, client_id: str | None = None) -> None:
+    def __init__(self, cfg: MqttConfig, site_id: str, *, client_id: str | None = None,
+                 connect_timeout_s: float = 5.0, ack_timeout_s: float | None = None,
+                 max_inflight: int = 100, tick_s: float = 0.02) -> None:
         self.cfg = cfg
         self.site_id = site_id
         self.availability = availability_topic(cfg.topic_prefix, site_id)
-        cid = client_id or cfg.client_id or f"homeagent-{site_id}"
-        self._client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=cid,
-                                   protocol=paho.MQTTv5)
-        self._client.will_set(self.availability, b"offline", qos=1, retain=True)
-        password = read_secret(cfg.password_file, cfg.password_env)
-        if cfg.username is not None:
-            self._client.username_pw_set(cfg.username, password)
-        if cfg.tls is not None:
-            self._client.tls_set(ca_certs=str(cfg.tls.ca_file) if cfg.tls.ca_file else None,
-                                 certfile=str(cfg.tls.cert_file) if cfg.tls.cert_file else None,
-                                 keyfile=str(cfg.tls.key_file) if cfg.tls.key_file else None,
-                                 cert_reqs=ssl.CERT_REQUIRED)
-            self._client.tls_insecure_set(cfg.tls.insecure)
-        self._client.reconnect_delay_set(min_delay=max(1, round(cfg.reconnect_min_s)),
-                                         max_delay=max(1, round(cfg.reconnect_max_s)))
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_message = self._on_message
+        self.client_id = client_id or cfg.client_id or f"homeagent-{site_id}"
+        self.connect_timeout_s = connect_timeout_s
+        self.ack_timeout_s = ack_timeout_s if ack_timeout_s is not None else float(cfg.keepalive_s)
+        self.max_inflight = max_inflight
+        self._tick = tick_s
+        self._password = read_secret(cfg.password_file, cfg.password_env)
         self._lock = threading.Lock()
         self._outbox: deque[Message] = deque()
+        self._inflight: dict[int, tuple[Message, float]] = {}
         self._subs: dict[str, tuple[int, Handler]] = {}
+        self._new_subs: list[str] = []
+        self._dropped_subs: list[str] = []
+        self._refused = False
+        self._rx: deque[tuple[str, bytes, bool, Any]] = deque()
         self.connected = threading.Event()
-        self.counts = {"published": 0, "queued": 0, "dropped_stale": 0, "dropped_full": 0, "connects": 0,
-                       "disconnects": 0}
-        self._started = False
+        self.counts = dict.fromkeys(COUNT_KEYS, 0)
+        self.on_connected: list[Callable[[], None]] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stop_timeout = 2.0
 
     # lifecycle -----------------------------------------------------------------------------------------
     def start(self) -> None:
         """Connect in the background; returns at once even when the broker is down."""
-        self._client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
-        self._client.loop_start()
-        self._started = True
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=f"mqtt-{self.client_id}", daemon=True)
+        self._thread.start()
 
     def wait_connected(self, timeout: float) -> bool:
         return self.connected.wait(timeout)
 
     def stop(self, timeout: float = 2.0) -> None:
         """Publish ``offline``, flush briefly, disconnect and stop the network thread."""
-        if not self._started:
+        if self._thread is None:
             return
-        if self.connected.is_set():
-            info = self._client.publish(self.availability, b"offline", qos=1, retain=True)
-            try:
-                info.wait_for_publish(timeout)
-            except (RuntimeError, ValueError) as exc:
-                log.debug("offline message not confirmed: %s", exc)
-        self._started = False
-        self._client.disconnect()
-        self._client.loop_stop()
+        self._stop_timeout = timeout
+        self._stop.set()
+        self._thread.join(timeout + 3.0)
+        if self._thread.is_alive():
+            log.warning("MQTT network thread did not stop within %.1f s", timeout + 3.0)
+        self._thread = None
         self.connected.clear()
 
-    # callbacks (network thread) ------------------------------------------------------------------------
-    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        if reason.is_failure:
-            log.warning("MQTT broker %s:%s refused the connection: %s", self.cfg.host, self.cfg.port, reason)
-            return
-        self.counts["connects"] += 1
-        log.info("connected to MQTT broker %s:%s", self.cfg.host, self.cfg.port)
-        client.publish(self.availability, b"online", qos=1, retain=True)
-        with self._lock:
-            for topic, (qos, _) in self._subs.items():
-                client.subscribe(topic, qos)
-            self.connected.set()
-            pending = list(self._outbox)
-            self._outbox.clear()
-        for msg in pending:
-            self._send(msg)
-
-    def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        self.connected.clear()
-        self.counts["disconnects"] += 1
-        if self._started:
-            log.warning("MQTT connection lost (%s); reconnecting with backoff", reason)
-
-    def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
-        with self._lock:
-            handlers = [h for pat, (_, h) in self._subs.items() if paho.topic_matches_sub(pat, msg.topic)]
-        for handler in handlers:
-            try:
-                handler(msg.topic, msg.payload, bool(msg.retain), msg.properties)
-            except Exception:  # a handler bug must not kill the network thread
-                log.exception("MQTT handler for %s failed", msg.topic)
-
-    # API -----------------------------------------------------------------------------------------------
+    # API (any thread) ----------------------------------------------------------------------------------
     def subscribe(self, topic: str, handler: Handler, qos: int = 1) -> None:
         with self._lock:
             self._subs[topic] = (qos, handler)
-            connected = self.connected.is_set()
-        if connected:
-            self._client.subscribe(topic, qos)
+            self._new_subs.append(topic)
+
+    def unsubscribe(self, topic: str) -> None:
+        with self._lock:
+            if self._subs.pop(topic, None) is not None:
+                self._dropped_subs.append(topic)
 
     def publish(self, message: Message) -> bool:
+        """Queue ``message`` for sending; False when it was dropped (already stale)."""
         if message.expires_at is not None and time.time() > message.expires_at:
             self.counts["dropped_stale"] += 1
             log.warning("dropped stale message for %s (expired before sending)", message.topic)
@@ -140,22 +131,211 @@ class MqttClient:
                 if len(self._outbox) >= self.cfg.outbox_size:
                     self._outbox.popleft()
                     self.counts["dropped_full"] += 1
-                self._outbox.append(message)
                 self.counts["queued"] += 1
-                return True
-        return self._send(message)
-
-    def _send(self, message: Message) -> bool:
-        props = None
-        if message.expires_at is not None:
-            left = message.expires_at - time.time()
-            if left <= 0:
-                self.counts["dropped_stale"] += 1
-                log.warning("dropped stale message for %s (expired in the outbox)", message.topic)
-                return False
-            props = Properties(PacketTypes.PUBLISH)
-            props.MessageExpiryInterval = max(1, int(left))
-        self._client.publish(message.topic, message.payload, qos=message.qos, retain=message.retain,
-                             properties=props)
-        self.counts["published"] += 1
+            self._outbox.append(message)
         return True
+
+    @property
+    def inflight(self) -> int:
+        with self._lock:
+            return len(self._inflight)
+
+    @property
+    def outbox_len(self) -> int:
+        with self._lock:
+            return len(self._outbox)
+
+    # network thread ------------------------------------------------------------------------------------
+    def _make_paho(self) -> paho.Client:
+        c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=paho.MQTTv5)
+        c.will_set(self.availability, b"offline", qos=1, retain=True)
+        if self.cfg.username is not None:
+            c.username_pw_set(self.cfg.username, self._password)
+        tls = self.cfg.tls
+        if tls is not None:
+            c.tls_set(ca_certs=str(tls.ca_file) if tls.ca_file else None,
+                      certfile=str(tls.cert_file) if tls.cert_file else None,
+                      keyfile=str(tls.key_file) if tls.key_file else None, cert_reqs=ssl.CERT_REQUIRED)
+            c.tls_insecure_set(tls.insecure)
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_message = self._on_message
+        c.on_publish = self._on_publish
+        return c
+
+    def _run(self) -> None:
+        delay = self.cfg.reconnect_min_s
+        while not self._stop.is_set():
+            client = self._make_paho()
+            self._refused = False
+            try:
+                client.connect(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s, clean_start=True)
+            except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+                self.counts["connect_failures"] += 1
+                log.debug("MQTT connect to %s:%s failed: %s", self.cfg.host, self.cfg.port, exc)
+            else:
+                if self._serve(client):
+                    delay = self.cfg.reconnect_min_s
+            self._connection_lost(client)
+            if self._stop.is_set():
+                break
+            self._stop.wait(delay * (0.5 + random.random() / 2))
+            delay = min(delay * 2, self.cfg.reconnect_max_s)
+
+    def _serve(self, client: paho.Client) -> bool:
+        """Run one connection until it fails or we stop. True when it got connected at all."""
+        t0 = time.monotonic()
+        was_connected = False
+        while True:
+            if self._stop.is_set():
+                if self.connected.is_set():
+                    self._graceful_close(client)
+                return was_connected
+            if client.loop(self._tick) != paho.MQTT_ERR_SUCCESS:
+                return was_connected
+            rc = client.loop_read(64)  # drain what arrived, not one packet a tick
+            self._dispatch()
+            if rc != paho.MQTT_ERR_SUCCESS:
+                return was_connected
+            if self.connected.is_set():
+                was_connected = True
+                self._sync_subs(client)
+                self._flush(client)
+                oldest = self._oldest_inflight()
+                if oldest is not None and time.monotonic() - oldest > self.ack_timeout_s:
+                    log.warning("MQTT broker did not acknowledge within %.1f s; reconnecting", self.ack_timeout_s)
+                    return True
+            elif was_connected or self._refused:
+                return was_connected
+            elif time.monotonic() - t0 > self.connect_timeout_s:
+                log.warning("no CONNACK from %s:%s within %.1f s; retrying", self.cfg.host, self.cfg.port,
+                            self.connect_timeout_s)
+                return False
+
+    def _graceful_close(self, client: paho.Client) -> None:
+        info = client.publish(self.availability, b"offline", qos=1, retain=True)
+        deadline = time.monotonic() + self._stop_timeout
+        while not info.is_published() and time.monotonic() < deadline:
+            if client.loop(self._tick) != paho.MQTT_ERR_SUCCESS:
+                return
+        client.disconnect()
+        for _ in range(3):
+            if client.loop(self._tick) != paho.MQTT_ERR_SUCCESS:
+                break
+
+    def _connection_lost(self, client: paho.Client) -> None:
+        was = self.connected.is_set()
+        self.connected.clear()
+        try:
+            sock = client.socket()
+            if sock is not None:
+                sock.close()
+        except OSError:
+            pass
+        now = time.time()
+        with self._lock:
+            pending = [m for m, _ in sorted(self._inflight.values(), key=lambda x: x[1])]
+            self._inflight.clear()
+            fresh = [m for m in pending if m.expires_at is None or m.expires_at > now]
+            stale = len(pending) - len(fresh)
+            self.counts["dropped_stale"] += stale
+            self.counts["requeued"] += len(fresh)
+            self._outbox.extendleft(reversed(fresh))
+            while len(self._outbox) > self.cfg.outbox_size:
+                self._outbox.popleft()
+                self.counts["dropped_full"] += 1
+        if stale:
+            log.warning("dropped %d stale unacknowledged message(s) after the connection was lost", stale)
+        if was:
+            self.counts["disconnects"] += 1
+            if not self._stop.is_set():
+                log.warning("MQTT connection lost; reconnecting with backoff")
+
+    def _oldest_inflight(self) -> float | None:
+        with self._lock:
+            return min((t for _, t in self._inflight.values()), default=None)
+
+    def _sync_subs(self, client: paho.Client) -> None:
+        with self._lock:
+            if not self._new_subs and not self._dropped_subs:
+                return
+            new = [(t, self._subs[t][0]) for t in dict.fromkeys(self._new_subs) if t in self._subs]
+            dropped = list(self._dropped_subs)
+            self._new_subs.clear()
+            self._dropped_subs.clear()
+        for topic, qos in new:
+            client.subscribe(topic, qos)
+        for topic in dropped:
+            client.unsubscribe(topic)
+
+    def _flush(self, client: paho.Client) -> None:
+        while True:
+            with self._lock:
+                if not self._outbox or len(self._inflight) >= self.max_inflight:
+                    return
+                message = self._outbox.popleft()
+            props = None
+            if message.expires_at is not None:
+                left = message.expires_at - time.time()
+                if left <= 0:
+                    self.counts["dropped_stale"] += 1
+                    log.warning("dropped stale message for %s (expired in the outbox)", message.topic)
+                    continue
+                props = Properties(PacketTypes.PUBLISH)
+                props.MessageExpiryInterval = max(1, int(left))
+            info = client.publish(message.topic, message.payload, qos=message.qos, retain=message.retain,
+                                  properties=props)
+            if info.rc != paho.MQTT_ERR_SUCCESS:
+                with self._lock:
+                    self._outbox.appendleft(message)
+                return
+            self.counts["published"] += 1
+            if message.qos > 0:
+                with self._lock:
+                    if not info.is_published():
+                        self._inflight[info.mid] = (message, time.monotonic())
+
+    # paho callbacks (network thread) -------------------------------------------------------------------
+    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            self._refused = True
+            log.warning("MQTT broker %s:%s refused the connection: %s", self.cfg.host, self.cfg.port, reason)
+            return
+        self.counts["connects"] += 1
+        log.info("connected to MQTT broker %s:%s", self.cfg.host, self.cfg.port)
+        client.publish(self.availability, b"online", qos=1, retain=True)
+        with self._lock:
+            subs = [(t, q) for t, (q, _) in self._subs.items()]
+            self._new_subs.clear()
+            self._dropped_subs.clear()
+        for topic, qos in subs:
+            client.subscribe(topic, qos)
+        self.connected.set()
+        for cb in list(self.on_connected):
+            try:
+                cb()
+            except Exception:  # a listener bug must not kill the network thread
+                log.exception("MQTT on_connected listener failed")
+
+    def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        self.connected.clear()
+
+    def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+        with self._lock:
+            if self._inflight.pop(mid, None) is not None:
+                self.counts["acked"] += 1
+
+    def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        self._rx.append((msg.topic, msg.payload, bool(msg.retain), msg.properties))
+
+    def _dispatch(self) -> None:
+        """Run handlers for the messages read in this tick (batched, so a burst is handled as one)."""
+        while self._rx:
+            topic, payload, retained, props = self._rx.popleft()
+            with self._lock:
+                handlers = [h for pat, (_, h) in self._subs.items() if topic_matches(pat, topic)]
+            for handler in handlers:
+                try:
+                    handler(topic, payload, retained, props)
+                except Exception:  # a handler bug must not kill the network thread
+                    log.exception("MQTT handler for %s failed", topic)
