@@ -132,9 +132,10 @@ def build(data: Path, force: bool = False, quantize: bool = True) -> None:
     if quantize:
         from .quantize import quantize_landmarks
 
-        int8 = out_dir / "hand_landmark_full_int8.onnx"
-        if force or not int8.is_file():
-            quantize_landmarks(out_dir / "hand_landmark_full.onnx", int8, data)
+        for name in ("hand_landmark_full", "hand_landmark_lite"):
+            int8 = out_dir / f"{name}_int8.onnx"
+            if force or not int8.is_file():
+                quantize_landmarks(out_dir / f"{name}.onnx", int8, data)
     log.info("vision models ready in %s", out_dir)
 
 
