@@ -16,6 +16,7 @@ from .pipeline import Pipeline, Recognizer
 from .sources.base import Source
 from .sources.microphone import MicrophoneSource
 from .sources.wav_replay import WavReplaySource
+from .systemd import Notifier, Watchdog, watchdog_interval
 from .types import AudioFrame
 
 log = logging.getLogger(__name__)
@@ -66,13 +67,24 @@ class Agent:
         if install_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 previous[sig] = signal.signal(sig, self._on_signal)
+        notifier = Notifier()
+        watchdog: Watchdog | None = None
         try:
             self.start()
+            notifier.ready(f"site {self.cfg.site_id}: listening")
+            interval = watchdog_interval()
+            if interval is not None:
+                watchdog = Watchdog(notifier, lambda: dict(self.pipeline.heartbeats), interval)
+                watchdog.start()
             while not self._stop.wait(0.2):
                 if self.pipeline.audio_done.is_set():
                     log.info("audio source finished")
                     break
         finally:
+            notifier.stopping()
+            if watchdog is not None:
+                watchdog.stop()
+            notifier.close()
             t0 = time.monotonic()
             self.pipeline.stop(timeout=1.0)
             self.mqtt.stop(timeout=0.8)
