@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from agent.ota.pack import pack
 from tests.test_ota_support import Device, Keys, device, keys, model_dir, store_v1_template, v1_bundle
@@ -55,7 +56,8 @@ class Replay:
             self.done.append((seq, due, time.monotonic(), float(np.median(y / frame))))
 
 
-def test_hot_swap_drops_no_frame(device: Device, keys: Keys, tmp_path: Path) -> None:
+@pytest.mark.parametrize("isolate", [False, True], ids=["selftest-in-process", "selftest-in-child"])
+def test_hot_swap_drops_no_frame(device: Device, keys: Keys, tmp_path: Path, isolate: bool) -> None:
     # the device runs a 320-wide v1 (x*1); v2 (x*2) arrives as a signed bundle
     from agent.ota.hotswap import HotSwap
     from agent.ota.manager import load_slot_model, model_activator
@@ -71,6 +73,7 @@ def test_hot_swap_drops_no_frame(device: Device, keys: Keys, tmp_path: Path) -> 
     assert cur is not None
     holder: HotSwap[Any] = HotSwap(load_slot_model(*cur))
     mgr.activate = model_activator(holder)
+    mgr.isolate_selftest = isolate
 
     r = Replay()
     t0 = time.monotonic() + 0.05
@@ -95,7 +98,9 @@ def test_hot_swap_drops_no_frame(device: Device, keys: Keys, tmp_path: Path) -> 
     steady = lat_ms[dues < t_install - 0.1]
     around = lat_ms[(dues >= t_install - FRAME_S) & (dues <= t_swapped + 5 * FRAME_S)]
     added = float(around.max() - np.median(steady))
-    print(f"\nhot-swap: {N_FRAMES} frames of 20 ms, dropped {r.dropped}; install (verify+stage+self-test+"
+    where = "child" if isolate else "in-process"
+    print(f"\nhot-swap ({where} self-test): {N_FRAMES} frames of 20 ms, dropped {r.dropped}; install "
+          f"(verify+stage+self-test+"
           f"switch+load+swap) took {(t_swapped - t_install) * 1000:.1f} ms; switched at frame {switch}; "
           f"steady latency median {np.median(steady):.2f} ms p99 {np.percentile(steady, 99):.2f} ms; "
           f"around the swap median {np.median(around):.2f} ms max {around.max():.2f} ms; "
