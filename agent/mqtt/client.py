@@ -39,7 +39,7 @@ from .publisher import Message
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[str, bytes, bool, Any], None]
+Handler = Callable[[str, bytes, bool, Any], object]
 COUNT_KEYS = ("published", "acked", "queued", "requeued", "dropped_stale", "dropped_full", "connects",
               "disconnects", "connect_failures")
 
@@ -174,8 +174,13 @@ class MqttClient:
                 self.counts["connect_failures"] += 1
                 log.debug("MQTT connect to %s:%s failed: %s", self.cfg.host, self.cfg.port, exc)
             else:
-                if self._serve(client):
+                was_connected = self._serve(client)
+                if was_connected:
                     delay = self.cfg.reconnect_min_s
+                    self.counts["disconnects"] += 1
+                    if not self._stop.is_set():
+                        log.warning("MQTT connection to %s:%s lost; reconnecting with backoff", self.cfg.host,
+                                    self.cfg.port)
             self._connection_lost(client)
             if self._stop.is_set():
                 break
@@ -224,7 +229,6 @@ class MqttClient:
                 break
 
     def _connection_lost(self, client: paho.Client) -> None:
-        was = self.connected.is_set()
         self.connected.clear()
         try:
             sock = client.socket()
@@ -246,10 +250,6 @@ class MqttClient:
                 self.counts["dropped_full"] += 1
         if stale:
             log.warning("dropped %d stale unacknowledged message(s) after the connection was lost", stale)
-        if was:
-            self.counts["disconnects"] += 1
-            if not self._stop.is_set():
-                log.warning("MQTT connection lost; reconnecting with backoff")
 
     def _oldest_inflight(self) -> float | None:
         with self._lock:
@@ -326,7 +326,7 @@ class MqttClient:
                 self.counts["acked"] += 1
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
-        self._rx.append((msg.topic, msg.payload, bool(msg.retain), msg.properties))
+        self._rx.append((msg.topic, bytes(msg.payload), bool(msg.retain), msg.properties))
 
     def _dispatch(self) -> None:
         """Run handlers for the messages read in this tick (batched, so a burst is handled as one)."""
