@@ -52,6 +52,11 @@ def test_verify_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert "not signed by a trusted key" in capsys.readouterr().err
     assert main(["models", "verify", str(b), "--public-key", pub, "--min-version", "3"]) == 1
     assert "not above the minimum version 3" in capsys.readouterr().err
+    t = str(tmp_path / "t.tar.gz")
+    assert main(["models", "pack", str(src), "--version", "4", "--unsigned", "--out", t]) == 0
+    assert main(["models", "sign", t, "--private-key", priv]) == 0
+    assert main(["models", "verify", t, "--public-key", pub]) == 0
+    capsys.readouterr()
     (b / "selftest.json").write_text("{}")
     assert main(["models", "verify", str(b), "--public-key", pub]) == 1
     assert "selftest.json' is 2 bytes, the manifest says" in capsys.readouterr().err

@@ -113,32 +113,9 @@ class UpdateManager:
         download: Path | None = None
         staging: Path | None = None
         try:
-            if is_url(source):
-                self._emit(OtaState.DOWNLOADING, f"fetching {source}")
-                download = self.store.new_download(".tar.gz")
-                fetch(source, download, self.limits, expected_size=size, expected_sha256=sha)
-                path = download
-            else:
-                path = Path(source)
-                if path.is_file() and path.stat().st_size > self.limits.max_bytes:
-                    raise BundleError(f"{path} is over the {self.limits.max_bytes}-byte cap: refused")
+            path, download = self._obtain(source, size, sha)
             self._step("fetched")
-            self._emit(OtaState.VERIFYING, f"verifying {path.name}")
-            bundle = open_bundle(path)
-            try:
-                envelope = bundle.envelope()
-                manifest = verify_envelope(envelope, self.trusted_keys)
-                st = self.store.state()
-                check_policy(manifest, Policy(now=self.clock(), agent_version=self.agent_version,
-                                              installed_version=self.store.installed_version(),
-                                              min_version=st.min_version, expected_name=st.name))
-                self._step("verified")
-                self._emit(OtaState.INSTALLING, f"unpacking {manifest.name} v{manifest.version}",
-                           manifest.version)
-                staging = self.store.new_staging()
-                extract_verified(bundle, manifest, staging, envelope)
-            finally:
-                bundle.close()
+            manifest, staging = self._verify_and_stage(path)
             self._step("staged")
             self._emit(OtaState.SELF_TEST, "running the golden self-test", manifest.version)
             report = run_isolated(staging) if self.isolate_selftest else run_selftest(staging, manifest)
@@ -149,9 +126,12 @@ class UpdateManager:
             self._emit(OtaState.SWITCHING, f"self-test passed ({report}); switching", manifest.version)
             self.store.switch(manifest, hook=lambda s: self._step(f"switch_{s}"))
             self._step("switched")
-        except AgentError as exc:
-            self._emit(OtaState.FAILED, str(exc))
-            raise
+        except (AgentError, OSError) as exc:
+            err = exc if isinstance(exc, AgentError) else BundleError(f"install failed: {exc}")
+            self._emit(OtaState.FAILED, str(err))
+            if err is exc:
+                raise
+            raise err from exc
         finally:
             if staging is not None:
                 remove_tree(staging)
@@ -164,6 +144,41 @@ class UpdateManager:
         self._emit(OtaState.INSTALLED, f"{manifest.name} v{manifest.version} ({manifest.human_version}) "
                                        f"installed", manifest.version)
         return manifest
+
+    def _obtain(self, source: str, size: int | None, sha: str | None) -> tuple[Path, Path | None]:
+        """Download a URL into the store (returns it as the download to delete) or take a local path."""
+        if is_url(source):
+            self._emit(OtaState.DOWNLOADING, f"fetching {source}")
+            download = self.store.new_download(".tar.gz")
+            fetch(source, download, self.limits, expected_size=size, expected_sha256=sha)
+            return download, download
+        path = Path(source)
+        if path.is_file() and path.stat().st_size > self.limits.max_bytes:
+            raise BundleError(f"{path} is over the {self.limits.max_bytes}-byte cap: refused")
+        return path, None
+
+    def _verify_and_stage(self, path: Path) -> tuple[Manifest, Path]:
+        """Signature, policy, then a verified copy of every file into a new staging dir."""
+        self._emit(OtaState.VERIFYING, f"verifying {path.name}")
+        bundle = open_bundle(path)
+        try:
+            envelope = bundle.envelope()
+            manifest = verify_envelope(envelope, self.trusted_keys)
+            st = self.store.state()
+            check_policy(manifest, Policy(now=self.clock(), agent_version=self.agent_version,
+                                          installed_version=self.store.installed_version(),
+                                          min_version=st.min_version, expected_name=st.name))
+            self._step("verified")
+            self._emit(OtaState.INSTALLING, f"unpacking {manifest.name} v{manifest.version}", manifest.version)
+            staging = self.store.new_staging()
+            try:
+                extract_verified(bundle, manifest, staging, envelope)
+            except BaseException:
+                remove_tree(staging)
+                raise
+            return manifest, staging
+        finally:
+            bundle.close()
 
     def _activate(self, slot: Path, manifest: Manifest) -> None:
         if self.activate is None:
@@ -194,6 +209,10 @@ class UpdateManager:
     def handle_announcement(self, raw: bytes) -> Announcement:
         """Record an announcement (MQTT payload); install it right away when ``auto_install``."""
         ann = parse_announcement(raw)
+        name = self.store.state().name
+        if name is not None and ann.name != name:
+            log.debug("ignoring an announcement for %s (this store holds %s)", ann.name, name)
+            return ann
         self.latest = ann
         self._emit(OtaState.IDLE, f"{ann.name} v{ann.version} ({ann.human_version}) available", ann.version)
         if self.auto_install and ann.version > self.store.installed_version():
