@@ -150,3 +150,55 @@ def test_announced_hash_mismatch(device: Device, keys: Keys, http: Server, tmp_p
     with pytest.raises(BundleError, match="announced sha256"):
         device.manager.install(f"{http.url}/file/b2.tar.gz", expected_sha256="0" * 64)
     assert_unchanged(device, before, model)
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "release.test")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now - dt.timedelta(hours=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_https_verifies_the_server(device: Device, keys: Keys, tmp_path: Path) -> None:
+    import ssl
+
+    cert, key = _self_signed(tmp_path)
+    s = Server()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    s.httpd.socket = ctx.wrap_socket(s.httpd.socket, server_side=True)
+    s.httpd.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
+    s.url = s.url.replace("http:", "https:")
+    s.thread.start()
+    try:
+        pack(model_dir(tmp_path, "src", 2.0), tmp_path / "b2.tar.gz", version=2, key=keys.priv())
+        s.files["b2.tar.gz"] = (tmp_path / "b2.tar.gz").read_bytes()
+        url = f"{s.url}/file/b2.tar.gz"
+        _refused(device, url, "CERTIFICATE_VERIFY_FAILED", FetchLimits(read_timeout_s=3), 5)
+        device.manager.limits = FetchLimits(read_timeout_s=3, cafile=str(cert))
+        device.manager.install(url)
+        assert device.store.installed_version() == 2
+    finally:
+        s.stop.set()
+        s.httpd.shutdown()
+        s.httpd.server_close()
+        s.thread.join(5)
