@@ -160,6 +160,8 @@ class FusionEngine:
             if g is not None and g in self._gestures:
                 self._gestures.remove(g)
         boost_only = evidence is not None and self.is_wake(evidence) and evidence.t_start < s.t_start
+        if boost_only and evidence is not None and s.best()[0] not in self.supported(evidence):
+            evidence = None  # a wake gesture before other speech only wakes; it is no vote for its own intent
         return self._fuse(s, evidence, pointing, awake=awake, boost_only=boost_only)
 
     def _decide_gesture(self, g: GestureEvent) -> list[Output]:

@@ -1,0 +1,162 @@
+"""Build (or load from cache) the scenario sets, fit what needs fitting, and measure the four systems.
+
+``python -m models.fusion.run [--refit]`` or ``homeagent eval fusion``. Caches: ``models/cache/fusion/``.
+Fitted parameters (committed): ``models/fusion/standin_speech.json``, ``standin_gesture.json``,
+``early_fusion.json``, ``calibration.json`` and the runtime's ``agent/fusion/late_fusion.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agent.fusion.model import DEFAULT_WEIGHTS, LateFusionModel
+from agent.paths import models_dir
+
+from . import audio, fit, report, scenarios, systems, vision
+from .linear import Softmax
+from .vocab import FIT_VOICES, HEAD_VOICES, SNRS, TEST_NOISES, TEST_VOICES, TRAIN_NOISES
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+EARLY = HERE / "early_fusion.json"
+CALIBRATION = HERE / "calibration.json"
+SEED = 20261128
+
+
+def cache_dir() -> Path:
+    d = models_dir() / "cache" / "fusion"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def speaker() -> Any:
+    from models.speech.synth import synthesize
+
+    clips = cache_dir() / "clips"
+    clips.mkdir(exist_ok=True)
+
+    def speak(text: str, voice: str) -> np.ndarray:
+        key = hashlib.sha1(f"{voice}|{text}".encode()).hexdigest()[:16]
+        p = clips / f"{key}.npy"
+        if p.is_file():
+            return np.load(p)
+        pcm = synthesize(text, voice, np.random.default_rng(int(key[:8], 16)))
+        np.save(p, pcm)
+        return pcm
+
+    return speak
+
+
+def _file_id(p: Path) -> str:
+    return hashlib.sha1(p.read_bytes()).hexdigest()[:10] if p.is_file() else "none"
+
+
+def load_heads(refit: bool, recognizer_name: str | None) -> tuple[Any, Softmax]:
+    from agent.speech.frontend import SpeechFrontend
+
+    rng = np.random.default_rng(SEED)
+    if refit or not vision.STANDIN_HEAD.is_file():
+        log.info("fitting the stand-in gesture classifier")
+        vision.train_standin(vision.split_blocks(vision.load_landmarks(), "head"), rng).save(
+            vision.STANDIN_HEAD, data="hand_landmarks.csv head split")
+    ghead = Softmax.load(vision.STANDIN_HEAD)
+    if recognizer_name:
+        from agent.speech.recognizer import CommandRecognizer
+
+        return CommandRecognizer.load(recognizer_name), ghead
+    fe = SpeechFrontend()
+    if refit or not audio.STANDIN_HEAD.is_file():
+        log.info("fitting the stand-in speech head on synthesized speech (%s)", HEAD_VOICES)
+        speak = speaker()
+        clips = [(lab, speak(ph, v)) for lab, ph, v in audio.phrase_items(HEAD_VOICES)]
+        audio.train_standin(clips, audio.load_noises(TRAIN_NOISES), fe, rng).save(
+            audio.STANDIN_HEAD, voices=HEAD_VOICES, noises=TRAIN_NOISES)
+    return audio.StandinRecognizer(Softmax.load(audio.STANDIN_HEAD), fe), ghead
+
+
+def observed(split: str, n: int, recognizer: Any, ghead: Softmax, rec_id: str) -> list[scenarios.Observed]:
+    voices, noises = (FIT_VOICES, TRAIN_NOISES) if split == "fit" else (TEST_VOICES, TEST_NOISES)
+    key = scenarios.cache_key(split, n, rec_id, _file_id(vision.STANDIN_HEAD), SEED, 3)
+    path = cache_dir() / f"observed_{split}_{key}.npz"
+    if path.is_file():
+        return scenarios.load_observed(path)
+    rng = np.random.default_rng(SEED + (1 if split == "fit" else 2))
+    base = scenarios.draw_scenarios(n, voices, noises, rng)
+    log.info("building %s scenarios: %d x %d SNRs", split, n, len(SNRS))
+    obs = scenarios.observe(base, recognizer, ghead, vision.split_blocks(vision.load_landmarks(), split),
+                            audio.load_noises(noises), speaker(), rng)
+    scenarios.save_observed(path, obs)
+    return obs
+
+
+def evaluate(n_fit: int = 160, n_test: int = 200, refit: bool = False, recognizer_name: str | None = None,
+             png: Path | None = None) -> dict[str, Any]:
+    recognizer, ghead = load_heads(refit, recognizer_name)
+    rec_id = recognizer_name or _file_id(audio.STANDIN_HEAD)
+    need_fit = refit or recognizer_name is not None or not (EARLY.is_file() and CALIBRATION.is_file())
+    if need_fit:
+        fit_obs = observed("fit", n_fit, recognizer, ghead, rec_id)
+        truths = [o.scenario.truth for o in fit_obs]
+        late_model = fit.fit_late(fit_obs)
+        early_model = fit.fit_early(fit_obs)
+        early_model.save(EARLY, fit_examples=len(fit_obs))
+        th = {"voice_only": systems.calibrate([systems.voice_only(o) for o in fit_obs], truths),
+              "gesture_only": systems.calibrate([systems.gesture_only(o) for o in fit_obs], truths),
+              "early": systems.calibrate([systems.early(early_model)(o) for o in fit_obs], truths),
+              "late": systems.calibrate([systems.late(late_model)(o) for o in fit_obs], truths)}
+        late_model = LateFusionModel(late_model.theta_voice, late_model.theta_gesture, late_model.bias_none,
+                                     th["late"], {**late_model.meta, "max_false_actions": systems.MAX_FA,
+                                                  "fitted_on": "models/fusion scenario fit split"})
+        if recognizer_name is None:
+            DEFAULT_WEIGHTS.write_text(late_model.to_json() + "\n")
+            CALIBRATION.write_text(json.dumps(th, indent=1, sort_keys=True) + "\n")
+    else:
+        late_model = LateFusionModel.load()
+        early_model = Softmax.load(EARLY)
+        th = json.loads(CALIBRATION.read_text())
+    test = observed("test", n_test, recognizer, ghead, rec_id)
+    deciders = {"voice_only": systems.voice_only, "gesture_only": systems.gesture_only,
+                "early": systems.early(early_model), "late": systems.late(late_model)}
+    rows = []
+    for snr in SNRS:
+        sub = [o for o in test if o.snr == snr]
+        truths = [o.scenario.truth for o in sub]
+        row: dict[str, Any] = {"snr_db": snr}
+        for name, dec in deciders.items():
+            acc, fa = systems.rates(systems.apply([dec(o) for o in sub], th[name]), truths)
+            row[name] = round(acc, 4)
+            row[f"{name}_false_actions"] = round(fa, 4)
+        row["n"] = len(sub)
+        rows.append(row)
+    if png is not None:
+        report.plot(rows, png)
+    return {"by_snr": rows, "thresholds": th, "scenarios_per_snr": n_test,
+            "families": scenarios.FAMILIES, "recognizer": recognizer_name or "stand-in (models/fusion)",
+            "gesture_classifier": "stand-in (models/fusion)", "png": str(png) if png else None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--refit", action="store_true")
+    ap.add_argument("--n-fit", type=int, default=160)
+    ap.add_argument("--n-test", type=int, default=200)
+    ap.add_argument("--png", type=Path, default=Path("out/fusion_eval.png"))
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    res = evaluate(args.n_fit, args.n_test, args.refit, None, args.png)
+    print(report.table(res["by_snr"]))
+    print(json.dumps(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""The scenario set: a spoken command (synthesized, mixed with real noise at each SNR) and/or a hand gesture
+(a degraded track of real recorded landmarks) at a time offset, with the action a person meant.
+
+Families (shares of each split): redundant (speech and gesture say the same), deictic ("turn that on" +
+pointing at a zone), voice_only (no gesture), gesture_only (no speech), conflict (speech and gesture say
+different things: the right answer is to abstain), null (other speech, no gesture: abstain). Every base
+scenario is replayed at every SNR with the same gesture, so SNR is the only thing that changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from agent.types import CommandScores, GestureEvent
+
+from . import vision
+from .audio import PAD_S, SR, estimate_snr, mix
+from .vocab import GESTURE_INTENT, NEGATIVES, PHRASES, SNRS, ZONES
+
+log = logging.getLogger(__name__)
+
+FAMILIES = {"redundant": 0.40, "deictic": 0.25, "voice_only": 0.10, "gesture_only": 0.10, "conflict": 0.075,
+            "null": 0.075}
+MUSIC = ["music_stop", "music_pause", "music_play"]
+T0 = 10.0
+GESTURE_S = 0.8
+ABSTAIN = "abstain"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    family: str
+    truth: str  # intent, "device_on:<device>", or "abstain"
+    speech_label: str | None
+    phrase: str | None
+    voice: str | None
+    gesture: str  # gesture class of the landmark track ("none" = a hand doing nothing, "" = no hand)
+    zone: str | None
+    offset: float  # gesture start minus speech start (s)
+    noise: str
+
+
+def _family_counts(n: int) -> dict[str, int]:
+    counts = {f: round(share * n) for f, share in FAMILIES.items()}
+    counts["redundant"] += n - sum(counts.values())
+    return counts
+
+
+def draw_scenarios(n: int, voices: list[str], noises: list[str], rng: np.random.Generator) -> list[Scenario]:
+    """``n`` base scenarios in fixed family shares."""
+    out: list[Scenario] = []
+    inv = {v: k for k, v in GESTURE_INTENT.items()}
+
+    def pick(xs: list[str]) -> str:
+        return xs[int(rng.integers(len(xs)))]
+
+    for fam, count in _family_counts(n).items():
+        for _ in range(count):
+            voice, noise = pick(voices), pick(noises)
+            off = float(pick(["-1.0", "-0.5", "0.0", "0.5", "1.0"]))
+            if fam == "redundant":
+                lab = pick(MUSIC)
+                out.append(Scenario(fam, lab, lab, pick(PHRASES[lab]), voice, inv[lab], None, off, noise))
+            elif fam == "deictic":
+                lab, zone = pick(["that_on", "that_off"]), pick(sorted(ZONES))
+                truth = f"device_{lab[5:]}:{ZONES[zone][0]}"
+                out.append(Scenario(fam, truth, lab, pick(PHRASES[lab]), voice, "pointing", zone, off, noise))
+            elif fam == "voice_only":
+                lab = pick([*MUSIC, "volume_up", "volume_down"])
+                out.append(Scenario(fam, lab, lab, pick(PHRASES[lab]), voice, pick(["none", ""]), None, off, noise))
+            elif fam == "gesture_only":
+                g = pick(sorted(GESTURE_INTENT))
+                out.append(Scenario(fam, GESTURE_INTENT[g], None, None, None, g, None, 0.0, noise))
+            elif fam == "conflict":
+                lab = pick(MUSIC)
+                g = pick([x for x in sorted(GESTURE_INTENT) if GESTURE_INTENT[x] != lab])
+                out.append(Scenario(fam, ABSTAIN, lab, pick(PHRASES[lab]), voice, g, None, abs(off), noise))
+            else:
+                out.append(Scenario(fam, ABSTAIN, "unknown", pick(NEGATIVES), voice, pick(["none", ""]), None, off,
+                                    noise))
+    return out
+
+
+@dataclass
+class Observed:
+    """What the systems see of one scenario at one SNR."""
+
+    scenario: Scenario
+    snr: float | None
+    speech: CommandScores | None
+    speech_feat: np.ndarray  # pooled embedding (192,), zeros without speech
+    gesture: GestureEvent | None
+    gesture_feat: np.ndarray  # mean landmark features, zeros without a hand
+    gesture_probs: np.ndarray  # mean class probabilities, zeros without a hand
+
+
+def observe(scenarios: list[Scenario], recognizer: object, gesture_head: vision.Softmax,
+            blocks: dict[str, list[np.ndarray]], noises: dict[str, np.ndarray],
+            speak: Callable[[str, str], np.ndarray], rng: np.random.Generator) -> list[Observed]:
+    """Run every scenario at every SNR through the recognizer and the gesture classifier."""
+    out: list[Observed] = []
+    embed = getattr(recognizer, "embed", None)
+    for sc in scenarios:
+        track = vision.draw_track(blocks, sc.gesture, rng, sc.zone) if sc.gesture else None
+        pcm = speak(sc.phrase, sc.voice) if sc.phrase and sc.voice else None
+        dur = len(pcm) / SR + 2 * PAD_S if pcm is not None else 1.0
+        g_t0 = T0 + sc.offset
+        ev, probs = (vision.track_event(gesture_head, track, g_t0, g_t0 + GESTURE_S) if track is not None
+                     else (None, np.zeros(len(gesture_head.labels))))
+        gfeat = vision.features(track.frames).mean(axis=0) if track is not None else np.zeros(57)
+        for snr in SNRS:
+            scores, sfeat = None, np.zeros(192)
+            if pcm is not None:
+                mixed = mix(pcm, noises[sc.noise], snr, rng)
+                if embed is not None:
+                    sfeat = embed(mixed)
+                    scores = recognizer.scores_from_features(sfeat, estimate_snr(mixed), T0, T0 + dur)  # type: ignore[attr-defined]
+                else:
+                    scores = recognizer.recognize(mixed, T0, T0 + dur)  # type: ignore[attr-defined]
+                    scores = CommandScores(scores.labels, scores.scores, T0, T0 + dur, snr_db=estimate_snr(mixed))
+            out.append(Observed(sc, snr, scores, sfeat, ev, gfeat, probs))
+    return out
+
+
+def cache_key(*parts: object) -> str:
+    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def save_observed(path: Path, obs: list[Observed]) -> None:
+    rows = []
+    for o in obs:
+        rows.append({"scenario": asdict(o.scenario), "snr": o.snr,
+                     "speech": None if o.speech is None else {"labels": list(o.speech.labels),
+                                                              "scores": list(o.speech.scores),
+                                                              "t": [o.speech.t_start, o.speech.t_end],
+                                                              "snr_db": o.speech.snr_db},
+                     "gesture": None if o.gesture is None else asdict(o.gesture)})
+    np.savez_compressed(path, meta=np.array(json.dumps(rows)), speech_feat=np.stack([o.speech_feat for o in obs]),
+                        gesture_feat=np.stack([o.gesture_feat for o in obs]),
+                        gesture_probs=np.stack([o.gesture_probs for o in obs]))
+
+
+def load_observed(path: Path) -> list[Observed]:
+    with np.load(path) as z:
+        rows = json.loads(str(z["meta"]))
+        sf, gf, gp = z["speech_feat"], z["gesture_feat"], z["gesture_probs"]
+    out = []
+    for i, r in enumerate(rows):
+        s = r["speech"]
+        speech = None if s is None else CommandScores(tuple(s["labels"]), tuple(s["scores"]), s["t"][0], s["t"][1],
+                                                      snr_db=s["snr_db"])
+        gesture = None if r["gesture"] is None else GestureEvent(**r["gesture"])
+        out.append(Observed(Scenario(**r["scenario"]), r["snr"], speech, sf[i], gesture, gf[i], gp[i]))
+    return out

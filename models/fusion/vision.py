@@ -1,0 +1,140 @@
+"""Scenario gestures: tracks of real recorded hand landmarks (shared ``landmarks.csv``), degraded as a small or
+occluded hand would be, classified frame by frame and smoothed into one :class:`GestureEvent`, with the
+pointing ray cast at the scene's device zones. The stand-in classifier (numpy softmax on landmark features)
+is used until ``agent.vision`` ships a ``GestureClassifier``."""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from agent.fusion.zones import hit_zone
+from agent.types import GestureEvent
+
+from .linear import Softmax, fit_softmax
+from .vocab import CSV_LABEL, GESTURES, IMAGE_H, LANDMARKS, ZONES
+
+STANDIN_HEAD = Path(__file__).with_name("standin_gesture.json")
+SPLITS = {"head": (0.0, 0.5), "fit": (0.5, 0.7), "test": (0.7, 1.0)}
+TRACK_FRAMES = 8
+JITTER_PX = 2.5
+TIPS = (4, 8, 12, 16, 20)
+MCPS = (2, 5, 9, 13, 17)
+
+
+def load_landmarks(path: Path = LANDMARKS) -> dict[str, list[np.ndarray]]:
+    """Label -> list of (N, 21, 2) row blocks, one per (person, label) recording (rows in file order)."""
+    groups: dict[tuple[str, str], list[list[float]]] = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            label = CSV_LABEL.get(row["label"])
+            if label is None:
+                continue
+            pts = [float(row[f"{a}{i}"]) for i in range(21) for a in "xy"]
+            groups.setdefault((row["person"], label), []).append(pts)
+    out: dict[str, list[np.ndarray]] = {}
+    for (_, label), rows in sorted(groups.items()):
+        out.setdefault(label, []).append(np.array(rows).reshape(-1, 21, 2))
+    # thumbs-down: the recorded thumbs-up turned upside down
+    out["thumbs_down"] = [-b for b in out["thumbs_up"]]
+    return out
+
+
+def split_blocks(data: dict[str, list[np.ndarray]], split: str) -> dict[str, list[np.ndarray]]:
+    a, b = SPLITS[split]
+    out: dict[str, list[np.ndarray]] = {}
+    for label, blocks in data.items():
+        parts = [blk[int(a * len(blk)):max(int(a * len(blk)) + 1, int(b * len(blk)))] for blk in blocks]
+        out[label] = [p for p in parts if len(p)]
+    return out
+
+
+def features(lm: np.ndarray) -> np.ndarray:
+    """Landmark features of (..., 21, 2) wrist-relative hands: coordinates, tip distances, finger extension."""
+    lm = np.asarray(lm, dtype=np.float64)
+    scale = np.abs(lm).reshape(*lm.shape[:-2], -1).max(axis=-1)[..., None, None] + 1e-6
+    p = (lm - lm[..., :1, :]) / scale
+    d = lambda i, j: np.linalg.norm(p[..., i, :] - p[..., j, :], axis=-1)  # noqa: E731
+    ext = [d(t, 0) / (d(m, 0) + 1e-6) for t, m in zip(TIPS, MCPS, strict=True)]
+    tips = [d(TIPS[i], TIPS[j]) for i in range(5) for j in range(i + 1, 5)]
+    return np.concatenate([p.reshape(*p.shape[:-2], 42), np.stack(ext + tips, axis=-1)], axis=-1)
+
+
+def degrade(lm: np.ndarray, hand_size: float, visibility: float, rng: np.random.Generator) -> np.ndarray:
+    """Jitter scaled to the hand's pixel size; occluded points (1 - visibility) land at random."""
+    hand_px = max(hand_size * IMAGE_H, 4.0)
+    out = lm + rng.standard_normal(lm.shape) * (JITTER_PX / hand_px)
+    occluded = rng.random(lm.shape[:-1]) > visibility
+    out[occluded] = rng.standard_normal((int(occluded.sum()), 2)) * 0.4
+    return np.asarray(out)
+
+
+def train_standin(blocks: dict[str, list[np.ndarray]], rng: np.random.Generator) -> Softmax:
+    xs, ys = [], []
+    for label, bl in blocks.items():
+        rows = np.concatenate(bl)
+        for _ in range(3):
+            size = rng.uniform(0.04, 0.35, len(rows))
+            vis = rng.uniform(0.5, 1.0)
+            xs.append(features(np.stack([degrade(r, float(s), vis, rng) for r, s in zip(rows, size, strict=True)])))
+            ys += [GESTURES.index(label)] * len(rows)
+    y = np.array(ys)
+    counts = np.bincount(y, minlength=len(GESTURES)).astype(float)
+    cw = counts.sum() / (len(counts) * np.maximum(counts, 1))
+    return fit_softmax(np.concatenate(xs), y, GESTURES, l2=1e-3, steps=500, class_weight=cw)
+
+
+@dataclass(frozen=True)
+class Track:
+    """A degraded landmark track and where it is in the image."""
+
+    frames: np.ndarray  # (T, 21, 2) wrist-relative, normalized
+    hand_size: float
+    visibility: float
+    position: tuple[float, float]
+    aim: float  # rotation (radians) that points the index finger at the intended zone
+
+
+def draw_track(blocks: dict[str, list[np.ndarray]], label: str, rng: np.random.Generator,
+               target_zone: str | None) -> Track:
+    bl = blocks[label]
+    blk = bl[int(rng.integers(len(bl)))]
+    start = int(rng.integers(len(blk)))
+    clean = np.take(blk, range(start, start + TRACK_FRAMES), axis=0, mode="wrap")
+    size = float(rng.uniform(0.04, 0.35))
+    vis = float(rng.uniform(0.5, 1.0))
+    pos = (float(rng.uniform(80, 560)), float(rng.uniform(300, 440)))
+    aim = 0.0
+    if target_zone is not None:
+        cx, cy = np.mean(ZONES[target_zone][1], axis=0)
+        d = clean.mean(axis=0)
+        v = d[8] - d[5]
+        aim = math.atan2(cy - pos[1], cx - pos[0]) - math.atan2(v[1], v[0])
+    frames = np.stack([degrade(f, size, vis, rng) for f in clean])
+    return Track(frames, size, vis, pos, aim)
+
+
+def pointing_target(track: Track) -> str | None:
+    """Zone hit by the mean index ray of the (degraded) track placed in the image."""
+    c, s = math.cos(track.aim), math.sin(track.aim)
+    rot = np.array([[c, -s], [s, c]])
+    px = track.frames.mean(axis=0) @ rot.T * (track.hand_size * IMAGE_H) + np.array(track.position)
+    zones = {name: poly for name, (_, poly) in ZONES.items()}
+    tip, base = px[8], px[5]
+    return hit_zone((float(tip[0]), float(tip[1])), (float(tip[0] - base[0]), float(tip[1] - base[1])), zones)
+
+
+def track_event(head: Softmax, track: Track, t_start: float, t_end: float) -> tuple[GestureEvent | None, np.ndarray]:
+    """(event or None when the hand shows no gesture, mean class probabilities)."""
+    probs = head.proba(features(track.frames)).mean(axis=0)
+    k = int(np.argmax(probs))
+    gesture = head.labels[k]
+    if gesture == "none":
+        return None, probs
+    target = pointing_target(track) if gesture == "pointing" else None
+    return GestureEvent(gesture, float(probs[k]), t_start, t_end, hand_size=track.hand_size,
+                        visibility=track.visibility, pointing_target=target), probs

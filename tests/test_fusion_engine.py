@@ -1,0 +1,188 @@
+"""The late-fusion engine: windows, reliability weights, deixis, confirm/cancel, wake, direct gestures,
+conflicts, determinism. Fixed (not fitted) weights so these tests pin the rules, not a fit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from agent.fusion import Abstain, ConfirmRequest, FusionConfig, FusionEngine, LateFusionModel
+from agent.fusion.model import gesture_reliability, voice_reliability
+from agent.types import CommandScores, GestureEvent, Intent
+
+LABELS = ("music_stop", "music_play", "that_on", "that_off", "heat_up", "yes", "no", "unknown")
+MODEL = LateFusionModel((1.0, 0.3, 0.5, 0.5), (1.0, 1.0, 0.5, 0.5), 0.0, 0.5, {})
+ZONES = {"lamp_zone": {"device": "floor_lamp", "polygon": [[0, 0], [100, 0], [100, 100], [0, 100]]},
+         "tv_zone": {"device": "tv", "polygon": [[200, 0], [300, 0], [300, 100], [200, 100]]}}
+
+
+def cfg(**kw: Any) -> FusionConfig:
+    base: dict[str, Any] = {"zones": ZONES}
+    base.update(kw)
+    return FusionConfig.model_validate(base)
+
+
+def speech(label: str, p: float = 0.9, t: float = 10.0, snr: float = 25.0, dur: float = 1.0) -> CommandScores:
+    rest = (1.0 - p) / (len(LABELS) - 1)
+    return CommandScores(LABELS, tuple(p if x == label else rest for x in LABELS), t, t + dur, snr_db=snr)
+
+
+def gesture(name: str, score: float = 0.95, t: float = 10.2, target: str | None = None, size: float = 0.2,
+            vis: float = 1.0) -> GestureEvent:
+    return GestureEvent(name, score, t, t + 0.6, hand_size=size, visibility=vis, pointing_target=target)
+
+
+def run(engine: FusionEngine, *events: CommandScores | GestureEvent) -> list[Any]:
+    for e in events:
+        if isinstance(e, CommandScores):
+            engine.push_speech(e)
+        else:
+            engine.push_gesture(e)
+    return engine.flush()
+
+
+def intents(outs: list[Any]) -> list[Intent]:
+    return [o for o in outs if isinstance(o, Intent)]
+
+
+def test_deictic_speech_plus_pointing_resolves_the_zone_device() -> None:
+    outs = run(FusionEngine(cfg(), MODEL), speech("that_on"), gesture("pointing", target="lamp_zone"))
+    [i] = intents(outs)
+    assert i.name == "device_on" and i.slots == {"device": "floor_lamp"}
+    assert i.modalities == ("voice", "gesture")
+
+
+def test_deictic_without_pointing_abstains_with_no_target() -> None:
+    [out] = run(FusionEngine(cfg(), MODEL), speech("that_off"))
+    assert isinstance(out, Abstain) and out.reason == "no_target"
+
+
+def test_pointing_outside_the_window_is_not_paired() -> None:
+    outs = run(FusionEngine(cfg(window_s=1.0, wait_s=0.5), MODEL), speech("that_on", t=10.0),
+               gesture("pointing", t=14.0, target="tv_zone"))
+    assert [o.reason for o in outs if isinstance(o, Abstain)] == ["no_target"]
+    assert not intents(outs)
+
+
+def test_conflicting_confident_modalities_abstain_and_report() -> None:
+    outs = run(FusionEngine(cfg(), MODEL), speech("music_play", 0.95), gesture("open_palm", 0.97, t=10.4))
+    [out] = outs
+    assert isinstance(out, Abstain) and out.reason == "conflict"
+    assert out.detail["voice"] == "music_play" and out.detail["gesture"] == "open_palm"
+
+
+def test_agreeing_modalities_beat_either_alone() -> None:
+    e = FusionEngine(cfg(), MODEL)
+    s, g = speech("music_stop", 0.5, snr=0.0), gesture("open_palm", 0.6, size=0.05, t=10.5)
+    _, fused, pv, pg = e.fuse_scores(s, g)
+    cands, *_ = e.fuse_scores(s, g)
+    k = cands.index("music_stop")
+    assert fused[k] > max(pv[k], pg[k])
+
+
+def test_noisy_audio_and_small_hands_weigh_less() -> None:
+    wv_clean, _ = MODEL.weights(voice_reliability(speech("music_stop", snr=30.0)), None)
+    wv_noisy, _ = MODEL.weights(voice_reliability(speech("music_stop", snr=-5.0)), None)
+    assert wv_noisy < wv_clean
+    _, wg_big = MODEL.weights(None, gesture_reliability(gesture("fist", size=0.25, vis=1.0)))
+    _, wg_tiny = MODEL.weights(None, gesture_reliability(gesture("fist", size=0.03, vis=0.5)))
+    assert wg_tiny < wg_big
+
+
+def test_direct_gesture_intent_after_its_wait() -> None:
+    e = FusionEngine(cfg(wake={"enabled": False}), MODEL)
+    e.push_gesture(gesture("victory", t=5.0))
+    assert e.step(5.7) == []  # still waiting for speech that may pair with it
+    [i] = e.step(5.6 + 1.0)
+    assert isinstance(i, Intent) and i.name == "music_play" and i.modalities == ("gesture",)
+
+
+def test_lone_gesture_waits_while_speech_is_in_progress() -> None:
+    e = FusionEngine(cfg(wake={"enabled": False}), MODEL)
+    e.push_gesture(gesture("victory", t=5.0))
+    e.voice_activity(True, 5.8)
+    assert e.step(9.0) == []
+    e.push_speech(speech("music_play", t=5.8, dur=3.0))
+    e.voice_activity(False, 8.8)
+    [i] = e.step(10.0)
+    assert isinstance(i, Intent) and i.modalities == ("voice", "gesture")
+
+
+def test_wake_palm_lowers_the_threshold_and_is_not_a_conflict() -> None:
+    weak = speech("music_play", 0.35, t=10.0, snr=5.0)
+    strict = cfg(threshold=0.8, confirm={"enabled": False})
+    [out] = run(FusionEngine(strict, MODEL), weak)
+    assert isinstance(out, Abstain) and out.reason == "low_confidence"
+    outs = run(FusionEngine(strict, MODEL), gesture("open_palm", t=8.5), weak)
+    assert [i.name for i in intents(outs)] == ["music_play"]
+
+
+def test_wake_palm_alone_still_means_stop_after_the_direct_delay() -> None:
+    e = FusionEngine(cfg(), MODEL)
+    e.push_gesture(gesture("open_palm", t=3.0))
+    assert e.step(3.6 + 1.0) == []
+    [i] = e.step(3.6 + 1.5)
+    assert isinstance(i, Intent) and i.name == "music_stop"
+
+
+def test_sensitive_intent_waits_for_thumbs_up() -> None:
+    e = FusionEngine(cfg(), MODEL)
+    e.push_speech(speech("heat_up", 0.97))
+    [req] = e.step(12.0)
+    assert isinstance(req, ConfirmRequest) and req.intent.name == "heat_up"
+    e.push_gesture(gesture("thumbs_up", t=12.5))
+    [i] = e.step(14.5)
+    assert isinstance(i, Intent) and i.name == "heat_up"
+
+
+def test_confirmation_by_voice_no_cancels_and_timeout_drops() -> None:
+    e = FusionEngine(cfg(), MODEL)
+    e.push_speech(speech("heat_up", 0.97))
+    e.step(12.0)
+    e.push_speech(speech("no", 0.9, t=12.5))
+    [out] = e.step(14.6)
+    assert isinstance(out, Abstain) and out.reason == "cancelled"
+    e.push_speech(speech("heat_up", 0.97, t=20.0))
+    [req] = e.step(22.0)
+    assert isinstance(req, ConfirmRequest)
+    [out] = e.step(req.deadline + 0.1)
+    assert isinstance(out, Abstain) and out.reason == "confirm_timeout"
+
+
+def test_low_confidence_intent_asks_for_confirmation() -> None:
+    e = FusionEngine(cfg(threshold=0.3, confirm={"below": 0.9}), MODEL)
+    outs = run(e, speech("music_play", 0.45, snr=0.0))
+    assert isinstance(outs[0], ConfirmRequest)
+
+
+def test_unknown_speech_abstains() -> None:
+    [out] = run(FusionEngine(cfg(), MODEL), speech("unknown", 0.9))
+    assert isinstance(out, Abstain) and out.reason == "low_confidence"
+
+
+def test_deterministic_outputs_and_ids() -> None:
+    def once() -> list[Any]:
+        e = FusionEngine(cfg(), MODEL, site_id="k", wall_offset=1000.0)
+        return run(e, speech("that_on"), gesture("pointing", target="tv_zone"), gesture("victory", t=30.0))
+
+    a, b = once(), once()
+    assert a == b
+    assert intents(a)[0].wall_end == pytest.approx(intents(a)[0].t_end + 1000.0)
+
+
+def test_config_rejects_unknown_keys_and_bad_windows() -> None:
+    with pytest.raises(ValidationError):
+        FusionConfig.model_validate({"windw_s": 1})
+    with pytest.raises(ValidationError):
+        FusionConfig.model_validate({"window_s": 1.0, "wait_s": 2.0})
+    with pytest.raises(ValidationError):
+        FusionConfig.model_validate({"zones": {"z": {"device": "x", "polygon": [[0, 0], [1, 1]]}}})
+
+
+def test_fitted_weights_load_and_are_sane() -> None:
+    m = LateFusionModel.load()
+    assert 0.0 < m.threshold <= 1.0
+    assert np.isfinite(m.theta_voice).all() and np.isfinite(m.theta_gesture).all()
