@@ -1,0 +1,173 @@
+"""Multi-device arbitration: several agents hear one utterance, exactly one of them acts.
+
+Each agent that recognizes an intent publishes a *candidate* (utterance wall-clock span, score, SNR) on the
+shared topic ``<prefix>/arbitration/candidates`` and waits ``window_s``. Candidates whose utterance spans
+overlap (within ``match_s``) are the same utterance, whatever intent each agent heard. After the window every
+agent ranks the candidates it knows by ``(score, snr_db, site_id)`` — a total order, so all agents that saw
+the same candidates agree — and only the best one acts (``on_win``). The window must exceed the broker's
+delivery delay (loopback: milliseconds; a LAN: tens of ms; default 0.3 s).
+
+Limits: two people speaking at the same moment in different rooms count as one utterance (only the best
+acts); an agent whose candidate arrives after the others' windows closed may act a second time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import PayloadError
+from ..types import Intent
+from .client import MqttClient
+from .publisher import Message
+
+log = logging.getLogger(__name__)
+
+MAX_CANDIDATE_BYTES = 2048
+
+
+def candidates_topic(prefix: str) -> str:
+    return f"{prefix}/arbitration/candidates"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    id: str
+    site: str
+    name: str
+    wall_start: float
+    wall_end: float
+    score: float
+    snr_db: float
+
+    def rank(self) -> tuple[float, float, str]:
+        return (round(self.score, 4), round(self.snr_db, 2), self.site)
+
+    def same_utterance(self, other: Candidate, match_s: float) -> bool:
+        return other.wall_start <= self.wall_end + match_s and other.wall_end >= self.wall_start - match_s
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"v": 1, "id": self.id, "site": self.site, "name": self.name, "wall_start": self.wall_start,
+                "wall_end": self.wall_end, "score": self.score, "snr_db": self.snr_db}
+
+    @classmethod
+    def from_payload(cls, d: Any) -> Candidate:
+        if not isinstance(d, dict) or d.get("v") != 1 or set(d) != {"v", "id", "site", "name", "wall_start",
+                                                                    "wall_end", "score", "snr_db"}:
+            raise PayloadError("arbitration candidate: wrong version or keys")
+        for k in ("id", "site", "name"):
+            if not isinstance(d[k], str) or not 0 < len(d[k]) <= 128:
+                raise PayloadError(f"arbitration candidate: '{k}' must be a short string")
+        nums = {}
+        for k in ("wall_start", "wall_end", "score", "snr_db"):
+            v = d[k]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise PayloadError(f"arbitration candidate: '{k}' must be a finite number")
+            nums[k] = float(v)
+        return cls(id=d["id"], site=d["site"], name=d["name"], **nums)
+
+
+class Arbiter:
+    """``propose(intent, snr_db)``; ``on_win(intent)`` runs on this agent only if its candidate is the best."""
+
+    def __init__(self, client: MqttClient, prefix: str, site_id: str, on_win: Callable[[Intent], None], *,
+                 window_s: float = 0.3, match_s: float = 0.5, keep_s: float = 30.0) -> None:
+        self.client = client
+        self.topic = candidates_topic(prefix)
+        self.site_id = site_id
+        self.on_win = on_win
+        self.window_s = window_s
+        self.match_s = match_s
+        self.keep_s = keep_s
+        self.counts = {"proposed": 0, "won": 0, "lost": 0, "stale": 0, "invalid": 0}
+        self._seen: list[tuple[float, Candidate]] = []  # (received at, candidate) from other agents
+        self._pending: list[tuple[float, Intent, Candidate]] = []  # (decide at, intent, own candidate)
+        self._cond = threading.Condition()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        client.subscribe(self.topic, self._on_candidate)
+
+    def start(self) -> None:
+        with self._cond:
+            self._stop = False
+        self._thread = threading.Thread(target=self._run, name=f"arbiter-{self.site_id}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(2.0)
+            self._thread = None
+
+    def propose(self, intent: Intent, snr_db: float = 30.0) -> Candidate:
+        cand = Candidate(id=intent.id, site=self.site_id, name=intent.name, wall_start=intent.wall_start,
+                         wall_end=intent.wall_end, score=float(intent.confidence), snr_db=float(snr_db))
+        self.client.publish(Message(self.topic, json.dumps(cand.to_payload()).encode(), qos=1, retain=False,
+                                    expires_at=time.time() + self.window_s + 1.0))
+        with self._cond:
+            self._pending.append((time.monotonic() + self.window_s, intent, cand))
+            self.counts["proposed"] += 1
+            self._cond.notify_all()
+        return cand
+
+    def _on_candidate(self, topic: str, payload: bytes, retained: bool, props: Any) -> None:
+        if retained or len(payload) > MAX_CANDIDATE_BYTES:
+            self.counts["invalid"] += 1
+            return
+        try:
+            cand = Candidate.from_payload(json.loads(payload))
+        except (ValueError, PayloadError) as exc:
+            self.counts["invalid"] += 1
+            log.debug("ignored arbitration candidate: %s", exc)
+            return
+        if cand.site == self.site_id:
+            return
+        with self._cond:
+            self._seen.append((time.monotonic(), cand))
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._stop:
+                now = time.monotonic()
+                due = [p for p in self._pending if p[0] <= now]
+                self._pending = [p for p in self._pending if p[0] > now]
+                self._seen = [(t, c) for t, c in self._seen if now - t <= self.keep_s]
+                decisions = [(intent, self._wins(cand)) for _, intent, cand in due]
+                if decisions:
+                    self._cond.release()
+                    try:
+                        self._act(decisions)
+                    finally:
+                        self._cond.acquire()
+                    continue
+                wait = min((p[0] for p in self._pending), default=now + 1.0) - now
+                self._cond.wait(max(0.001, wait))
+
+    def _wins(self, own: Candidate) -> bool:
+        rivals = [c for _, c in self._seen if own.same_utterance(c, self.match_s)]
+        best = max(rivals, key=Candidate.rank, default=None)
+        return best is None or own.rank() > best.rank()
+
+    def _act(self, decisions: list[tuple[Intent, bool]]) -> None:
+        for intent, won in decisions:
+            if not won:
+                self.counts["lost"] += 1
+                log.info("arbitration: another agent heard %s better; not acting", intent.name)
+                continue
+            if time.time() > intent.expires_at_wall():
+                self.counts["stale"] += 1
+                log.warning("arbitration: intent %s went stale while deciding", intent.id)
+                continue
+            self.counts["won"] += 1
+            try:
+                self.on_win(intent)
+            except Exception:  # the action failed; arbitration goes on for the next utterance
+                log.exception("acting on intent %s failed", intent.id)
