@@ -23,7 +23,7 @@ from tests.test_ota_support import PROBE, Keys, keys, model_dir, store_v1_templa
 
 _FIXTURES = (keys, store_v1_template, v1_bundle)
 
-STEPS = ["fetched", "verified", "staged", "selftested", "slot_committed", "switch_part_written",
+STEPS = ["fetched", "verified", "file_extracted", "staged", "selftested", "slot_committed", "switch_part_written",
          "switch_replaced", "switched", "activated", "confirmed"]
 
 

@@ -83,8 +83,9 @@ def test_hot_swap_drops_no_frame(device: Device, keys: Keys, tmp_path: Path, iso
         t.start()
     time.sleep(1.0)
     t_install = time.monotonic()
-    mgr.install(str(b2))
+    mgr.install_in_background(str(b2)).join(30)  # niced worker thread, as the agent should do it
     t_swapped = time.monotonic()
+    assert mgr.store.installed_version() == 11
     for t in threads:
         t.join(10)
 

@@ -229,7 +229,8 @@ def check_policy(m: Manifest, p: Policy) -> None:
                           f"upgrade the agent first")
 
 
-def verify_contents(source: BundleSource, manifest: Manifest, dest: Path | None = None) -> None:
+def verify_contents(source: BundleSource, manifest: Manifest, dest: Path | None = None,
+                    on_file: Callable[[str], None] | None = None) -> None:
     """Stream every file through sha256 (into ``dest`` when given) and compare with the manifest."""
     seen: set[str] = set()
     for entry in source.entries():
@@ -243,6 +244,8 @@ def verify_contents(source: BundleSource, manifest: Manifest, dest: Path | None 
         if digest != expected.sha256:
             raise BundleError(f"file {entry.path!r} does not match its sha256 in the manifest: "
                               f"tampered or from another bundle")
+        if on_file:
+            on_file(entry.path)
     missing = sorted(set(manifest.files) - seen)
     if missing:
         raise BundleError(f"bundle is missing files listed in its manifest: {missing}")
@@ -304,9 +307,10 @@ def verify_bundle(path: Path, trusted: list[Ed25519PublicKey], policy: Policy | 
         source.close()
 
 
-def extract_verified(source: BundleSource, manifest: Manifest, dest: Path, envelope: bytes) -> None:
+def extract_verified(source: BundleSource, manifest: Manifest, dest: Path, envelope: bytes,
+                     on_file: Callable[[str], None] | None = None) -> None:
     """Write a verified copy of the bundle into the empty directory ``dest``."""
-    verify_contents(source, manifest, dest)
+    verify_contents(source, manifest, dest, on_file)
     fd = os.open(dest / ENVELOPE_NAME, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     with os.fdopen(fd, "wb") as f:
         f.write(envelope)

@@ -7,8 +7,10 @@ manifest)`` (typically :func:`model_activator` around the pipeline's :class:`~.h
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -109,6 +111,22 @@ class UpdateManager:
         finally:
             self._busy.release()
 
+    def install_in_background(self, source: str, *, niceness: int = 10, **kwargs: Any) -> threading.Thread:
+        """Run :meth:`install` on a new thread whose CPU priority is lowered by ``niceness`` (Linux: per
+        thread, inherited by the self-test child), so the frame threads keep the CPU. Join the thread to
+        wait; the outcome arrives through the listener."""
+        def run() -> None:
+            with contextlib.suppress(OSError, AttributeError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+            try:
+                self.install(source, **kwargs)
+            except AgentError as exc:  # already logged and sent to the listener as FAILED/ROLLED_BACK
+                log.debug("background install ended: %s", exc)
+
+        t = threading.Thread(target=run, name="ota-install")
+        t.start()
+        return t
+
     def _install(self, source: str, size: int | None, sha: str | None, confirm: bool) -> Manifest:
         download: Path | None = None
         staging: Path | None = None
@@ -172,7 +190,8 @@ class UpdateManager:
             self._emit(OtaState.INSTALLING, f"unpacking {manifest.name} v{manifest.version}", manifest.version)
             staging = self.store.new_staging()
             try:
-                extract_verified(bundle, manifest, staging, envelope)
+                extract_verified(bundle, manifest, staging, envelope,
+                                 on_file=lambda _path: self._step("file_extracted"))
             except BaseException:
                 remove_tree(staging)
                 raise
