@@ -1,0 +1,63 @@
+"""Static gesture classifier: geometric features → tiny ONNX MLP with an explicit ``none`` class."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelError
+from ..paths import bundles_dir
+from ..runtime.session import OnnxModel, load_model
+from .features import N_FEATURES, features
+
+log = logging.getLogger(__name__)
+
+LABELS = ["open_palm", "fist", "pointing", "thumbs_up", "thumbs_down", "victory", "ok", "none"]
+DEFAULT_MODEL = "gestures/gesture_classifier.onnx"
+
+
+class GestureClassifier:
+    """Classify one hand's 21 landmarks (x, y; y down; any consistent units) into a gesture or ``none``.
+
+    ``min_score``: a prediction below it is reported as ``none`` (the model also has ``none`` as a class).
+    """
+
+    def __init__(self, model: str | Path | None = None, *, min_score: float = 0.5, threads: int = 1) -> None:
+        path = Path(model) if model else bundles_dir() / DEFAULT_MODEL
+        self.model: OnnxModel = load_model(path, threads=threads)
+        meta = path.with_suffix(".json")
+        self.labels = json.loads(meta.read_text())["labels"] if meta.is_file() else LABELS
+        if self.model.outputs[0].shape[-1] != len(self.labels) or self.model.inputs[0].shape[-1] != N_FEATURES:
+            raise ModelError(f"{path}: classifier shape does not match the feature code; retrain it")
+        self.min_score = min_score
+
+    def probabilities(self, landmarks: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, len(labels)) for landmarks (21, 2) or (N, 21, 2)."""
+        lms = np.asarray(landmarks, np.float32)
+        if lms.ndim == 2:
+            lms = lms[None]
+        if lms.shape[1:] != (21, 2) and lms.shape[1:] != (21, 3):
+            raise ValueError(f"landmarks must be (21, 2), got {lms.shape[1:]}")
+        feats = np.stack([features(x[:, :2]) for x in lms])
+        return self.model(feats)[0]
+
+    def classify(self, hand_landmarks: np.ndarray) -> tuple[str, float]:
+        """(gesture, score) of one hand; ``none`` for anything that is not one of the gestures."""
+        probs = self.probabilities(hand_landmarks)[0]
+        i = int(np.argmax(probs))
+        label, score = self.labels[i], float(probs[i])
+        if label != "none" and score < self.min_score:
+            return "none", float(probs[self.labels.index("none")]) if "none" in self.labels else 1 - score
+        return label, score
+
+    def classify_batch(self, landmarks: np.ndarray) -> list[tuple[str, float]]:
+        probs = self.probabilities(landmarks)
+        out = []
+        for p in probs:
+            i = int(np.argmax(p))
+            out.append((self.labels[i], float(p[i])) if self.labels[i] == "none" or p[i] >= self.min_score
+                       else ("none", float(p[self.labels.index("none")])))
+        return out

@@ -1,0 +1,212 @@
+"""A kinematic hand model that renders synthetic 21-point landmarks for each gesture class (build time).
+
+Hand frame: x toward the thumb side, y along the extended fingers, z out of the palm; units of palm length.
+Each finger: abduction at the MCP and flexion at MCP/PIP/DIP (curling toward +z). The thumb: a CMC direction
+(abduction from the index side, opposition toward the palm) and flexion at MCP/IP. A random view (palm or back
+toward the camera, yaw/pitch), roll, bone-length variation, mirroring (handedness) and landmark noise are
+applied, then the points are projected orthographically to image coordinates (y down).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+Rng = np.random.Generator
+D = np.deg2rad
+
+MCP = {1: (0.05, 0.95), 2: (-0.1, 1.0), 3: (-0.27, 0.94), 4: (-0.42, 0.83)}  # index..pinky (x, y), z=0
+BONES = {1: (0.46, 0.27, 0.21), 2: (0.52, 0.32, 0.22), 3: (0.48, 0.3, 0.21), 4: (0.37, 0.21, 0.19)}
+SPLAY = {1: 8.0, 2: 0.0, 3: -8.0, 4: -16.0}
+THUMB_CMC = np.array([0.22, 0.22, 0.02])
+THUMB_BONES = (0.42, 0.33, 0.27)
+
+
+def _rotate_towards(d: np.ndarray, t: np.ndarray, angle: float) -> np.ndarray:
+    """Rotate unit vector d toward direction t by ``angle`` radians (in the plane they span)."""
+    t_perp = t - np.dot(t, d) * d
+    n = np.linalg.norm(t_perp)
+    if n < 1e-9:
+        return d
+    t_perp /= n
+    return np.cos(angle) * d + np.sin(angle) * t_perp
+
+
+def finger(k: int, flex: tuple[float, float, float], abd: float, scale: np.ndarray) -> list[np.ndarray]:
+    base = np.array([*MCP[k], 0.0])
+    a = D(SPLAY[k] + abd)
+    u = np.array([-np.sin(a), np.cos(a), 0.0])
+    pts, p, d = [base], base, u
+    for bone, f in zip(BONES[k], flex):
+        d = _rotate_towards(d, np.array([0.0, 0.0, 1.0]), D(f)) if f >= 0 else \
+            _rotate_towards(d, np.array([0.0, 0.0, -1.0]), D(-f))
+        p = p + d * bone * scale[k]
+        pts.append(p)
+    return pts
+
+
+def thumb(abduct: float, oppose: float, flex: tuple[float, float], scale: np.ndarray) -> list[np.ndarray]:
+    """Thumb CMC, MCP, IP, tip. ``abduct``: angle from the y axis toward +x; ``oppose``: toward the palm (+z)."""
+    d = np.array([np.sin(D(abduct)), np.cos(D(abduct)), 0.0])
+    d = _rotate_towards(d, np.array([0.0, 0.0, 1.0]), D(oppose))
+    pts, p = [THUMB_CMC], THUMB_CMC
+    flex_target = np.array([-0.8, 0.2, 0.6])
+    for i, bone in enumerate(THUMB_BONES):
+        if i > 0:
+            d = _rotate_towards(d, flex_target / np.linalg.norm(flex_target), D(flex[i - 1]))
+        p = p + d * bone * scale[0]
+        pts.append(p)
+    return pts
+
+
+def assemble(th: list[np.ndarray], fingers: list[list[np.ndarray]]) -> np.ndarray:
+    pts = [np.zeros(3), *th]
+    for f in fingers:
+        pts.extend(f)
+    return np.asarray(pts)
+
+
+# -- finger states ---------------------------------------------------------------------------------------
+def ext(r: Rng) -> tuple[float, float, float]:
+    return (r.uniform(-15, 20), r.uniform(0, 20), r.uniform(0, 15))
+
+
+def fold(r: Rng) -> tuple[float, float, float]:
+    return (r.uniform(60, 100), r.uniform(80, 115), r.uniform(30, 70))
+
+
+def half(r: Rng) -> tuple[float, float, float]:
+    return (r.uniform(20, 60), r.uniform(30, 80), r.uniform(10, 50))
+
+
+def thumb_ext(r: Rng, s: np.ndarray) -> list[np.ndarray]:
+    return thumb(r.uniform(35, 70), r.uniform(0, 30), (r.uniform(-10, 15), r.uniform(-10, 20)), s)
+
+
+def thumb_fold(r: Rng, s: np.ndarray) -> list[np.ndarray]:
+    if r.random() < 0.6:  # across the palm / over the fingers
+        return thumb(r.uniform(10, 35), r.uniform(40, 75), (r.uniform(30, 60), r.uniform(20, 60)), s)
+    return thumb(r.uniform(0, 20), r.uniform(10, 35), (r.uniform(10, 40), r.uniform(10, 50)), s)  # alongside
+
+
+def thumb_up(r: Rng, s: np.ndarray) -> list[np.ndarray]:
+    return thumb(r.uniform(0, 30), r.uniform(-10, 25), (r.uniform(-10, 15), r.uniform(-10, 15)), s)
+
+
+def touching(th: list[np.ndarray], tip: np.ndarray, r: Rng) -> list[np.ndarray]:
+    """Bend the thumb so its tip meets ``tip`` (OK / pinch / ASL 6-9)."""
+    th = [p.copy() for p in th]
+    target = tip + r.normal(0, 0.04, 3)
+    th[3] = target
+    th[2] = (th[1] + target) / 2 + np.array([0.05, 0.0, 0.12]) * r.uniform(0.5, 1.5)
+    return th
+
+
+# -- poses: (thumb, [index, middle, ring, pinky]) -------------------------------------------------------
+def _pose(r: Rng, s: np.ndarray, states: str, thumb_kind: str, touch: int = 0) -> np.ndarray:
+    kinds = {"e": ext, "f": fold, "h": half}
+    fl = [finger(k + 1, kinds[c](r), r.uniform(-8, 8) + (6 * (k - 1.5) if c == "e" else 0), s)
+          for k, c in enumerate(states)]
+    th = {"e": thumb_ext, "f": thumb_fold, "u": thumb_up}[thumb_kind](r, s)
+    if touch:
+        th = touching(th, fl[touch - 1][-1], r)
+    return assemble(th, fl)
+
+
+def _ok(r: Rng, s: np.ndarray) -> np.ndarray:
+    idx = finger(1, (r.uniform(25, 55), r.uniform(45, 80), r.uniform(20, 45)), r.uniform(-5, 5), s)
+    others = [finger(k, ext(r), r.uniform(-5, 10) + 5 * (k - 2), s) for k in (2, 3, 4)]
+    th = touching(thumb(r.uniform(20, 45), r.uniform(30, 55), (20, 20), s), idx[-1], r)
+    return assemble(th, [idx, *others])
+
+
+def _pinch(r: Rng, s: np.ndarray) -> np.ndarray:
+    idx = finger(1, (r.uniform(20, 55), r.uniform(30, 80), r.uniform(10, 45)), 0, s)
+    rest = "ff" if r.random() < 0.5 else "hh"
+    others = [finger(k, fold(r) if rest == "ff" else half(r), 0, s) for k in (2, 3, 4)]
+    th = touching(thumb(r.uniform(20, 45), r.uniform(20, 50), (10, 10), s), idx[-1], r)
+    return assemble(th, [idx, *others])
+
+
+def _touch_other(r: Rng, s: np.ndarray) -> np.ndarray:
+    """ASL 6/7/8: thumb touches the ring, middle or pinky tip; the other fingers extended."""
+    k = int(r.integers(2, 5))
+    fl = [finger(j, half(r) if j == k else ext(r), 0, s) for j in (1, 2, 3, 4)]
+    th = touching(thumb(r.uniform(10, 40), r.uniform(40, 70), (20, 20), s), fl[k - 1][-1], r)
+    return assemble(th, fl)
+
+
+POSES: dict[str, Callable[[Rng, np.ndarray], np.ndarray]] = {
+    "open_palm": lambda r, s: _pose(r, s, "eeee", "e"),
+    "fist": lambda r, s: _pose(r, s, "ffff", "f"),
+    "pointing": lambda r, s: _pose(r, s, "efff", "f" if r.random() < 0.75 else "e"),
+    "thumbs_up": lambda r, s: _pose(r, s, "ffff", "u"),
+    "thumbs_down": lambda r, s: _pose(r, s, "ffff", "u"),
+    "victory": lambda r, s: _pose(r, s, "eeff", "f"),
+    "ok": _ok,
+}
+NONE_POSES: dict[str, Callable[[Rng, np.ndarray], np.ndarray]] = {
+    "three": lambda r, s: _pose(r, s, "eeef", "f") if r.random() < 0.5 else _pose(r, s, "eeff", "e"),
+    "four": lambda r, s: _pose(r, s, "eeee", "f"),
+    "rock": lambda r, s: _pose(r, s, "effe", "f" if r.random() < 0.5 else "e"),
+    "call": lambda r, s: _pose(r, s, "fffe", "e"),
+    "gun": lambda r, s: _pose(r, s, "efff", "u"),
+    "pinch": _pinch,
+    "middle": lambda r, s: _pose(r, s, "feff", "f"),
+    "pinky": lambda r, s: _pose(r, s, "fffe", "f"),
+    "claw": lambda r, s: _pose(r, s, "hhhh", "e" if r.random() < 0.5 else "f"),
+    "touch": _touch_other,
+    "ring_up": lambda r, s: _pose(r, s, "ffef", "f"),
+    "spock": lambda r, s: _pose(r, s, "eeff", "e"),
+}
+
+
+def _view(r: Rng) -> np.ndarray:
+    yaw = D(r.uniform(-55, 55) + (180 if r.random() < 0.3 else 0))
+    pitch = D(r.uniform(-35, 35))
+    cy, sy, cp, sp = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch)
+    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
+    return rx @ ry
+
+
+def render(pts3: np.ndarray, r: Rng, label: str) -> np.ndarray:
+    """Project with a random view and roll into image coordinates (y down), with noise and mirroring."""
+    p = pts3 @ _view(r).T
+    img = np.stack([p[:, 0], -p[:, 1]], axis=1)
+    if r.random() < 0.5:
+        img[:, 0] *= -1
+    if label in ("thumbs_up", "thumbs_down"):
+        d = img[4] - img[2]
+        want = -np.pi / 2 if label == "thumbs_up" else np.pi / 2
+        roll = want - np.arctan2(d[1], d[0]) + D(r.normal(0, 18))
+    elif label == "pointing" or r.random() < 0.15:
+        roll = r.uniform(-np.pi, np.pi)
+    else:
+        roll = D(r.normal(0, 30))
+    c, s = np.cos(roll), np.sin(roll)
+    img = img @ np.array([[c, -s], [s, c]]).T
+    img += r.normal(0, 0.025, img.shape)
+    return (img * r.uniform(50, 200) + r.uniform(0, 400, 2)).astype(np.float32)
+
+
+def sample(label: str, r: Rng, none_kind: str | None = None) -> np.ndarray:
+    s = r.uniform(0.9, 1.1, 5)
+    pose = NONE_POSES[none_kind] if none_kind else POSES[label]
+    return render(pose(r, s), r, label)
+
+
+def dataset(n_per_class: int, seed: int) -> tuple[np.ndarray, list[str]]:
+    """Synthetic landmarks (N, 21, 2) and labels; ``none`` gets as many samples as two classes."""
+    r = np.random.default_rng(seed)
+    xs, ys = [], []
+    for label in POSES:
+        for _ in range(n_per_class):
+            xs.append(sample(label, r))
+            ys.append(label)
+    kinds = list(NONE_POSES)
+    for i in range(2 * n_per_class):
+        xs.append(sample("none", r, kinds[i % len(kinds)]))
+        ys.append("none")
+    return np.stack(xs), ys
