@@ -32,9 +32,10 @@ def build_audio_source(cfg: AgentConfig) -> Source[AudioFrame]:
 
 
 def build_recognizer(cfg: AgentConfig) -> Recognizer:
+    from .speech.frontend import SpeechFrontend
     from .speech.recognizer import CommandRecognizer
 
-    rec = CommandRecognizer.load(cfg.speech.commands, int8=cfg.speech.int8)
+    rec = CommandRecognizer.load(cfg.speech.commands, frontend=SpeechFrontend(int8=cfg.speech.int8))
     if cfg.speech.threshold is not None:
         rec.threshold = cfg.speech.threshold
     return rec

@@ -42,7 +42,8 @@ class PipelineStats:
     rejected: int = 0
     dropped_segments: int = 0
     errors: int = 0
-    latencies_ms: list[float] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)  # end of speech detected → intent published
+    endpoint_ms: list[float] = field(default_factory=list)  # end of the segment's audio → end detected
 
 
 class Pipeline:
@@ -59,7 +60,7 @@ class Pipeline:
         self.heartbeats: dict[str, float] = {}
         self.on_intent: list[Callable[[Intent], None]] = []
         self.on_reject: list[Callable[[Segment, CommandScores], None]] = []
-        self._segments: queue.Queue[Segment | None] = queue.Queue(maxsize=8)
+        self._segments: queue.Queue[tuple[Segment, float] | None] = queue.Queue(maxsize=8)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.audio_done = threading.Event()
@@ -87,7 +88,7 @@ class Pipeline:
             return False
         for t in self._threads:
             t.join(timeout)
-        return True
+        return not any(t.is_alive() for t in self._threads)
 
     # loops ---------------------------------------------------------------------------------------------
     def _audio_loop(self) -> None:
@@ -126,8 +127,10 @@ class Pipeline:
 
     def _enqueue(self, seg: Segment) -> None:
         self.stats.segments += 1
+        now = time.monotonic()
+        self.stats.endpoint_ms.append((now - seg.t_end) * 1000.0)
         try:
-            self._segments.put_nowait(seg)
+            self._segments.put_nowait((seg, now))
         except queue.Full:
             self.stats.dropped_segments += 1
             log.warning("recognizer is behind: utterance at %.2f s dropped", seg.t_start)
@@ -136,20 +139,22 @@ class Pipeline:
         while True:
             self.heartbeats["recognizer"] = time.monotonic()
             try:
-                seg = self._segments.get(timeout=0.2)
+                item = self._segments.get(timeout=0.2)
             except queue.Empty:
                 if self._stop.is_set():
                     return
                 continue
-            if seg is None:
+            if item is None:
                 return
+            seg, detected = item
             try:
-                self.handle_segment(seg)
+                self.handle_segment(seg, detected)
             except AgentError as exc:
                 self.stats.errors += 1
                 log.error("recognition failed for the utterance at %.2f s: %s", seg.t_start, exc)
 
-    def handle_segment(self, seg: Segment) -> Intent | None:
+    def handle_segment(self, seg: Segment, detected: float | None = None) -> Intent | None:
+        """Recognize one utterance; publish its intent. ``detected``: when its end of speech was found."""
         scores = self.recognizer.recognize(seg.pcm, seg.t_start, seg.t_end)
         name, confidence = self.recognizer.decide(scores)
         if name is None:
@@ -160,7 +165,8 @@ class Pipeline:
         intent = Intent.create(name, confidence, seg.t_start, seg.t_end, slots=dict(scores.slots),
                                modalities=("voice",), site_id=self.cfg.site_id, ttl_s=self.cfg.mqtt.intent_ttl_s)
         self.publish_intent(intent)
-        self.stats.latencies_ms.append((time.monotonic() - seg.t_end) * 1000.0)
+        if detected is not None:
+            self.stats.latencies_ms.append((time.monotonic() - detected) * 1000.0)
         return intent
 
     def publish_intent(self, intent: Intent) -> None:

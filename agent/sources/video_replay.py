@@ -91,3 +91,47 @@ class VideoReplaySource:
     @property
     def stats(self) -> dict[str, int]:
         return {"frames": self._seq}
+
+
+class ArrayVideoSource:
+    """Frames held in memory (benchmarks, tests), paced at ``fps`` in real time or delivered flat out."""
+
+    def __init__(self, frames: list[np.ndarray], fps: float = 15.0, realtime: bool = True) -> None:
+        self.frames = frames
+        self.interval = 1.0 / fps
+        self.realtime = realtime
+        self._i = 0
+        self._t0 = 0.0
+        self.exhausted = False
+
+    def open(self) -> None:
+        self._i = 0
+        self._t0 = time.monotonic()
+        self.exhausted = not self.frames
+
+    def read(self, timeout: float = 1.0) -> VideoFrame | None:
+        if self.exhausted:
+            return None
+        t = self._t0 + self._i * self.interval
+        if self.realtime:
+            wait = t - time.monotonic()
+            if wait > timeout:
+                time.sleep(timeout)
+                return None
+            if wait > 0:
+                time.sleep(wait)
+            else:  # running late: skip to the freshest frame, as a live camera would
+                late = min(int(-wait / self.interval), len(self.frames) - 1 - self._i)
+                self._i += max(0, late)
+                t = self._t0 + self._i * self.interval
+        frame = VideoFrame(image=self.frames[self._i], t_mono=t, seq=self._i)
+        self._i += 1
+        self.exhausted = self._i >= len(self.frames)
+        return frame
+
+    def close(self) -> None:
+        self.exhausted = True
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return {"frames": self._i}

@@ -1,0 +1,220 @@
+"""``homeagent bench``: the full pipeline (audio + video) on bundled replay media, idle and busy rooms.
+
+Measures, on this machine, side by side:
+- CPU core-seconds per second of input, per path (audio, video) and for the whole process;
+- latency: end of speech detected → intent published (MQTT, real local broker); frame captured → gesture
+  update done; and the endpointing delay (speech end → end detected, i.e. the VAD hangover) for reference;
+- RSS over time and its growth (``--soak``), dropped frames;
+- int8 vs float models: speech embedding and hand landmarks, speed ratio and accuracy difference.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..broker import LocalBroker
+from ..config.schema import AgentConfig, MqttConfig
+from ..mqtt.client import MqttClient
+from ..pipeline import Pipeline
+from ..sources.video_replay import ArrayVideoSource
+from ..sources.wav_replay import WavReplaySource
+from ..types import VideoFrame
+from ..video_path import VideoPath
+from . import media
+from .stats import RssSampler, percentiles, process_cpu_s, rss_mb, thread_cpu_s
+
+log = logging.getLogger(__name__)
+
+FPS = 15.0
+AUDIO_THREADS = ("pipeline-audio", "pipeline-recognizer")
+VIDEO_THREADS = ("pipeline-video",)
+
+
+def _components() -> tuple[Any, Any, Any]:
+    from ..speech.recognizer import CommandRecognizer
+    from ..vision import GestureTracker, HandTracker
+
+    return CommandRecognizer.load("home"), HandTracker(threads=1), GestureTracker
+
+
+def run_phase(name: str, audio: np.ndarray, frames: list[np.ndarray], realtime: bool, mqtt: MqttClient,
+              recognizer: Any, hands: Any, gesture_cls: Any) -> dict[str, Any]:
+    cfg = AgentConfig(site_id="bench")
+    pipe = Pipeline(cfg, WavReplaySource(pcm=audio, realtime=realtime), recognizer, mqtt)
+    hands.reset()
+    video = VideoPath(ArrayVideoSource(frames, FPS, realtime), hands, gesture_cls())
+    seconds = len(audio) / 16000
+    cpu0, th0, t0 = process_cpu_s(), thread_cpu_s(), time.monotonic()
+    pipe.start()
+    video.start()
+    # a thread's CPU time is readable only while it lives: keep the last reading of each
+    th1 = dict(th0)
+    while True:
+        for k, v in thread_cpu_s().items():
+            th1[k] = max(v, th1.get(k, 0.0))
+        if pipe.audio_done.is_set() and video.done.is_set() and pipe.wait_drained(0.0):
+            break
+        time.sleep(0.05)
+    pipe.wait_drained(30)
+    wall = time.monotonic() - t0
+    cpu = process_cpu_s() - cpu0
+    pipe.stop()
+    video.stop()
+
+    def path_cpu(names: tuple[str, ...]) -> float:
+        return sum(th1.get(n, 0.0) - th0.get(n, 0.0) for n in names)
+
+    return {
+        "phase": name, "input_s": round(seconds, 2), "wall_s": round(wall, 2),
+        "cpu_core_s_per_s": {"audio": round(path_cpu(AUDIO_THREADS) / seconds, 4),
+                             "video": round(path_cpu(VIDEO_THREADS) / seconds, 4),
+                             "total": round(cpu / seconds, 4)},
+        "speech_to_publish_ms": percentiles(pipe.stats.latencies_ms),
+        "endpoint_ms": percentiles(pipe.stats.endpoint_ms),
+        "frame_to_gesture_ms": percentiles(video.stats.latencies_ms),
+        "intents": pipe.stats.intents, "segments": pipe.stats.segments,
+        "video_frames": video.stats.frames, "video_processed": video.stats.processed,
+        "video_skipped_still": video.stats.skipped_still, "gesture_events": video.stats.events,
+        "dropped_frames": video.stats.dropped + pipe.stats.dropped_segments,
+    }
+
+
+def int8_vs_float(hands_int8: Any, frames: list[np.ndarray]) -> dict[str, Any]:
+    """Speed ratio and accuracy difference of the int8 models against their float originals."""
+    from ..demo.run import MEDIA
+    from ..speech.frontend import SpeechFrontend
+    from ..speech.recognizer import CommandRecognizer
+    from ..vision import HandTracker
+    from ..vision.hands import LANDMARK_MODEL_FLOAT
+
+    script = json.loads((MEDIA / "demo.json").read_text())["utterances"]
+    audio = media.read_wav_16k(MEDIA / "demo.wav")
+    clips = [(audio[int(u["start"] * 16000) - 3200: int(u["end"] * 16000) + 3200], u["expect"]) for u in script]
+    out: dict[str, Any] = {}
+    times: dict[str, float] = {}
+    for kind in ("int8", "float"):
+        rec = CommandRecognizer.load("home", frontend=SpeechFrontend(int8=kind == "int8"))
+        t = time.perf_counter()
+        correct = 0
+        for _ in range(3):
+            for pcm, expect in clips:
+                correct += rec.decide(rec.recognize(pcm))[0] == expect
+        times[f"speech_{kind}"] = time.perf_counter() - t
+        out[f"speech_accuracy_{kind}"] = round(correct / (3 * len(clips)), 4)
+    hands_float = HandTracker(threads=1, landmark_model=LANDMARK_MODEL_FLOAT)
+    errs = []
+    for kind, tracker in (("int8", hands_int8), ("float", hands_float)):
+        tracker.reset()
+        t = time.perf_counter()
+        res = [tracker.process(VideoFrame(f, 0.0, i)) for i, f in enumerate(frames)]
+        times[f"landmarks_{kind}"] = time.perf_counter() - t
+        out[f"hands_found_{kind}"] = sum(bool(r) for r in res)
+        if kind == "int8":
+            int8_res = res
+    for a, b in zip(int8_res, res, strict=True):
+        if a and b:
+            size = float(np.ptp(b[0].landmarks, axis=0).max())
+            errs.append(float(np.linalg.norm(a[0].landmarks - b[0].landmarks, axis=1).mean()) / max(size, 1.0))
+    out["speech_speedup"] = round(times["speech_float"] / times["speech_int8"], 3)
+    out["landmark_speedup"] = round(times["landmarks_float"] / times["landmarks_int8"], 3)
+    out["landmark_mean_err_hand_size"] = round(float(np.mean(errs)), 5) if errs else None
+    out["speech_accuracy_diff_points"] = round(100 * (out["speech_accuracy_float"] - out["speech_accuracy_int8"]), 2)
+    out["int8_speedup"] = round((times["speech_float"] + times["landmarks_float"])
+                                / (times["speech_int8"] + times["landmarks_int8"]), 3)
+    return out
+
+
+def run_bench(seconds: float = 10.0, realtime: bool = True, soak_minutes: float = 0.0,
+              mqtt_host: str | None = None, mqtt_port: int = 1883) -> dict[str, Any]:
+    recognizer, hands, gesture_cls = _components()
+    broker = None if mqtt_host else LocalBroker().start()
+    host, port = (mqtt_host, mqtt_port) if mqtt_host else (broker.host, broker.port)  # type: ignore[union-attr]
+    mqtt = MqttClient(MqttConfig(host=host, port=port), "bench")
+    mqtt.start()
+    mqtt.wait_connected(10)
+    try:
+        with RssSampler(1.0) as rss:
+            idle = run_phase("idle", media.idle_audio(seconds), media.idle_frames(seconds, FPS), realtime, mqtt,
+                             recognizer, hands, gesture_cls)
+            busy_frames = media.busy_frames(seconds, FPS)
+            busy = run_phase("busy", media.busy_audio(seconds), busy_frames, realtime, mqtt, recognizer, hands,
+                             gesture_cls)
+            soak = None
+            if soak_minutes > 0:
+                soak = run_soak(soak_minutes, realtime, mqtt, recognizer, hands, gesture_cls)
+        models = int8_vs_float(hands, busy_frames[: int(FPS * 4)])
+    finally:
+        mqtt.stop()
+        if broker is not None:
+            broker.stop()
+    rss_values = [v for _, v in rss.samples]
+    result: dict[str, Any] = {
+        "seconds": seconds, "realtime": realtime,
+        "cpu_core_s_per_s": {"idle": idle["cpu_core_s_per_s"]["total"], "busy": busy["cpu_core_s_per_s"]["total"],
+                             "idle_by_path": idle["cpu_core_s_per_s"], "busy_by_path": busy["cpu_core_s_per_s"]},
+        "speech_to_publish_ms": busy["speech_to_publish_ms"],
+        "endpoint_ms": busy["endpoint_ms"],
+        "frame_to_gesture_ms": busy["frame_to_gesture_ms"],
+        "rss_mb": round(max(rss_values), 1) if rss_values else round(rss_mb(), 1),
+        "rss_mb_series": [round(v, 1) for v in rss_values[:: max(1, len(rss_values) // 20)]],
+        "dropped_frames": idle["dropped_frames"] + busy["dropped_frames"],
+        "int8_speedup": models["int8_speedup"],
+        "int8_vs_float": models,
+        "phases": [idle, busy],
+    }
+    if soak is not None:
+        result["soak"] = soak
+    return result
+
+
+def run_soak(minutes: float, realtime: bool, mqtt: MqttClient, recognizer: Any, hands: Any,
+             gesture_cls: Any) -> dict[str, Any]:
+    """Busy and idle minutes alternately; RSS growth from the end of the first minute to the end."""
+    samples: list[float] = []
+    chunk = 30.0
+    n = max(1, int(minutes * 60 / chunk))
+    frames, audio = media.busy_frames(chunk, FPS), media.busy_audio(chunk)
+    for i in range(n):
+        run_phase(f"soak{i}", audio, frames, realtime, mqtt, recognizer, hands, gesture_cls)
+        samples.append(rss_mb())
+    base = samples[min(1, len(samples) - 1)]
+    return {"minutes": minutes, "rss_mb": [round(s, 1) for s in samples],
+            "growth_pct": round(100 * (samples[-1] - base) / base, 2)}
+
+
+def format_table(r: dict[str, Any]) -> str:
+    c = r["cpu_core_s_per_s"]
+    m = r["int8_vs_float"]
+    rows = [
+        ("CPU core-s/s idle (audio / video / total)",
+         f"{c['idle_by_path']['audio']:.4f} / {c['idle_by_path']['video']:.4f} / {c['idle']:.4f}"),
+        ("CPU core-s/s busy (audio / video / total)",
+         f"{c['busy_by_path']['audio']:.4f} / {c['busy_by_path']['video']:.4f} / {c['busy']:.4f}"),
+        ("end of speech detected → published ms (p50/p95/p99)", _p(r["speech_to_publish_ms"])),
+        ("speech end → end detected (VAD hangover) ms", _p(r["endpoint_ms"])),
+        ("frame → gesture ms (p50/p95/p99)", _p(r["frame_to_gesture_ms"])),
+        ("RSS MB (max)", f"{r['rss_mb']}"),
+        ("dropped frames", f"{r['dropped_frames']}"),
+        ("int8 speed-up (speech / landmarks / both)",
+         f"{m['speech_speedup']} / {m['landmark_speedup']} / {m['int8_speedup']}"),
+        ("speech accuracy int8 / float (demo)", f"{m['speech_accuracy_int8']} / {m['speech_accuracy_float']}"),
+        ("landmark int8-vs-float mean error (hand size)", f"{m['landmark_mean_err_hand_size']}"),
+    ]
+    if "soak" in r:
+        rows.append(("soak RSS growth %", f"{r['soak']['growth_pct']}"))
+    w = max(len(a) for a, _ in rows)
+    return "\n".join(f"{a:<{w}}  {b}" for a, b in rows)
+
+
+def _p(d: dict[str, float]) -> str:
+    return " / ".join(f"{d[k]}" for k in ("p50", "p95", "p99"))
+
+
+def write_json(r: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(r, indent=1) + "\n")

@@ -1,0 +1,146 @@
+"""The video path: camera/replay → motion gate → hand tracker → gesture tracker → gesture events.
+
+Vision work is skipped when nothing moves and no hand is tracked: a 32×24 grey thumbnail is differenced
+against the previous one (≈0.1 ms), and the palm detector runs only on motion, or once every
+``idle_detect_s`` as a safety net for a hand that entered between two checks and then stood still.
+Frames arriving while the previous one is still processed are counted as dropped (the freshest wins).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from .errors import AgentError, DeviceUnavailable
+from .sources.base import Source
+from .types import GestureEvent, Hand, VideoFrame
+
+log = logging.getLogger(__name__)
+
+
+class HandTrackerLike(Protocol):
+    def process(self, frame: VideoFrame) -> list[Hand]: ...
+
+
+class GestureTrackerLike(Protocol):
+    def update(self, hands: list[Hand], t_mono: float) -> list[GestureEvent]: ...
+
+
+class MotionGate:
+    """Says whether a frame differs from the previous one enough to be worth looking at."""
+
+    def __init__(self, threshold: float = 4.0, size: tuple[int, int] = (32, 24)) -> None:
+        self.threshold = threshold
+        self.size = size
+        self._prev: np.ndarray | None = None
+
+    def moved(self, image: np.ndarray) -> bool:
+        small = cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), self.size, interpolation=cv2.INTER_AREA)
+        small = small.astype(np.int16)
+        prev, self._prev = self._prev, small
+        if prev is None:
+            return True
+        return float(np.abs(small - prev).mean()) >= self.threshold
+
+
+@dataclass
+class VideoStats:
+    frames: int = 0
+    processed: int = 0
+    skipped_still: int = 0
+    dropped: int = 0
+    events: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+
+
+class VideoPath:
+    """Runs the vision stages in one thread; ``on_event`` listeners get every GestureEvent."""
+
+    def __init__(self, source: Source[VideoFrame], hands: HandTrackerLike, gestures: GestureTrackerLike, *,
+                 motion: MotionGate | None = None, idle_detect_s: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.source = source
+        self.hands = hands
+        self.gestures = gestures
+        self.motion = motion or MotionGate()
+        self.idle_detect_s = idle_detect_s
+        self.clock = clock
+        self.stats = VideoStats()
+        self.heartbeats: dict[str, float] = {}
+        self.on_event: list[Callable[[GestureEvent], None]] = []
+        self.on_hands: list[Callable[[VideoFrame, list[Hand]], None]] = []
+        self.done = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._tracking = False
+        self._last_look = -1e9
+        self._last_seq = -1
+
+    def start(self) -> None:
+        self.source.open()
+        self._thread = threading.Thread(target=self._loop, name="pipeline-video", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self.source.close()
+
+    def _loop(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self.heartbeats["video"] = self.clock()
+                try:
+                    frame = self.source.read(timeout=0.2)
+                except DeviceUnavailable as exc:
+                    log.error("%s; reopening the camera in 2 s", exc)
+                    self.source.close()
+                    if self._stop.wait(2.0):
+                        break
+                    try:
+                        self.source.open()
+                    except AgentError as exc2:
+                        log.warning("camera still unavailable: %s", exc2)
+                    continue
+                if frame is None:
+                    if self.source.exhausted:
+                        break
+                    continue
+                self.handle(frame)
+        finally:
+            self.done.set()
+
+    def handle(self, frame: VideoFrame) -> list[GestureEvent]:
+        """Process one frame (also usable without the thread, e.g. in benchmarks and tests)."""
+        self.stats.frames += 1
+        if self._last_seq >= 0 and frame.seq > self._last_seq + 1:
+            self.stats.dropped += frame.seq - self._last_seq - 1
+        self._last_seq = frame.seq
+        moved = self.motion.moved(frame.image)
+        now = self.clock()
+        if not (self._tracking or moved or now - self._last_look >= self.idle_detect_s):
+            self.stats.skipped_still += 1
+            events = self.gestures.update([], frame.t_mono)
+        else:
+            self._last_look = now
+            hands = self.hands.process(frame)
+            self._tracking = bool(hands)
+            self.stats.processed += 1
+            for cb in self.on_hands:
+                cb(frame, hands)
+            events = self.gestures.update(hands, frame.t_mono)
+        self.stats.latencies_ms.append((self.clock() - frame.t_mono) * 1000.0)
+        for ev in events:
+            self.stats.events += 1
+            for cb in self.on_event:
+                cb(ev)
+        return events
