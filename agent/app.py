@@ -66,8 +66,8 @@ class Agent:
     def run(self, install_signals: bool = True) -> int:
         previous: dict[int, Any] = {}
         if install_signals:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                previous[sig] = signal.signal(sig, self._on_signal)
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                previous[signum] = signal.signal(signum, self._on_signal)
         notifier = Notifier()
         watchdog: Watchdog | None = None
         try:
@@ -90,6 +90,6 @@ class Agent:
             self.pipeline.stop(timeout=1.0)
             self.mqtt.stop(timeout=0.8)
             log.info("stopped in %.2f s", time.monotonic() - t0)
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            for old_sig, handler in previous.items():
+                signal.signal(old_sig, handler)
         return 0

@@ -141,6 +141,6 @@ class VideoPath:
         self.stats.latencies_ms.append((self.clock() - frame.t_mono) * 1000.0)
         for ev in events:
             self.stats.events += 1
-            for cb in self.on_event:
-                cb(ev)
+            for listener in self.on_event:
+                listener(ev)
         return events

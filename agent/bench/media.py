@@ -56,6 +56,6 @@ def busy_audio(seconds: float) -> np.ndarray:
 def idle_audio(seconds: float, seed: int = 0) -> np.ndarray:
     """Quiet room tone: low-passed noise at about -55 dBFS."""
     rng = np.random.default_rng(seed)
-    x = rng.normal(0, 1, int(seconds * 16000)).astype(np.float32)
-    x = np.convolve(x, np.ones(8, np.float32) / 8, mode="same")
-    return (x * 60).astype(np.int16)
+    x = rng.normal(0, 1, int(seconds * 16000))
+    smooth = np.convolve(x, np.ones(8) / 8, mode="same")
+    return (smooth * 60).astype(np.int16)

@@ -50,7 +50,8 @@ def _walk(loc: tuple[Any, ...]) -> tuple[type[BaseModel] | None, Any]:
         members = _models_in(field.annotation)
         nxt = loc[i + 1] if i + 1 < len(loc) else None
         tagged = [m for m in members if "type" in m.model_fields and m.model_fields["type"].default == nxt]
-        model = (tagged or members or [None])[0]
+        chosen = tagged or members
+        model = chosen[0] if chosen else None
     return model, field
 
 
@@ -76,7 +77,7 @@ def _problems(exc: ValidationError, file: str, root: yaml.Node | None) -> list[s
         # drop discriminator tags from the printed path ('audio.wav.paths' -> 'audio.paths')
         shown = [str(p) for i, p in enumerate(loc) if not (i > 0 and loc[i - 1] in ("audio", "video"))]
         key = ".".join(shown) or "(top level)"
-        out.append(f"{file}:{_line_of(root, loc)}: {key}: {_format(err)}")
+        out.append(f"{file}:{_line_of(root, loc)}: {key}: {_format(dict(err))}")
     return out
 
 

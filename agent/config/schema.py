@@ -132,11 +132,11 @@ class AgentConfig(Strict):
         description="type: microphone | wav; null = no audio.")
     video: CameraSource | ReplayVideoSource | None = Field(
         None, discriminator="type", title="Video source", description="type: camera | replay; null = no video.")
-    vad: VadConfig = Field(default_factory=VadConfig, title="VAD and segmenter",  # type: ignore[arg-type]
+    vad: VadConfig = Field(default_factory=VadConfig, title="VAD and segmenter",
                            description="Voice activity detection and utterance segmentation.")
-    speech: SpeechConfig = Field(default_factory=SpeechConfig, title="Speech",  # type: ignore[arg-type]
+    speech: SpeechConfig = Field(default_factory=SpeechConfig, title="Speech",
                                  description="Spoken command recognition.")
-    mqtt: MqttConfig = Field(default_factory=MqttConfig, title="MQTT",  # type: ignore[arg-type]
+    mqtt: MqttConfig = Field(default_factory=MqttConfig, title="MQTT",
                              description="Broker connection and topics.")
     state_dir: Path = Field(Path("/var/lib/homeagent"), title="State directory",
                             description="Persistent state (privacy switches, model store).")

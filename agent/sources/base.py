@@ -7,7 +7,7 @@ from typing import Generic, Protocol, TypeVar
 T = TypeVar("T", covariant=True)
 
 
-class Source(Protocol, Generic[T]):  # type: ignore[misc]
+class Source(Protocol, Generic[T]):
     """A frame source. ``read`` returns the next frame, or None when none arrived within ``timeout``.
 
     ``exhausted`` becomes True when a finite source (a replay) has delivered its last frame.
