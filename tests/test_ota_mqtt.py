@@ -138,3 +138,13 @@ def test_auto_install_policy(broker: Any, ha: Any, http: Server, device: Device,
         assert got[-1][1]["state"] == "installed" and device.store.installed_version() == 3
     finally:
         glue.close()
+
+
+def test_stale_or_foreign_announcement_shows_no_update(device: Device) -> None:
+    stale = Announcement(name="speech", version=1, human_version="0.9", url="https://x/b.tgz")
+    device.manager.handle_announcement(json.dumps(stale.to_payload()).encode())
+    state = json.loads(device.manager.ha_state())
+    assert state["latest_version"] == state["installed_version"] == "1.0"
+    other = Announcement(name="gestures", version=9, human_version="9", url="https://x/g.tgz")
+    device.manager.handle_announcement(json.dumps(other.to_payload()).encode())
+    assert device.manager.latest == stale

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
 
     from .. import __version__
     from ..errors import AgentError
-    from ..ota.bundle import Policy, check_policy, extract_verified, open_bundle
+    from ..ota.bundle import Policy, check_policy, extract_verified, open_bundle, verify_contents
     from ..ota.manifest import load_public_key, verify_envelope
     from ..ota.selftest import run_selftest
 
@@ -38,9 +38,13 @@ def run(args: argparse.Namespace) -> int:
             m = verify_envelope(envelope, keys)
             check_policy(m, Policy(now=datetime.now(timezone.utc), agent_version=__version__,
                                    min_version=args.min_version))
-            with tempfile.TemporaryDirectory(prefix="homeagent-verify-") as tmp:
-                extract_verified(source, m, Path(tmp), envelope)
-                report = run_selftest(Path(tmp), m) if args.selftest else None
+            report = None
+            if args.selftest:  # needs the files on disk: verify them into a scratch slot
+                with tempfile.TemporaryDirectory(prefix="homeagent-verify-") as tmp:
+                    extract_verified(source, m, Path(tmp), envelope)
+                    report = run_selftest(Path(tmp), m)
+            else:
+                verify_contents(source, m)
         finally:
             source.close()
     except AgentError as exc:

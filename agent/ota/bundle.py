@@ -127,7 +127,8 @@ class TarSource:
             if m.issym() or m.islnk():
                 raise BundleError(f"archive member {m.name!r} is a link (-> {m.linkname!r}): refused")
             if m.isdir():
-                safe_relpath(name.rstrip("/"))
+                if name.rstrip("/") not in ("", "."):  # 'tar -C dir .' adds the root itself
+                    safe_relpath(name.rstrip("/"))
                 continue
             if not m.isreg():
                 raise BundleError(f"archive member {m.name!r} is not a regular file: refused")

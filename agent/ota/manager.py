@@ -234,7 +234,8 @@ class UpdateManager:
             return ann
         self.latest = ann
         self._emit(OtaState.IDLE, f"{ann.name} v{ann.version} ({ann.human_version}) available", ann.version)
-        if self.auto_install and ann.version > self.store.installed_version():
+        if self.auto_install and ann.version > max(self.store.installed_version(),
+                                                   self.store.state().min_version):
             self.install_latest()
         return ann
 
@@ -248,7 +249,8 @@ class UpdateManager:
     def ha_state(self) -> bytes:
         cur = self.store.current()
         installed = cur[1].human_version if cur else None
-        latest = self.latest.human_version if self.latest else installed
+        newer = self.latest is not None and self.latest.version > (cur[1].version if cur else 0)
+        latest = self.latest.human_version if self.latest and newer else installed
         summary = self.latest.release_summary if self.latest else (cur[1].release_summary if cur else "")
         title = (self.latest.title if self.latest and self.latest.title else
                  (cur[1].name if cur else "model"))
