@@ -76,9 +76,14 @@ class FusionConfig(_Strict):
                                                 "stored with the weights.")
     weights: Path | None = Field(None, title="Weights file",
                                  description="Fitted late-fusion weights (JSON); null = the built-in fitted file.")
-    conflict_score: float = Field(0.6, ge=0, le=1, title="Conflict score",
-                                  description="Both modalities at least this confident about incompatible intents "
-                                              "-> abstain and report.")
+    conflict_voice_score: float | None = Field(
+        None, ge=0, le=1, title="Conflict: speech score",
+        description="Never act against speech this sure (its own top score) of another intent: abstain and "
+                    "report a conflict; null = calibrated value.")
+    conflict_gesture_score: float | None = Field(
+        None, ge=0, le=1, title="Conflict: gesture score",
+        description="Never act against a gesture this sure of other intents: abstain and report a conflict; "
+                    "null = calibrated value.")
     gesture_intents: dict[str, str] = Field(
         {"open_palm": "music_stop", "fist": "music_pause", "victory": "music_play", "swipe_left": "previous",
          "swipe_right": "next"},
@@ -91,9 +96,9 @@ class FusionConfig(_Strict):
     zones: dict[str, Zone] = Field({}, title="Device zones",
                                    description="Named zones in camera-image coordinates; pointing at one picks "
                                                "its device.")
-    wake: WakeConfig = Field(default_factory=WakeConfig, title="Gesture-as-wake",  # type: ignore[arg-type]
+    wake: WakeConfig = Field(default_factory=WakeConfig, title="Gesture-as-wake",
                              description="Gesture opens a short listening window (no wake word needed).")
-    confirm: ConfirmConfig = Field(default_factory=ConfirmConfig, title="Confirm/cancel",  # type: ignore[arg-type]
+    confirm: ConfirmConfig = Field(default_factory=ConfirmConfig, title="Confirm/cancel",
                                    description="Doubtful or sensitive intents wait for yes/no.")
     ttl_s: float = Field(5.0, gt=0, le=300, title="Intent TTL (s)",
                          description="Intents not acted on within this time after they end are stale.")

@@ -19,6 +19,7 @@ from ..types import CommandScores, GestureEvent, Intent
 from .config import FusionConfig
 from .model import (
     NONE,
+    UNKNOWN,
     LateFusionModel,
     candidates_for,
     gesture_evidence,
@@ -67,6 +68,9 @@ class FusionEngine:
         self.cfg = cfg or FusionConfig.model_validate({})
         self.model = model or LateFusionModel.load(self.cfg.weights)
         self.threshold = self.cfg.threshold if self.cfg.threshold is not None else self.model.threshold
+        cv, cg = self.cfg.conflict_voice_score, self.cfg.conflict_gesture_score
+        self.conflict_voice = cv if cv is not None else self.model.conflict_voice
+        self.conflict_gesture = cg if cg is not None else self.model.conflict_gesture
         self.site_id = site_id
         self.wall_offset = wall_offset
         self._speech: list[CommandScores] = []
@@ -197,20 +201,18 @@ class FusionEngine:
               awake: bool, boost_only: bool) -> list[Output]:
         spans = [e for e in (s, g, pointing) if e is not None]
         t0, t1 = min(e.t_start for e in spans), max(e.t_end for e in spans)
-        cands, post, pv, pg = self.fuse_scores(s, g, boost_only=boost_only)
+        cands, post, _, _ = self.fuse_scores(s, g, boost_only=boost_only)
         k = int(np.argmax(post))
         name, conf = cands[k], float(post[k])
         detail: dict[str, object] = {"best": name, "confidence": round(conf, 4)}
-        sup = self.supported(g)
-        if s is not None and g is not None and not boost_only:
-            iv = int(np.argmax(pv))
-            gs = float(sum(pg[cands.index(x)] for x in sup if x in cands))
-            cs = self.cfg.conflict_score
-            if cands[iv] != NONE and pv[iv] >= cs and gs >= cs and cands[iv] not in sup:
-                detail.update(voice=cands[iv], gesture=g.gesture, gesture_intents=sup)
-                log.info("conflict: voice says %s, gesture %s says %s", cands[iv], g.gesture, sup)
-                return [Abstain("conflict", t0, t1, detail)]
         threshold = min(self.threshold, self.cfg.wake.threshold) if awake else self.threshold
+        sup = self.supported(g)
+        if name != NONE and s is not None and g is not None and sup and not boost_only:
+            contra = self._contradiction(name, s, g, sup)
+            if contra is not None:
+                detail.update(contra)
+                log.info("conflict: %s", contra)
+                return [Abstain("conflict", t0, t1, detail)]
         if name == NONE or conf < threshold:
             return [Abstain("low_confidence", t0, t1, detail)] if s is not None or sup else []
         slots = dict(s.slots) if s is not None else {}
@@ -234,6 +236,19 @@ class FusionEngine:
             out.append(self._pending)
             return out
         return [intent]
+
+    def _contradiction(self, name: str, s: CommandScores, g: GestureEvent,
+                       sup: list[str]) -> dict[str, object] | None:
+        """Never act against a modality that is sure of something else: the speech's own top intent (at least
+        ``conflict_voice``) or the gesture's intents (score at least ``conflict_gesture``) disagree with the
+        fused winner ``name``."""
+        v_label, v_p = s.best()
+        if v_label not in (UNKNOWN, name) and v_p >= self.conflict_voice:
+            return {"voice": v_label, "voice_score": round(v_p, 4), "gesture": g.gesture, "gesture_intents": sup}
+        if name not in sup and g.score >= self.conflict_gesture:
+            return {"voice": v_label, "gesture": g.gesture, "gesture_score": round(g.score, 4),
+                    "gesture_intents": sup}
+        return None
 
     def _target(self, g: GestureEvent | None) -> str | None:
         if g is None or g.gesture != POINTING or g.pointing_target is None:

@@ -9,7 +9,8 @@ For candidate intents ``k`` (every intent either modality can name, plus ``NONE`
 intents the gesture supports. ``r_v`` / ``r_g`` are reliability features (SNR and posterior sharpness for
 speech; classifier score, hand size and visibility for the hand), so noisy audio or a tiny / occluded hand
 gets a small weight. ``theta`` and ``b`` are fitted on scenario data (``models/fusion/fit.py``); the
-abstain threshold is calibrated there too. A missing modality contributes a constant (no evidence).
+abstain threshold and the conflict scores (how sure each modality must be on its own for a disagreement to
+be a conflict) are calibrated there too. A missing modality contributes a constant (no evidence).
 """
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ class LateFusionModel:
     bias_none: float
     threshold: float
     meta: dict[str, object]
+    conflict_voice: float = 0.6
+    conflict_gesture: float = 0.6
 
     @classmethod
     def load(cls, path: Path | None = None) -> LateFusionModel:
@@ -100,7 +103,8 @@ class LateFusionModel:
             m = cls(theta_voice=tuple(float(x) for x in d["theta_voice"]),
                     theta_gesture=tuple(float(x) for x in d["theta_gesture"]),
                     bias_none=float(d["bias_none"]), threshold=float(d["threshold"]),
-                    meta=dict(d.get("meta", {})))
+                    meta=dict(d.get("meta", {})), conflict_voice=float(d.get("conflict_voice", 0.6)),
+                    conflict_gesture=float(d.get("conflict_gesture", 0.6)))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"{p}: unreadable late-fusion weights ({exc}); refit with "
                              "'python -m models.fusion.fit'") from exc
@@ -111,6 +115,7 @@ class LateFusionModel:
     def to_json(self) -> str:
         return json.dumps({"theta_voice": list(self.theta_voice), "theta_gesture": list(self.theta_gesture),
                            "bias_none": self.bias_none, "threshold": self.threshold,
+                           "conflict_voice": self.conflict_voice, "conflict_gesture": self.conflict_gesture,
                            "voice_features": list(VOICE_FEATURES), "gesture_features": list(GESTURE_FEATURES),
                            "meta": self.meta}, indent=1, sort_keys=True)
 

@@ -8,6 +8,7 @@ Fitted parameters (committed): ``models/fusion/standin_speech.json``, ``standin_
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import logging
@@ -98,7 +99,7 @@ def observed(split: str, n: int, recognizer: Any, ghead: Softmax, rec_id: str) -
     return obs
 
 
-def evaluate(n_fit: int = 160, n_test: int = 200, refit: bool = False, recognizer_name: str | None = None,
+def evaluate(n_fit: int = 400, n_test: int = 300, refit: bool = False, recognizer_name: str | None = None,
              png: Path | None = None) -> dict[str, Any]:
     recognizer, ghead = load_heads(refit, recognizer_name)
     rec_id = recognizer_name or _file_id(audio.STANDIN_HEAD)
@@ -111,11 +112,11 @@ def evaluate(n_fit: int = 160, n_test: int = 200, refit: bool = False, recognize
         early_model.save(EARLY, fit_examples=len(fit_obs))
         th = {"voice_only": systems.calibrate([systems.voice_only(o) for o in fit_obs], truths),
               "gesture_only": systems.calibrate([systems.gesture_only(o) for o in fit_obs], truths),
-              "early": systems.calibrate([systems.early(early_model)(o) for o in fit_obs], truths),
-              "late": systems.calibrate([systems.late(late_model)(o) for o in fit_obs], truths)}
-        late_model = LateFusionModel(late_model.theta_voice, late_model.theta_gesture, late_model.bias_none,
-                                     th["late"], {**late_model.meta, "max_false_actions": systems.MAX_FA,
-                                                  "fitted_on": "models/fusion scenario fit split"})
+              "early": systems.calibrate([systems.early(early_model)(o) for o in fit_obs], truths)}
+        late_model, _ = systems.calibrate_late(late_model, fit_obs)
+        th["late"] = late_model.threshold
+        late_model = dataclasses.replace(late_model, meta={
+            **late_model.meta, "max_false_actions": systems.MAX_FA, "fitted_on": "models/fusion scenario fit split"})
         if recognizer_name is None:
             DEFAULT_WEIGHTS.write_text(late_model.to_json() + "\n")
             CALIBRATION.write_text(json.dumps(th, indent=1, sort_keys=True) + "\n")
@@ -147,8 +148,8 @@ def evaluate(n_fit: int = 160, n_test: int = 200, refit: bool = False, recognize
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--refit", action="store_true")
-    ap.add_argument("--n-fit", type=int, default=160)
-    ap.add_argument("--n-test", type=int, default=200)
+    ap.add_argument("--n-fit", type=int, default=400)
+    ap.add_argument("--n-test", type=int, default=300)
     ap.add_argument("--png", type=Path, default=Path("out/fusion_eval.png"))
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)

@@ -7,6 +7,7 @@ calibrated on the fit split by the same rule: the best accuracy whose false-acti
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -125,3 +126,21 @@ def calibrate(decisions: Sequence[Decision], truths: Sequence[str], max_fa: floa
         if fa <= max_fa and acc > best[0]:
             best = (acc, t)
     return best[1]
+
+
+def calibrate_late(model: LateFusionModel, obs: Sequence[Observed],
+                   max_fa: float = MAX_FA) -> tuple[LateFusionModel, float]:
+    """Jointly pick the conflict scores and the abstain threshold (best accuracy at false actions <= max_fa);
+    returns the model carrying them and that accuracy."""
+    truths = [o.scenario.truth for o in obs]
+    best: tuple[float, float, float, float] = (-1.0, 1.01, 0.6, 0.6)
+    for cv in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01):
+        for cg in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 1.01):
+            m = dataclasses.replace(model, conflict_voice=cv, conflict_gesture=cg)
+            decisions = [late(m)(o) for o in obs]
+            t = calibrate(decisions, truths, max_fa)
+            acc, _ = rates(apply(decisions, t), truths)
+            if acc > best[0]:
+                best = (acc, t, cv, cg)
+    acc, t, cv, cg = best
+    return dataclasses.replace(model, threshold=t, conflict_voice=cv, conflict_gesture=cg), acc

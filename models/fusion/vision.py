@@ -107,7 +107,7 @@ def draw_track(blocks: dict[str, list[np.ndarray]], label: str, rng: np.random.G
     clean = np.take(blk, range(start, start + TRACK_FRAMES), axis=0, mode="wrap")
     size = float(rng.uniform(0.04, 0.35))
     vis = float(rng.uniform(0.5, 1.0))
-    pos = (float(rng.uniform(80, 560)), float(rng.uniform(300, 440)))
+    pos = (float(rng.uniform(80, 560)), float(rng.uniform(360, 450)))
     aim = 0.0
     if target_zone is not None:
         cx, cy = np.mean(ZONES[target_zone][1], axis=0)
@@ -118,14 +118,19 @@ def draw_track(blocks: dict[str, list[np.ndarray]], label: str, rng: np.random.G
     return Track(frames, size, vis, pos, aim)
 
 
-def pointing_target(track: Track) -> str | None:
-    """Zone hit by the mean index ray of the (degraded) track placed in the image."""
+def pointing_target(track: Track, min_agree: float = 0.75) -> str | None:
+    """Zone hit by the index ray in at least ``min_agree`` of the track's frames (a stable target), else None."""
     c, s = math.cos(track.aim), math.sin(track.aim)
     rot = np.array([[c, -s], [s, c]])
-    px = track.frames.mean(axis=0) @ rot.T * (track.hand_size * IMAGE_H) + np.array(track.position)
     zones = {name: poly for name, (_, poly) in ZONES.items()}
-    tip, base = px[8], px[5]
-    return hit_zone((float(tip[0]), float(tip[1])), (float(tip[0] - base[0]), float(tip[1] - base[1])), zones)
+    hits: dict[str | None, int] = {}
+    for f in track.frames:
+        px = f @ rot.T * (track.hand_size * IMAGE_H) + np.array(track.position)
+        tip, base = px[8], px[5]
+        z = hit_zone((float(tip[0]), float(tip[1])), (float(tip[0] - base[0]), float(tip[1] - base[1])), zones)
+        hits[z] = hits.get(z, 0) + 1
+    best = max(sorted(hits, key=str), key=lambda z: hits[z])
+    return best if hits[best] >= min_agree * len(track.frames) else None
 
 
 def track_event(head: Softmax, track: Track, t_start: float, t_end: float) -> tuple[GestureEvent | None, np.ndarray]:

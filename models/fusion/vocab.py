@@ -34,15 +34,17 @@ GESTURE_INTENT = {"open_palm": "music_stop", "fist": "music_pause", "victory": "
 # device zones in a 640x480 camera image
 IMAGE_W, IMAGE_H = 640, 480
 ZONES: dict[str, tuple[str, list[tuple[float, float]]]] = {
-    "lamp_zone": ("floor_lamp", [(20, 40), (150, 40), (150, 200), (20, 200)]),
-    "tv_zone": ("tv", [(230, 20), (430, 20), (430, 140), (230, 140)]),
-    "fan_zone": ("ceiling_fan", [(500, 40), (620, 40), (620, 220), (500, 220)]),
+    "lamp_zone": ("floor_lamp", [(20, 20), (170, 20), (170, 160), (20, 160)]),
+    "tv_zone": ("tv", [(245, 20), (395, 20), (395, 160), (245, 160)]),
+    "fan_zone": ("ceiling_fan", [(470, 20), (620, 20), (620, 160), (470, 160)]),
 }
 
 # splits: synthetic voices (espeak-ng and flite, spoken here) and real noise recordings
 # HEAD_VOICES train the stand-in recognizer, FIT_VOICES the fusion weights, TEST_VOICES only measure
-HEAD_VOICES = ["espeak:en-us+m1", "espeak:en-gb+m3", "espeak:en-029+f4", "espeak:en-us+klatt2", "flite:kal"]
-FIT_VOICES = ["espeak:en-us+f2", "espeak:en-gb-x-rp+m4", "flite:slt"]
+HEAD_VOICES = ["espeak:en-us+m1", "espeak:en-gb+m3", "espeak:en-029+f4", "espeak:en-us+klatt2", "flite:kal",
+               "espeak:en-us+f1", "espeak:en-gb+m6", "espeak:en-us+Andy", "espeak:en-gb+f5", "espeak:en-us+grandpa",
+               "espeak:en-gb-x-gbcwmd+m5", "espeak:en-us+linda"]
+FIT_VOICES = ["espeak:en-us+f2", "espeak:en-gb-x-rp+m4", "flite:slt", "espeak:en-us+benjamin", "espeak:en-gb+klatt3"]
 TEST_VOICES = ["espeak:en-gb-scotland+m2", "espeak:en-us-nyc+f3", "espeak:en-gb-x-gbclan+m7",
                "flite:awb", "flite:rms", "flite:kal16"]
 TRAIN_NOISES = ["doing_the_dishes", "exercise_bike", "pink_noise", "cafe"]

@@ -1,0 +1,140 @@
+"""End to end on one monotonic clock: synthesized speech replayed through the VAD segmenter and a recognizer,
+a track of real recorded hand landmarks classified frame by frame, the fusion engine, the action map, and a
+real Mosquitto: "turn that on" + pointing at the lamp's zone switches zigbee2mqtt/floor_lamp; conflicting
+speech and gesture publish nothing."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+from agent.audio.vad import Segmenter
+from agent.broker import LocalBroker
+from agent.config.schema import MqttConfig
+from agent.fusion import Abstain, FusionConfig, FusionEngine, Output
+from agent.intents.actions import ActionExecutor, ActionMap
+from agent.mqtt.client import MqttClient
+from agent.sources import WavReplaySource
+from agent.speech.frontend import SpeechFrontend
+from agent.types import CommandScores, Intent
+from models.fusion import vision
+from models.fusion.audio import StandinRecognizer
+from models.fusion.linear import Softmax
+from models.fusion.systems import DEICTIC
+from models.fusion.vocab import ZONES
+
+SR = 16000
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.items: list[tuple[str, bytes]] = []
+        self.cond = threading.Condition()
+
+    def __call__(self, topic: str, payload: bytes, retained: bool, props: Any) -> None:
+        with self.cond:
+            self.items.append((topic, payload))
+            self.cond.notify_all()
+
+    def wait(self, n: int, timeout: float) -> list[tuple[str, bytes]]:
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while len(self.items) < n and time.monotonic() < deadline:
+                self.cond.wait(0.05)
+            return list(self.items)
+
+
+@pytest.fixture(scope="module")
+def heads() -> tuple[StandinRecognizer, Softmax]:
+    from models.fusion.audio import STANDIN_HEAD
+
+    return StandinRecognizer(Softmax.load(STANDIN_HEAD), SpeechFrontend()), Softmax.load(vision.STANDIN_HEAD)
+
+
+@pytest.fixture
+def mqtt(broker: LocalBroker) -> Iterator[tuple[MqttClient, Inbox]]:
+    cfg = MqttConfig.model_validate({"host": broker.host, "port": broker.port, "reconnect_max_s": 1})
+    inbox = Inbox()
+    listener = MqttClient(cfg, "listener", client_id="e2e-listener")
+    listener.subscribe("zigbee2mqtt/#", inbox)
+    listener.subscribe("media/#", inbox)
+    listener.start()
+    agent = MqttClient(cfg, "living", client_id="e2e-agent")
+    agent.start()
+    try:
+        assert listener.wait_connected(5) and agent.wait_connected(5)
+        time.sleep(0.1)
+        yield agent, inbox
+    finally:
+        agent.stop()
+        listener.stop()
+
+
+def scene() -> FusionConfig:
+    return FusionConfig.model_validate({
+        "confirm": {"enabled": False},
+        "deictic": {k: {"intent": v} for k, v in DEICTIC.items()},
+        "zones": {z: {"device": dev, "polygon": poly} for z, (dev, poly) in ZONES.items()}})
+
+
+def replay(speak: Callable[..., np.ndarray], text: str, gesture: str, zone: str | None, g_start: float,
+           heads: tuple[StandinRecognizer, Softmax], executor: ActionExecutor) -> list[Output]:
+    """Replay 1 s of room tone, the utterance, 1.5 s of room tone, and a landmark track at ``g_start``."""
+    recognizer, ghead = heads
+    rng = np.random.default_rng(7)
+    pcm = np.concatenate([np.zeros(SR), speak(text), np.zeros(int(1.5 * SR))]).astype(np.float64)
+    pcm = np.round(pcm + rng.standard_normal(len(pcm)) * 30).astype(np.int16)
+    src = WavReplaySource(pcm=pcm, realtime=False, clock=lambda: 0.0)
+    engine = FusionEngine(scene(), site_id="living", wall_offset=time.time() - 0.0)
+    blocks = vision.split_blocks(vision.load_landmarks(), "test")
+    clean = blocks[gesture][0][:vision.TRACK_FRAMES]
+    track = vision.Track(np.stack([vision.degrade(f, 0.3, 1.0, rng) for f in clean]), 0.3, 1.0, (320.0, 420.0), 0.0)
+    if zone is not None:
+        track = vision.draw_track({gesture: [clean]}, gesture, rng, zone)
+        track = vision.Track(track.frames, 0.3, 1.0, track.position, track.aim)
+    event, _ = vision.track_event(ghead, track, g_start, g_start + vision.TRACK_FRAMES / 15)
+    assert event is not None and event.gesture == gesture
+    seg = Segmenter()
+    outs: list[Output] = []
+    pushed = False
+    src.open()
+    while (frame := src.read()) is not None:
+        for s in seg.push(frame):
+            sc = recognizer.recognize(s.pcm, s.t_start, s.t_end)
+            engine.push_speech(CommandScores(sc.labels, sc.scores, s.t_start, s.t_end, snr_db=s.snr_db))
+        engine.voice_activity(seg.active, frame.t_mono)
+        if not pushed and frame.t_mono >= event.t_end:  # the tracker reports a gesture when it ends
+            engine.push_gesture(event)
+            pushed = True
+        outs += engine.step(frame.t_mono)
+    for s in seg.flush():
+        engine.push_speech(recognizer.recognize(s.pcm, s.t_start, s.t_end))
+    outs += engine.flush()
+    for o in outs:
+        if isinstance(o, Intent):
+            executor.execute(o)
+    return outs
+
+
+def test_deictic_command_switches_the_pointed_device(speak: Any, heads: Any, mqtt: Any) -> None:
+    agent, inbox = mqtt
+    outs = replay(speak, "turn that on", "pointing", "lamp_zone", 1.3, heads, ActionExecutor(ActionMap.load(), agent))
+    [intent] = [o for o in outs if isinstance(o, Intent)]
+    assert intent.name == "device_on" and intent.slots == {"device": "floor_lamp"}
+    [(topic, payload)] = inbox.wait(1, 5.0)
+    assert topic == "zigbee2mqtt/floor_lamp/set"
+    assert json.loads(payload) == {"state": "ON"}
+
+
+def test_conflicting_modalities_publish_nothing(speak: Any, heads: Any, mqtt: Any) -> None:
+    agent, inbox = mqtt
+    outs = replay(speak, "turn that on", "open_palm", None, 1.4, heads, ActionExecutor(ActionMap.load(), agent))
+    assert not [o for o in outs if isinstance(o, Intent)]
+    assert [o.reason for o in outs if isinstance(o, Abstain)] == ["conflict"]
+    assert inbox.wait(1, 1.0) == []
