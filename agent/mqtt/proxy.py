@@ -74,6 +74,8 @@ class TcpProxy:
                     self._flowing.wait(0.05)
                     continue
                 readable, _, _ = select.select([a, b], [], [], 0.05)
+                if not self._flowing.is_set():  # stalled while waiting: hold the bytes
+                    continue
                 for s in readable:
                     data = s.recv(65536)
                     if not data:
