@@ -74,7 +74,7 @@ class HandTracker:
         h, w = image.shape[:2]
         off = (0.0, 0.0)
         if factor > 1.0:
-            px, py = int(round(w * (factor - 1) / 2)), int(round(h * (factor - 1) / 2))
+            px, py = round(w * (factor - 1) / 2), round(h * (factor - 1) / 2)
             image = cv2.copyMakeBorder(image, py, py, px, px, cv2.BORDER_REPLICATE)
             off = (float(px), float(py))
         boxed, scale, pad_x, pad_y = letterbox(image, INPUT_SIZE)
@@ -86,7 +86,7 @@ class HandTracker:
     def landmarks(self, image: np.ndarray, rect: Rect) -> Hand | None:
         """Run the landmark model on one ROI; ``None`` when the hand-presence score is too low."""
         crop = crop_rect(image, rect, LANDMARK_SIZE)
-        outs = dict(zip(self.landmark_model.output_names, self.landmark_model(_to_input(crop))))
+        outs = dict(zip(self.landmark_model.output_names, self.landmark_model(_to_input(crop)), strict=False))
         coords = outs["Identity"].reshape(21, 3)
         presence = float(outs["Identity_1"].reshape(-1)[0])
         if presence < self.min_presence:

@@ -32,7 +32,7 @@ class Palm:
 @lru_cache(maxsize=1)
 def anchors() -> np.ndarray:
     """(2016, 2) anchor centres in [0, 1]: 24×24×2 (stride 8) then 12×12×6 (strides 16, 16, 16)."""
-    out = []
+    out: list[np.ndarray] = []
     for grid, per_cell in ((24, 2), (12, 6)):
         ys, xs = np.meshgrid(np.arange(grid), np.arange(grid), indexing="ij")
         centres = np.stack([(xs + 0.5) / grid, (ys + 0.5) / grid], axis=-1).reshape(-1, 1, 2)
@@ -76,7 +76,7 @@ def weighted_nms(dets: list[tuple[np.ndarray, float]], iou_thresh: float = 0.3,
     boxes = np.stack([vals[:, 0] - vals[:, 2] / 2, vals[:, 1] - vals[:, 3] / 2,
                       vals[:, 0] + vals[:, 2] / 2, vals[:, 1] + vals[:, 3] / 2], axis=1)
     order = np.argsort(-scores)
-    out = []
+    out: list[tuple[np.ndarray, float]] = []
     while order.size and len(out) < max_out:
         best = order[0]
         ious = _iou(boxes[best], boxes[order])

@@ -107,7 +107,8 @@ def write_reference(tflite: Path, dst: Path) -> bool:
         interp.invoke()
         for o in interp.get_output_details():
             outs.setdefault(o["name"], []).append(interp.get_tensor(o["index"]).copy())
-    np.savez_compressed(dst, input=xs, **{k: np.concatenate(v) for k, v in outs.items()})
+    arrays = {k: np.concatenate(v) for k, v in outs.items()}
+    np.savez_compressed(dst, input=xs, **arrays)  # type: ignore[arg-type]
     return True
 
 

@@ -38,7 +38,7 @@ def finger(k: int, flex: tuple[float, float, float], abd: float, scale: np.ndarr
     a = D(SPLAY[k] + abd)
     u = np.array([-np.sin(a), np.cos(a), 0.0])
     pts, p, d = [base], base, u
-    for bone, f in zip(BONES[k], flex):
+    for bone, f in zip(BONES[k], flex, strict=False):
         d = _rotate_towards(d, np.array([0.0, 0.0, 1.0]), D(f)) if f >= 0 else \
             _rotate_towards(d, np.array([0.0, 0.0, -1.0]), D(-f))
         p = p + d * bone * scale[k]
@@ -80,6 +80,10 @@ def half(r: Rng) -> tuple[float, float, float]:
     return (r.uniform(20, 60), r.uniform(30, 80), r.uniform(10, 50))
 
 
+def claw(r: Rng) -> tuple[float, float, float]:
+    return (r.uniform(-10, 25), r.uniform(50, 90), r.uniform(30, 60))
+
+
 def thumb_ext(r: Rng, s: np.ndarray) -> list[np.ndarray]:
     return thumb(r.uniform(35, 70), r.uniform(0, 30), (r.uniform(-10, 15), r.uniform(-10, 20)), s)
 
@@ -105,7 +109,7 @@ def touching(th: list[np.ndarray], tip: np.ndarray, r: Rng) -> list[np.ndarray]:
 
 # -- poses: (thumb, [index, middle, ring, pinky]) -------------------------------------------------------
 def _pose(r: Rng, s: np.ndarray, states: str, thumb_kind: str, touch: int = 0) -> np.ndarray:
-    kinds = {"e": ext, "f": fold, "h": half}
+    kinds = {"e": ext, "f": fold, "h": half, "c": claw}
     fl = [finger(k + 1, kinds[c](r), r.uniform(-8, 8) + (6 * (k - 1.5) if c == "e" else 0), s)
           for k, c in enumerate(states)]
     th = {"e": thumb_ext, "f": thumb_fold, "u": thumb_up}[thumb_kind](r, s)
@@ -155,16 +159,20 @@ NONE_POSES: dict[str, Callable[[Rng, np.ndarray], np.ndarray]] = {
     "pinch": _pinch,
     "middle": lambda r, s: _pose(r, s, "feff", "f"),
     "pinky": lambda r, s: _pose(r, s, "fffe", "f"),
-    "claw": lambda r, s: _pose(r, s, "hhhh", "e" if r.random() < 0.5 else "f"),
+    # "claw" (all fingers half-bent) is left out: real loose fists look the same in many views
+    # "claw": lambda r, s: _pose(r, s, "cccc", "e" if r.random() < 0.5 else "f"),
     "touch": _touch_other,
     "ring_up": lambda r, s: _pose(r, s, "ffef", "f"),
     "spock": lambda r, s: _pose(r, s, "eeff", "e"),
 }
 
 
-def _view(r: Rng) -> np.ndarray:
-    yaw = D(r.uniform(-55, 55) + (180 if r.random() < 0.3 else 0))
-    pitch = D(r.uniform(-35, 35))
+def _view(r: Rng, label: str) -> np.ndarray:
+    if label in ("thumbs_up", "thumbs_down") and r.random() < 0.7:
+        yaw = D(r.choice([-1, 1]) * r.uniform(45, 105))  # the usual thumbs-up: palm facing sideways
+    else:
+        yaw = D(r.uniform(-80, 80) + (180 if r.random() < 0.3 else 0))
+    pitch = D(r.uniform(-45, 45))
     cy, sy, cp, sp = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch)
     ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
     rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
@@ -173,7 +181,7 @@ def _view(r: Rng) -> np.ndarray:
 
 def render(pts3: np.ndarray, r: Rng, label: str) -> np.ndarray:
     """Project with a random view and roll into image coordinates (y down), with noise and mirroring."""
-    p = pts3 @ _view(r).T
+    p = pts3 @ _view(r, label).T
     img = np.stack([p[:, 0], -p[:, 1]], axis=1)
     if r.random() < 0.5:
         img[:, 0] *= -1

@@ -37,7 +37,7 @@ def hand_crops(data: Path, every: int = 1, offset: int = 0, jitter: int = 0) -> 
     with open(root / "labels.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     rng = np.random.default_rng(7)
-    out = []
+    out: list[np.ndarray] = []
     for i, row in enumerate(rows):
         if i % every != offset:
             continue
@@ -103,7 +103,8 @@ def compare(float_path: Path, int8_path: Path, crops: list[np.ndarray]) -> dict:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     sess = [ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"]) for p in (float_path, int8_path)]
-    errs, times = [], [[], []]
+    errs: list[float] = []
+    times: list[list[float]] = [[], []]
     for x in crops:
         outs = []
         for k, s in enumerate(sess):

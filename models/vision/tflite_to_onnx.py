@@ -95,7 +95,7 @@ class _Converter:
     @staticmethod
     def same_pads(in_hw: list[int], k: list[int], s: list[int], d: list[int]) -> list[int]:
         begin, end = [], []
-        for i, kk, ss, dd in zip(in_hw, k, s, d):
+        for i, kk, ss, dd in zip(in_hw, k, s, d, strict=False):
             out = -(-i // ss)
             total = max((out - 1) * ss + (kk - 1) * dd + 1 - i, 0)
             begin.append(total // 2)

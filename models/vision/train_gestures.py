@@ -11,6 +11,7 @@ exported to ONNX with the standardization folded in. ``--eval`` first reports le
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import sys
@@ -55,12 +56,12 @@ class MLP:
 
     def __init__(self, sizes: list[int], seed: int = 0) -> None:
         r = np.random.default_rng(seed)
-        self.w = [r.normal(0, np.sqrt(2 / a), (a, b)).astype(np.float32) for a, b in zip(sizes, sizes[1:])]
+        self.w = [r.normal(0, np.sqrt(2 / a), (a, b)).astype(np.float32) for a, b in itertools.pairwise(sizes)]
         self.b = [np.zeros(b, np.float32) for b in sizes[1:]]
 
     def forward(self, x: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
         acts = [x]
-        for i, (w, b) in enumerate(zip(self.w, self.b)):
+        for i, (w, b) in enumerate(zip(self.w, self.b, strict=False)):
             x = x @ w + b
             if i < len(self.w) - 1:
                 x = np.maximum(x, 0)
@@ -73,8 +74,8 @@ class MLP:
             batch: int = 256, l2: float = 1e-4, seed: int = 0) -> None:
         r = np.random.default_rng(seed)
         params = self.w + self.b
-        m = [np.zeros_like(p) for p in params]
-        v = [np.zeros_like(p) for p in params]
+        m: list[np.ndarray] = [np.zeros_like(p) for p in params]
+        v: list[np.ndarray] = [np.zeros_like(p) for p in params]
         step = 0
         for ep in range(epochs):
             order = r.permutation(len(x))
@@ -85,14 +86,15 @@ class MLP:
                 g = p.copy()
                 g[np.arange(len(idx)), y[idx]] -= 1
                 g *= (wts[idx] / wts[idx].sum())[:, None]
-                gw, gb = [], []
+                gw: list[np.ndarray] = []
+                gb: list[np.ndarray] = []
                 for i in range(len(self.w) - 1, -1, -1):
                     gw.insert(0, acts[i].T @ g + l2 * self.w[i])
                     gb.insert(0, g.sum(axis=0))
                     if i:
                         g = (g @ self.w[i].T) * (acts[i] > 0)
                 step += 1
-                for k, (p_, g_) in enumerate(zip(params, gw + gb)):
+                for k, (p_, g_) in enumerate(zip(params, gw + gb, strict=False)):
                     m[k] = 0.9 * m[k] + 0.1 * g_
                     v[k] = 0.999 * v[k] + 0.001 * g_ * g_
                     p_ -= rate * (m[k] / (1 - 0.9 ** step)) / (np.sqrt(v[k] / (1 - 0.999 ** step)) + 1e-8)
@@ -131,12 +133,14 @@ def export(model: MLP, mean: np.ndarray, std: np.ndarray, path: Path) -> None:
     inits = [numpy_helper.from_array(mean.astype(np.float32), "mean"),
              numpy_helper.from_array(std.astype(np.float32), "std")]
     nodes = [helper.make_node("Sub", ["features", "mean"], ["c"]), helper.make_node("Div", ["c", "std"], ["h0"])]
-    for i, (w, b) in enumerate(zip(model.w, model.b)):
+    for i, (w, b) in enumerate(zip(model.w, model.b, strict=False)):
         inits += [numpy_helper.from_array(w, f"W{i}"), numpy_helper.from_array(b, f"B{i}")]
         nodes.append(helper.make_node("Gemm", [f"h{i}", f"W{i}", f"B{i}"], [f"z{i}"]))
         last = i == len(model.w) - 1
-        nodes.append(helper.make_node("Softmax" if last else "Relu", [f"z{i}"],
-                                      ["probs" if last else f"h{i + 1}"], **({"axis": 1} if last else {})))
+        if last:
+            nodes.append(helper.make_node("Softmax", [f"z{i}"], ["probs"], axis=1))
+        else:
+            nodes.append(helper.make_node("Relu", [f"z{i}"], [f"h{i + 1}"]))
     graph = helper.make_graph(nodes, "gesture_mlp",
                               [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", N_FEATURES])],
                               [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", len(LABELS)])],
@@ -159,12 +163,13 @@ def evaluate_people(data: Path, n_synth: int, epochs: int) -> dict:
     for fold, person in enumerate(sorted(set(persons))):
         keep = [p != person for p in persons]
         pk = [spk_fold[s] != fold for s in p_spk]
-        real = (np.concatenate([lms[keep], p_lms[pk]]),
-                [lab for lab, k in zip(labels, keep) if k] + [lab for lab, k in zip(p_lab, pk) if k])
+        real_lab = [lab for lab, k in zip(labels, keep, strict=True) if k]
+        real = (np.concatenate([lms[keep], p_lms[pk]]), real_lab + [lab for lab, k in zip(p_lab, pk, strict=True) if k])
         model, mean, std = train(real, n_synth, seed=fold, epochs=epochs)
-        for name, x, ys in ((person, lms[[not k for k in keep]], [lab for lab, k in zip(labels, keep) if not k]),
+        held_lab = [lab for lab, k in zip(labels, keep, strict=True) if not k]
+        for name, x, ys in ((person, lms[[not k for k in keep]], held_lab),
                             (f"photos_fold{fold}", p_lms[[not k for k in pk]],
-                             [lab for lab, k in zip(p_lab, pk) if not k])):
+                             [lab for lab, k in zip(p_lab, pk, strict=False) if not k])):
             pred = model.predict((features_batch(x) - mean) / std).argmax(axis=1)
             for lab in sorted(set(ys)):
                 idx = [i for i, v in enumerate(ys) if v == lab]

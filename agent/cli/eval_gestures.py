@@ -1,0 +1,126 @@
+"""``homeagent eval gestures [DATA]``: gesture accuracy, unknown-pose rejection, hand recall, latency.
+
+DATA is the shared vision folder (``hand_landmarks/landmarks.csv``, ``sign_language_digits/``). Reports
+per-class accuracy and the confusion matrix (text + PNG) of the landmark classifier, the reject rate on
+unknown poses (``other:*`` rows; digit photos other than 1/2/5/9), hand-detection recall and gesture accuracy
+on the digit photos (1 → pointing, 2 → victory, 5 → open palm), and per-image latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import SourceError
+
+log = logging.getLogger(__name__)
+
+DIGITS = {"1": "pointing", "2": "victory", "5": "open_palm"}
+UNKNOWN_DIGITS = {"0", "3", "4", "6", "7", "8"}
+
+
+def _landmarks(data: Path, out: Path) -> dict:
+    from ..vision.classifier import LABELS, GestureClassifier
+    from ..vision.report import confusion, confusion_png, confusion_text, per_class_accuracy
+    from .gestures_classify_landmarks import read_rows
+
+    path = data / "hand_landmarks" / "landmarks.csv"
+    rows = read_rows(path)
+    with open(path, newline="") as f:
+        meta = list(csv.DictReader(f))
+    truth = ["none" if r["label"].startswith("other") else r["label"] for r in meta]
+    clf = GestureClassifier()
+    lms = np.stack([r if r is not None else np.zeros((21, 2), np.float32) for r in rows])
+    t = time.perf_counter()
+    pred = [g for g, _ in clf.classify_batch(lms)]
+    per_row_ms = 1000 * (time.perf_counter() - t) / max(len(rows), 1)
+    m = confusion(truth, pred, LABELS)
+    acc = per_class_accuracy(m, LABELS)
+    known = {k: v for k, v in acc.items() if k != "none"}
+    persons: dict[str, dict[str, float]] = {}
+    for person in sorted({r["person"] for r in meta}):
+        idx = [i for i, r in enumerate(meta) if r["person"] == person]
+        pm = confusion([truth[i] for i in idx], [pred[i] for i in idx], LABELS)
+        persons[person] = {k: round(v, 4) for k, v in per_class_accuracy(pm, LABELS).items()}
+    print(f"== landmark classifier on {path} ({len(rows)} rows)")
+    print(confusion_text(m, LABELS))
+    confusion_png(m, LABELS, out / "confusion_landmarks.png", "landmarks.csv: truth (rows) vs predicted")
+    return {"per_class_accuracy": {k: round(v, 4) for k, v in acc.items()},
+            "macro_accuracy": round(float(np.mean(list(known.values()))), 4) if known else None,
+            "unknown_reject_rate": round(acc["none"], 4) if "none" in acc else None,
+            "per_person": persons, "classifier_ms_per_row": round(per_row_ms, 3)}
+
+
+def _photos(data: Path, out: Path, limit: int | None) -> dict:
+    from ..vision.classifier import LABELS, GestureClassifier
+    from ..vision.hands import HandTracker
+    from ..vision.report import confusion, confusion_png, confusion_text, per_class_accuracy
+
+    root = data / "sign_language_digits"
+    with open(root / "labels.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    if limit:
+        rows = rows[:limit]
+    tracker, clf = HandTracker(), GestureClassifier()
+    found: dict[str, list[bool]] = {}
+    truth, pred, unknown, times = [], [], [], []
+    for r in rows:
+        img = cv2.imread(str(root / r["path"]))
+        if img is None:
+            raise SourceError(f"cannot read {root / r['path']}")
+        t = time.perf_counter()
+        hands = tracker.process_image(img)
+        gesture = clf.classify(hands[0].landmarks)[0] if hands else "none"
+        times.append(time.perf_counter() - t)
+        found.setdefault(r["label"], []).append(bool(hands))
+        if r["label"] in DIGITS:
+            truth.append(DIGITS[r["label"]])
+            pred.append(gesture)
+        elif r["label"] in UNKNOWN_DIGITS and hands:
+            unknown.append(gesture == "none")
+    m = confusion(truth, pred, LABELS)
+    print(f"== digit photos 1/2/5 in {root} ({len(truth)} photos)")
+    print(confusion_text(m, LABELS))
+    confusion_png(m, LABELS, out / "confusion_photos.png", "digit photos 1/2/5: truth vs predicted")
+    acc = per_class_accuracy(m, LABELS)
+    evaluated = [found[d] for d in DIGITS if d in found]
+    return {"hand_recall_125": round(float(np.mean(np.concatenate(evaluated))), 4) if evaluated else None,
+            "hand_recall_all": round(float(np.mean(np.concatenate(list(found.values())))), 4),
+            "gesture_accuracy_125": round(float(np.trace(m) / max(m.sum(), 1)), 4),
+            "per_class_accuracy": {k: round(v, 4) for k, v in acc.items()},
+            "unknown_pose_reject_rate": round(float(np.mean(unknown)), 4) if unknown else None,
+            "unknown_pose_photos": len(unknown),
+            "ms_per_photo_median": round(1000 * float(np.median(times)), 2),
+            "ms_per_photo_p95": round(1000 * float(np.percentile(times, 95)), 2)}
+
+
+def run(args: argparse.Namespace) -> int:
+    data = Path(args.data)
+    out = Path(args.out)
+    if not (data / "hand_landmarks").is_dir() or not (data / "sign_language_digits").is_dir():
+        raise SourceError(f"{data} lacks hand_landmarks/ or sign_language_digits/: pass the shared vision folder")
+    report = {"landmarks": _landmarks(data, out), "photos": _photos(data, out, args.limit)}
+    heldout = Path(__file__).resolve().parents[2] / "models" / "bundles" / "gestures" / "heldout_report.json"
+    if heldout.is_file():
+        report["training_heldout"] = json.loads(heldout.read_text())
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps(report, indent=1))
+    print(f"confusion matrices and report.json written to {out}/")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("gestures", help="evaluate hand detection and gesture classification",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("data", nargs="?", default="../shared/data/vision", help="shared vision data folder")
+    p.add_argument("--out", default="eval-gestures", help="folder for the PNG confusion matrices and report.json")
+    p.add_argument("--limit", type=int, default=None, help="only the first N photos (quick check)")
+    p.set_defaults(func=run)
