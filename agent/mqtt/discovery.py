@@ -26,7 +26,7 @@ UPDATE_INSTALL_PAYLOAD = "install"
 
 
 def node_id(site_id: str) -> str:
-    return f"homeagent_{site_id}".replace("-", "_")
+    return f"homeagent_{site_id}"  # HA allows [A-Za-z0-9_-] in node ids, like our site ids
 
 
 def discovery_topic(site_id: str) -> str:

@@ -1,0 +1,142 @@
+"""Security against a real Mosquitto: password from a file, the shipped per-device ACL, TLS with a client
+certificate (CA, cert and key read from files)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.broker import LocalBroker
+from agent.config.schema import MqttConfig
+from agent.mqtt.client import MqttClient
+from agent.mqtt.publisher import Message
+
+ACL = Path(__file__).resolve().parents[1] / "deploy" / "mosquitto" / "homeagent.acl"
+# Mosquitto started as root drops to the "mosquitto" user, which cannot read pytest's private tmp dirs.
+AS_ME = "user root\n"
+USERS = {"kitchen": "pw-kitchen", "hall": "pw-hall", "homeassistant": "pw-ha"}
+
+
+def _until(pred: Any, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not pred() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return bool(pred())
+
+
+@pytest.fixture
+def secured(tmp_path: Path) -> Any:
+    if shutil.which("mosquitto_passwd") is None:
+        pytest.skip("mosquitto_passwd not installed")
+    pwfile = tmp_path / "passwd"
+    pwfile.touch()
+    for user, pw in USERS.items():
+        subprocess.run(["mosquitto_passwd", "-b", str(pwfile), user, pw], check=True, capture_output=True)
+    for user, pw in USERS.items():
+        (tmp_path / f"{user}.pw").write_text(pw + "\n")
+    b = LocalBroker(extra_config=f"{AS_ME}allow_anonymous false\npassword_file {pwfile}\nacl_file {ACL}\n").start()
+    try:
+        yield b, tmp_path
+    finally:
+        b.stop()
+
+
+def _client(b: LocalBroker, user: str | None, pwfile: Path | None, site: str) -> MqttClient:
+    cfg = MqttConfig.model_validate({"host": b.host, "port": b.port, "username": user, "password_file": pwfile,
+                                     "reconnect_min_s": 0.1, "reconnect_max_s": 0.3})
+    return MqttClient(cfg, site, client_id=f"sec-{site}-{time.monotonic_ns()}", connect_timeout_s=1.0)
+
+
+def test_password_file_and_per_device_acl(secured: Any) -> None:
+    b, d = secured
+    got: list[str] = []
+    ha = _client(b, "homeassistant", d / "homeassistant.pw", "ha-observer")
+    ha.subscribe("homeagent/#", lambda t, p, r, pr: got.append(t))
+    kitchen = _client(b, "kitchen", d / "kitchen.pw", "kitchen")
+    hall_cmds: list[str] = []
+    hall = _client(b, "hall", d / "hall.pw", "hall")
+    hall.subscribe("homeagent/hall/cmd/#", lambda t, p, r, pr: hall_cmds.append(t))
+    for c in (ha, kitchen, hall):
+        c.start()
+    try:
+        assert all(c.wait_connected(5) for c in (ha, kitchen, hall))
+        time.sleep(0.2)
+        kitchen.publish(Message("homeagent/hall/cmd/mute", b"{}"))  # another device's commands: denied
+        kitchen.publish(Message("homeagent/kitchen/intent/lights_on", b"{}"))
+        ha.publish(Message("homeagent/hall/cmd/camera", b"{}"))  # HA may command every agent
+        assert _until(lambda: "homeagent/kitchen/intent/lights_on" in got and hall_cmds)
+        time.sleep(0.3)
+        assert hall_cmds == ["homeagent/hall/cmd/camera"]
+        assert "homeagent/hall/cmd/mute" not in got
+        assert "homeagent/kitchen/availability" in got  # birth allowed under its own tree
+    finally:
+        for c in (ha, kitchen, hall):
+            c.stop()
+
+
+def test_wrong_or_missing_credentials_are_refused_without_crashing(secured: Any) -> None:
+    b, d = secured
+    (d / "bad.pw").write_text("nope\n")
+    bad = _client(b, "kitchen", d / "bad.pw", "kitchen")
+    anon = _client(b, None, None, "anon")
+    for c in (bad, anon):
+        c.start()
+    try:
+        time.sleep(1.0)
+        assert not bad.connected.is_set() and not anon.connected.is_set()
+        assert bad._thread is not None and bad._thread.is_alive()  # still retrying with backoff
+    finally:
+        bad.stop()
+        anon.stop()
+
+
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def _cert(d: Path, name: str, subject: str, ca: bool = False, san: str | None = None) -> None:
+    _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(d / f"{name}.key"))
+    if ca:
+        _openssl("req", "-x509", "-new", "-key", str(d / f"{name}.key"), "-subj", subject, "-days", "2",
+                 "-out", str(d / f"{name}.crt"))
+        return
+    _openssl("req", "-new", "-key", str(d / f"{name}.key"), "-subj", subject, "-out", str(d / f"{name}.csr"))
+    ext = d / f"{name}.ext"
+    ext.write_text(f"subjectAltName={san}\n" if san else "basicConstraints=CA:FALSE\n")
+    _openssl("x509", "-req", "-in", str(d / f"{name}.csr"), "-CA", str(d / "ca.crt"), "-CAkey", str(d / "ca.key"),
+             "-CAcreateserial", "-days", "2", "-extfile", str(ext), "-out", str(d / f"{name}.crt"))
+
+
+def test_tls_with_client_certificate(tmp_path: Path) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed")
+    d = tmp_path
+    _cert(d, "ca", "/CN=homeagent test CA", ca=True)
+    _cert(d, "broker", "/CN=127.0.0.1", san="IP:127.0.0.1")
+    _cert(d, "kitchen", "/CN=kitchen")
+    b = LocalBroker(extra_config=f"{AS_ME}cafile {d / 'ca.crt'}\ncertfile {d / 'broker.crt'}\n"
+                                 f"keyfile {d / 'broker.key'}\nrequire_certificate true\n").start()
+    tls = {"ca_file": d / "ca.crt", "cert_file": d / "kitchen.crt", "key_file": d / "kitchen.key"}
+    good = MqttClient(MqttConfig.model_validate({"host": b.host, "port": b.port, "tls": tls}), "kitchen",
+                      client_id="tls-good")
+    nocert = MqttClient(MqttConfig.model_validate({"host": b.host, "port": b.port, "tls": {"ca_file": d / "ca.crt"},
+                                                   "reconnect_min_s": 0.2}), "x", client_id="tls-nocert",
+                        connect_timeout_s=1.0)
+    got = threading.Event()
+    good.subscribe("homeagent/kitchen/availability", lambda t, p, r, pr: got.set())
+    try:
+        good.start()
+        nocert.start()
+        assert good.wait_connected(5) and got.wait(5)
+        time.sleep(0.5)
+        assert not nocert.connected.is_set()
+    finally:
+        good.stop()
+        nocert.stop()
+        b.stop()
