@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,7 @@ from agent.types import Intent
 def test_candidate_round_trip_and_validation() -> None:
     c = Candidate("i1", "kitchen", "lights_on", 10.0, 11.0, 0.9, 21.5)
     assert Candidate.from_payload(c.to_payload()) == c
+    bad: Any
     for bad in ({**c.to_payload(), "score": float("nan")}, {**c.to_payload(), "x": 1}, [], {"v": 2}):
         with pytest.raises(PayloadError):
             Candidate.from_payload(bad)

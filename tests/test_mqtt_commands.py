@@ -81,7 +81,11 @@ def test_router_checks_the_deadline_again_before_running() -> None:
     now = [1000.0]
     r = _router(executed, clock=lambda: now[0])
     gate = threading.Event()
-    r.handlers["camera"] = lambda c: (gate.wait(5), executed.append(c))
+    def slow(c: Command) -> None:
+        gate.wait(5)
+        executed.append(c)
+
+    r.handlers["camera"] = slow
     r.start()
     try:
         assert r.handle("homeagent/k/cmd/camera", json.dumps({"id": "a", "ts": 1000.0, "off": True}).encode(),

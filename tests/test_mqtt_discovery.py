@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -72,7 +73,7 @@ def validate_device_discovery(p: dict[str, Any]) -> list[str]:
     """Problems with a device-based discovery payload (empty = accepted)."""
     errs: list[str] = []
 
-    def check(where: str, obj: dict[str, Any], spec: dict[str, tuple[str, ...]]) -> None:
+    def check(where: str, obj: dict[str, Any], spec: Mapping[str, tuple[str, ...]]) -> None:
         for k, v in obj.items():
             if k not in spec:
                 errs.append(f"{where}: unknown key {k!r}")

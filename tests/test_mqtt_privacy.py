@@ -25,7 +25,7 @@ from agent.sources.camera import CameraSource
 @pytest.fixture(scope="module")
 def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("video") / "clip.avi"
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (64, 48))
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 30.0, (64, 48))
     for i in range(600):  # distinct frames (the camera ignores repeats), 20 s at 30 fps
         img = np.zeros((48, 64, 3), np.uint8)
         cv2.putText(img, str(i), (2, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (255, 255, 255), 2)

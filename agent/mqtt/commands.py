@@ -23,7 +23,7 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,10 +124,10 @@ Executor = Callable[[Command], object]
 class CommandRouter:
     """Subscribes to ``<prefix>/<site>/cmd/+`` and runs ``handlers[name](command)`` on a worker thread."""
 
-    def __init__(self, prefix: str, site_id: str, handlers: dict[str, Executor], *, seen: SeenIds | None = None,
+    def __init__(self, prefix: str, site_id: str, handlers: Mapping[str, Executor], *, seen: SeenIds | None = None,
                  clock: Callable[[], float] = time.time, queue_size: int = 32) -> None:
         self.base = f"{prefix}/{site_id}/cmd"
-        self.handlers = handlers
+        self.handlers = dict(handlers)
         self.seen = seen or SeenIds(horizon_s=MAX_TTL_S + MAX_FUTURE_S)
         self.clock = clock
         self.counts = {k: 0 for k in ("accepted", "executed", "retained", "invalid", "stale", "duplicate",
