@@ -31,8 +31,8 @@ EMBED_FLOAT_FILE = "embedding_model.onnx"
 EMBED_INT8_FILE = "embedding_model.int8.onnx"
 # the recognizer pads shorter input to this length (the training canvas, 2.4 s)
 CANVAS_SAMPLES = 38400
-# shortest input that yields one embedding window (76 mel frames of 10 ms, 25 ms FFT window)
-MIN_SAMPLES = (WINDOW_FRAMES - 1) * 160 + 400
+# shortest input that yields one embedding window (the mel model gives (n - 400) // 160 frames)
+MIN_SAMPLES = WINDOW_FRAMES * 160 + 400
 
 
 def mel_windows(mel: np.ndarray) -> np.ndarray:
