@@ -64,6 +64,8 @@ class Pipeline:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.audio_done = threading.Event()
+        # a replay running flat out (evaluation) waits for the recognizer; live capture never blocks
+        self.lossless = getattr(audio, "realtime", True) is False
         self.muted = threading.Event()
 
     # lifecycle -----------------------------------------------------------------------------------------
@@ -129,6 +131,9 @@ class Pipeline:
         self.stats.segments += 1
         now = time.monotonic()
         self.stats.endpoint_ms.append((now - seg.t_end) * 1000.0)
+        if self.lossless:
+            self._segments.put((seg, now))
+            return
         try:
             self._segments.put_nowait((seg, now))
         except queue.Full:
