@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("recognize", help="Recognize spoken commands in WAV files (one JSON line each).",
+    p = subparsers.add_parser("recognize", help="recognize spoken commands in WAV files (one JSON line each)",
                               description=__doc__.split("\n\n")[0])
     p.add_argument("--commands", default="home", metavar="NAME_OR_FILE",
                    help="speech bundle name (e.g. home, digits), bundle dir, manifest.json, or command-set YAML "

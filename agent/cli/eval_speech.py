@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("speech", help="Measure a speech-command bundle on labelled WAVs.",
+    p = subparsers.add_parser("speech", help="measure a speech-command bundle on labelled WAVs",
                               description=__doc__)
     p.add_argument("--commands", default="home", metavar="NAME_OR_FILE", help="speech bundle (default home)")
     p.add_argument("--labels", type=Path, action="append", default=[], metavar="labels.csv",

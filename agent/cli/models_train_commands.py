@@ -13,7 +13,7 @@ from ..paths import models_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("train-commands", help="Train a speech-command bundle from synthetic speech.",
+    p = subparsers.add_parser("train-commands", help="train a speech-command bundle from synthetic speech",
                               description=__doc__)
     p.add_argument("--set", required=True, help="command set: built-in name (home, digits, speech_commands_10) "
                                                 "or YAML path")

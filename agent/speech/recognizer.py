@@ -96,7 +96,9 @@ class CommandRecognizer:
         d = resolve_bundle(name_or_path)
         mpath = d / MANIFEST
         if not mpath.is_file():
-            raise ModelError(f"speech bundle {name_or_path!r}: {mpath} not found")
+            have = sorted(p.parent.name for p in bundles_dir().glob(f"*/{MANIFEST}"))
+            raise ModelError(f"speech bundle {name_or_path!r}: {mpath} not found "
+                             f"(bundles in {bundles_dir()}: {', '.join(have) or 'none'})")
         manifest = Manifest.read(mpath)
         heads = [f for f in manifest.files if f.endswith(".onnx")]
         if len(heads) != 1:
