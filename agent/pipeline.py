@@ -58,6 +58,7 @@ class Pipeline:
         self.segmenter = segmenter or Segmenter(cfg.vad)
         self.stats = PipelineStats()
         self.heartbeats: dict[str, float] = {}
+        self.thread_cpu_s: dict[str, float] = {}  # CPU time of each loop's thread when it ended
         self.on_intent: list[Callable[[Intent], None]] = []
         self.on_reject: list[Callable[[Segment, CommandScores], None]] = []
         self._segments: queue.Queue[tuple[Segment, float] | None] = queue.Queue(maxsize=8)
@@ -114,6 +115,7 @@ class Pipeline:
             for seg in self.segmenter.flush():
                 self._enqueue(seg)
         finally:
+            self.thread_cpu_s["audio"] = time.thread_time()
             self._segments.put(None)
             self.audio_done.set()
 
@@ -141,6 +143,12 @@ class Pipeline:
             log.warning("recognizer is behind: utterance at %.2f s dropped", seg.t_start)
 
     def _recognize_loop(self) -> None:
+        try:
+            self._recognize_items()
+        finally:
+            self.thread_cpu_s["recognizer"] = time.thread_time()
+
+    def _recognize_items(self) -> None:
         while True:
             self.heartbeats["recognizer"] = time.monotonic()
             try:

@@ -74,6 +74,7 @@ class VideoPath:
         self.clock = clock
         self.stats = VideoStats()
         self.heartbeats: dict[str, float] = {}
+        self.thread_cpu_s: dict[str, float] = {}
         self.on_event: list[Callable[[GestureEvent], None]] = []
         self.on_hands: list[Callable[[VideoFrame, list[Hand]], None]] = []
         self.done = threading.Event()
@@ -117,6 +118,7 @@ class VideoPath:
                     continue
                 self.handle(frame)
         finally:
+            self.thread_cpu_s["video"] = time.thread_time()
             self.done.set()
 
     def handle(self, frame: VideoFrame) -> list[GestureEvent]:

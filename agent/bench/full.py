@@ -27,13 +27,11 @@ from ..sources.wav_replay import WavReplaySource
 from ..types import VideoFrame
 from ..video_path import VideoPath
 from . import media
-from .stats import RssSampler, percentiles, process_cpu_s, rss_mb, thread_cpu_s
+from .stats import RssSampler, percentiles, process_cpu_s, rss_mb
 
 log = logging.getLogger(__name__)
 
 FPS = 15.0
-AUDIO_THREADS = ("pipeline-audio", "pipeline-recognizer")
-VIDEO_THREADS = ("pipeline-video",)
 
 
 def _components() -> tuple[Any, Any, Any]:
@@ -50,30 +48,20 @@ def run_phase(name: str, audio: np.ndarray, frames: list[np.ndarray], realtime: 
     hands.reset()
     video = VideoPath(ArrayVideoSource(frames, FPS, realtime), hands, gesture_cls())
     seconds = len(audio) / 16000
-    cpu0, th0, t0 = process_cpu_s(), thread_cpu_s(), time.monotonic()
+    cpu0, t0 = process_cpu_s(), time.monotonic()
     pipe.start()
     video.start()
-    # a thread's CPU time is readable only while it lives: keep the last reading of each
-    th1 = dict(th0)
-    while True:
-        for k, v in thread_cpu_s().items():
-            th1[k] = max(v, th1.get(k, 0.0))
-        if pipe.audio_done.is_set() and video.done.is_set() and pipe.wait_drained(0.0):
-            break
-        time.sleep(0.05)
-    pipe.wait_drained(30)
+    pipe.wait_drained(seconds * (2 if realtime else 20) + 30)
+    video.done.wait(seconds * (2 if realtime else 20) + 30)
     wall = time.monotonic() - t0
     cpu = process_cpu_s() - cpu0
     pipe.stop()
     video.stop()
 
-    def path_cpu(names: tuple[str, ...]) -> float:
-        return sum(th1.get(n, 0.0) - th0.get(n, 0.0) for n in names)
-
     return {
         "phase": name, "input_s": round(seconds, 2), "wall_s": round(wall, 2),
-        "cpu_core_s_per_s": {"audio": round(path_cpu(AUDIO_THREADS) / seconds, 4),
-                             "video": round(path_cpu(VIDEO_THREADS) / seconds, 4),
+        "cpu_core_s_per_s": {"audio": round(sum(pipe.thread_cpu_s.values()) / seconds, 4),
+                             "video": round(sum(video.thread_cpu_s.values()) / seconds, 4),
                              "total": round(cpu / seconds, 4)},
         "speech_to_publish_ms": percentiles(pipe.stats.latencies_ms),
         "endpoint_ms": percentiles(pipe.stats.endpoint_ms),
@@ -148,7 +136,7 @@ def run_bench(seconds: float = 10.0, realtime: bool = True, soak_minutes: float 
             soak = None
             if soak_minutes > 0:
                 soak = run_soak(soak_minutes, realtime, mqtt, recognizer, hands, gesture_cls)
-        models = int8_vs_float(hands, busy_frames[: int(FPS * 4)])
+        models = int8_vs_float(hands, [busy_frames[i] for i in range(min(len(busy_frames), int(FPS * 4)))])
     finally:
         mqtt.stop()
         if broker is not None:

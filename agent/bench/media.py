@@ -7,6 +7,7 @@ edge pixels into a 640×480 frame; the hand drifts across the frame so tracking 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -23,9 +24,25 @@ def hand_photos() -> list[np.ndarray]:
     return [img for p in paths if (img := cv2.imread(str(p))) is not None]
 
 
-def hand_frame(photo: np.ndarray, t: float, size: int = 220) -> np.ndarray:
-    """The photo scaled to ``size`` px, placed at a position drifting with time ``t`` (s)."""
-    hand = cv2.resize(photo, (size, size), interpolation=cv2.INTER_LINEAR)
+class Frames:
+    """A lazy sequence of generated frames (a list of 640×480 frames would weigh ~1 MB each)."""
+
+    def __init__(self, n: int, make: Callable[[int], np.ndarray]) -> None:
+        self.n = n
+        self.make = make
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        return self.make(i)
+
+
+def hand_frame(hand: np.ndarray, t: float) -> np.ndarray:
+    """A square hand photo placed at a position drifting with time ``t`` (s), edges replicated."""
+    size = hand.shape[0]
     cx = int((W - size) / 2 + 120 * np.sin(2 * np.pi * t / 6.0))
     cy = int((H - size) / 2 + 60 * np.sin(2 * np.pi * t / 4.0))
     return cv2.copyMakeBorder(hand, cy, H - size - cy, cx, W - size - cx, cv2.BORDER_REPLICATE)
@@ -37,15 +54,17 @@ def room_frame(rng: np.random.Generator) -> np.ndarray:
     return np.clip(base + rng.normal(0, 2.0, base.shape), 0, 255).astype(np.uint8)
 
 
-def busy_frames(seconds: float, fps: float) -> list[np.ndarray]:
-    photos = hand_photos()
-    n = int(seconds * fps)
-    return [hand_frame(photos[(i // int(fps * 2)) % len(photos)], i / fps) for i in range(n)]
+def busy_frames(seconds: float, fps: float, size: int = 220) -> Frames:
+    photos = [cv2.resize(p, (size, size), interpolation=cv2.INTER_LINEAR) for p in hand_photos()]
+    return Frames(int(seconds * fps), lambda i: hand_frame(photos[(i // int(fps * 2)) % len(photos)], i / fps))
 
 
-def idle_frames(seconds: float, fps: float, seed: int = 0) -> list[np.ndarray]:
+def idle_frames(seconds: float, fps: float, seed: int = 0) -> Frames:
     rng = np.random.default_rng(seed)
-    return [room_frame(rng) for _ in range(int(seconds * fps))]
+    base = room_frame(rng)
+    noise = [np.clip(base.astype(np.int16) + rng.integers(-2, 3, base.shape), 0, 255).astype(np.uint8)
+             for _ in range(4)]
+    return Frames(int(seconds * fps), lambda i: noise[i % len(noise)])
 
 
 def busy_audio(seconds: float) -> np.ndarray:

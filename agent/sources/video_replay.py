@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +97,7 @@ class VideoReplaySource:
 class ArrayVideoSource:
     """Frames held in memory (benchmarks, tests), paced at ``fps`` in real time or delivered flat out."""
 
-    def __init__(self, frames: list[np.ndarray], fps: float = 15.0, realtime: bool = True) -> None:
+    def __init__(self, frames: Sequence[np.ndarray], fps: float = 15.0, realtime: bool = True) -> None:
         self.frames = frames
         self.interval = 1.0 / fps
         self.realtime = realtime

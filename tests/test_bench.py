@@ -1,0 +1,25 @@
+"""The bench command runs the whole pipeline and reports every figure of its contract (values are not timed)."""
+
+from __future__ import annotations
+
+import json
+
+from agent.cli import main
+
+
+def test_bench_json_contract(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["bench", "--seconds", "3", "--flat-out", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert set(r["cpu_core_s_per_s"]) >= {"idle", "busy"}
+    assert all(r["cpu_core_s_per_s"][k] > 0 for k in ("idle", "busy"))
+    for key in ("speech_to_publish_ms", "frame_to_gesture_ms"):
+        assert set(r[key]) >= {"p50", "p95"}
+        assert r[key]["p50"] <= r[key]["p95"]
+    assert r["rss_mb"] > 0 and isinstance(r["dropped_frames"], int)
+    assert r["int8_speedup"] > 0
+    busy = r["phases"][1]
+    assert busy["intents"] >= 1, "the busy room speaks commands"
+    assert busy["video_processed"] > 0
+    idle = r["phases"][0]
+    assert idle["intents"] == 0 and idle["gesture_events"] == 0
+    assert idle["video_skipped_still"] > idle["video_processed"], "a still room must skip vision work"
