@@ -133,12 +133,14 @@ class CommandRecognizer:
         out[a:a + len(pcm)] = pcm
         return out
 
-    def recognize(self, pcm: np.ndarray, t_start: float = 0.0, t_end: float = 0.0) -> CommandScores:
-        """Posteriors over :attr:`labels` for one utterance of int16 16 kHz mono PCM."""
+    def recognize(self, pcm: np.ndarray, t_start: float = 0.0, t_end: float = 0.0,
+                  snr_db: float = 30.0) -> CommandScores:
+        """Posteriors over :attr:`labels` for one utterance of int16 16 kHz mono PCM (e.g. a VAD
+        :class:`~agent.types.Segment`'s ``pcm``, ``t_start``, ``t_end``, ``snr_db``)."""
         emb = self.frontend.embed(self.prepare(pcm))
         probs = self.head(emb[None].astype(np.float32))[0][0]
         return CommandScores(labels=self.labels, scores=tuple(float(p) for p in probs),
-                             t_start=t_start, t_end=t_end)
+                             t_start=t_start, t_end=t_end, snr_db=snr_db)
 
     def decide(self, scores: CommandScores) -> tuple[str | None, float]:
         """(intent, confidence), or (None, confidence) when the best label is unknown or under threshold."""
