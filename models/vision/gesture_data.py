@@ -25,11 +25,33 @@ def read_landmark_csv(path: Path) -> tuple[np.ndarray, list[dict[str, str]]]:
     return lms.reshape(-1, 21, 2), rows
 
 
-def real_landmarks(data: Path) -> tuple[np.ndarray, list[str], list[str]]:
-    """Recorded landmarks: (N, 21, 2), gesture labels (``other:*`` → ``none``), persons."""
+def thumb_up_or_down(lm: np.ndarray) -> bool:
+    """The thumb sticks out straight up or down beyond the other fingertips (a thumbs-up/down shape)."""
+    from agent.vision.features import palm_size
+
+    d = lm[4] - lm[2]
+    vertical = abs(float(d[0])) < np.tan(np.deg2rad(40)) * abs(float(d[1]))
+    far = np.linalg.norm(lm[4] - lm[5]) / palm_size(lm) > 0.8
+    beyond = np.linalg.norm(lm[4] - lm[0]) > max(np.linalg.norm(lm[k] - lm[0]) for k in (8, 12, 16, 20))
+    return bool(vertical and far and beyond)
+
+
+def real_landmarks(data: Path, clean: bool = False) -> tuple[np.ndarray, list[str], list[str]]:
+    """Recorded landmarks: (N, 21, 2), gesture labels (``other:*`` → ``none``), persons.
+
+    ``clean`` drops ``fist`` rows whose thumb sticks out vertically (about 11% of one person's fists look
+    exactly like thumbs-up; they would teach the classifier that thumbs-up is a fist). Used for training only.
+    """
     lms, rows = read_landmark_csv(data / "hand_landmarks" / "landmarks.csv")
     labels = ["none" if r["label"].startswith("other") else r["label"] for r in rows]
-    return lms, labels, [r["person"] for r in rows]
+    persons = [r["person"] for r in rows]
+    if clean:
+        keep = [not (lab == "fist" and thumb_up_or_down(lm)) for lm, lab in zip(lms, labels, strict=True)]
+        log.info("training data: dropped %d thumb-out fist rows", len(keep) - sum(keep))
+        lms = lms[keep]
+        labels = [lab for lab, k in zip(labels, keep, strict=True) if k]
+        persons = [p for p, k in zip(persons, keep, strict=True) if k]
+    return lms, labels, persons
 
 
 def photo_landmarks(data: Path) -> tuple[np.ndarray, list[str], list[str], list[str]]:

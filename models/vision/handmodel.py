@@ -133,17 +133,10 @@ def _pinch(r: Rng, s: np.ndarray) -> np.ndarray:
     return assemble(th, [idx, *others])
 
 
-def _touch_other(r: Rng, s: np.ndarray) -> np.ndarray:
-    """ASL 6/7/8: thumb touches the ring, middle or pinky tip; the other fingers extended."""
-    k = int(r.integers(2, 5))
-    fl = [finger(j, half(r) if j == k else ext(r), 0, s) for j in (1, 2, 3, 4)]
-    th = touching(thumb(r.uniform(10, 40), r.uniform(40, 70), (20, 20), s), fl[k - 1][-1], r)
-    return assemble(th, fl)
-
-
 POSES: dict[str, Callable[[Rng, np.ndarray], np.ndarray]] = {
     "open_palm": lambda r, s: _pose(r, s, "eeee", "e"),
     "fist": lambda r, s: _pose(r, s, "ffff", "f"),
+    "fist_thumb_out": lambda r, s: _pose(r, s, "ffff", "e" if r.random() < 0.5 else "u"),
     "pointing": lambda r, s: _pose(r, s, "efff", "f" if r.random() < 0.75 else "e"),
     "thumbs_up": lambda r, s: _pose(r, s, "ffff", "u"),
     "thumbs_down": lambda r, s: _pose(r, s, "ffff", "u"),
@@ -161,8 +154,7 @@ NONE_POSES: dict[str, Callable[[Rng, np.ndarray], np.ndarray]] = {
     "pinky": lambda r, s: _pose(r, s, "fffe", "f"),
     # "claw" (all fingers half-bent) is left out: real loose fists look the same in many views
     # "claw": lambda r, s: _pose(r, s, "cccc", "e" if r.random() < 0.5 else "f"),
-    "touch": _touch_other,
-    "ring_up": lambda r, s: _pose(r, s, "ffef", "f"),
+    # left out: "touch" (ASL 6-8) and "ring finger up" made real loose fists read as ``none``
     "spock": lambda r, s: _pose(r, s, "eeff", "e"),
 }
 
@@ -185,10 +177,11 @@ def render(pts3: np.ndarray, r: Rng, label: str) -> np.ndarray:
     img = np.stack([p[:, 0], -p[:, 1]], axis=1)
     if r.random() < 0.5:
         img[:, 0] *= -1
-    if label in ("thumbs_up", "thumbs_down"):
+    if label in ("thumbs_up", "thumbs_down", "fist_thumb_out"):
         d = img[4] - img[2]
-        want = -np.pi / 2 if label == "thumbs_up" else np.pi / 2
-        roll = want - np.arctan2(d[1], d[0]) + D(r.normal(0, 18))
+        want = {"thumbs_up": -np.pi / 2, "thumbs_down": np.pi / 2, "fist_thumb_out": r.choice([0, np.pi])}[label]
+        spread = 18 if label != "fist_thumb_out" else 25
+        roll = want - np.arctan2(d[1], d[0]) + D(r.normal(0, spread))
     elif label == "pointing" or r.random() < 0.15:
         roll = r.uniform(-np.pi, np.pi)
     else:
@@ -201,6 +194,8 @@ def render(pts3: np.ndarray, r: Rng, label: str) -> np.ndarray:
 
 def sample(label: str, r: Rng, none_kind: str | None = None) -> np.ndarray:
     s = r.uniform(0.9, 1.1, 5)
+    if label == "fist" and r.random() < 0.3:  # a fist with the thumb sticking out sideways is still a fist
+        label = "fist_thumb_out"
     pose = NONE_POSES[none_kind] if none_kind else POSES[label]
     return render(pose(r, s), r, label)
 
@@ -209,7 +204,7 @@ def dataset(n_per_class: int, seed: int) -> tuple[np.ndarray, list[str]]:
     """Synthetic landmarks (N, 21, 2) and labels; ``none`` gets as many samples as two classes."""
     r = np.random.default_rng(seed)
     xs, ys = [], []
-    for label in POSES:
+    for label in (k for k in POSES if k != "fist_thumb_out"):
         for _ in range(n_per_class):
             xs.append(sample(label, r))
             ys.append(label)

@@ -1,9 +1,10 @@
 """Train the static-gesture classifier: ``python -m models.vision.train_gestures`` (build time).
 
 Data: synthetic landmarks from the kinematic hand model (``handmodel``; every class plus many unknown shapes
-for ``none``), the recorded landmarks (``hand_landmarks/landmarks.csv``) and the landmarks found in the digit
+for ``none``), the recorded landmarks (``hand_landmarks/landmarks.csv``; fists whose thumb sticks out vertically are dropped
+for training, see ``gesture_data.real_landmarks``) and the landmarks found in the digit
 photos. Real data is augmented by mirroring and small rotations; thumbs-down is also made from thumbs-up by a
-half turn. The model: standardized geometric features (``agent.vision.features``) → MLP 64-64 → softmax,
+half turn. The model: standardized geometric features (``agent.vision.features``) → an ensemble of three MLPs 64-64 → softmax,
 exported to ONNX with the standardization folded in. ``--eval`` first reports leave-one-person-out accuracy
 (people, not rows: the rows are consecutive video frames).
 """
@@ -120,27 +121,47 @@ def make_training_set(real: tuple[np.ndarray, list[str]], n_synth: int, seed: in
     return feats, y, wts
 
 
-def train(real: tuple[np.ndarray, list[str]], n_synth: int = 2500, seed: int = 0,
-          epochs: int = 40) -> tuple[MLP, np.ndarray, np.ndarray]:
-    x, y, w = make_training_set(real, n_synth, seed)
-    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-3
-    model = MLP([N_FEATURES, 64, 64, len(LABELS)], seed)
-    model.fit((x - mean) / std, y, w, epochs=epochs, seed=seed)
-    return model, mean, std
+class Ensemble:
+    """A few MLPs trained on different synthetic draws; their probabilities are averaged."""
+
+    def __init__(self, members: list[MLP]) -> None:
+        self.members = members
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.mean([m.predict(x) for m in self.members], axis=0)
 
 
-def export(model: MLP, mean: np.ndarray, std: np.ndarray, path: Path) -> None:
+def train(real: tuple[np.ndarray, list[str]], n_synth: int = 2500, seed: int = 0, epochs: int = 40,
+          members: int = 3) -> tuple[Ensemble, np.ndarray, np.ndarray]:
+    mlps: list[MLP] = []
+    mean = std = np.zeros(0)
+    for k in range(members):
+        x, y, w = make_training_set(real, n_synth, seed * 100 + k)
+        if k == 0:
+            mean, std = x.mean(axis=0), x.std(axis=0) + 1e-3
+        mlp = MLP([N_FEATURES, 64, 64, len(LABELS)], seed * 100 + k)
+        mlp.fit((x - mean) / std, y, w, epochs=epochs, seed=seed * 100 + k)
+        mlps.append(mlp)
+    return Ensemble(mlps), mean, std
+
+
+def export(model: Ensemble, mean: np.ndarray, std: np.ndarray, path: Path) -> None:
     inits = [numpy_helper.from_array(mean.astype(np.float32), "mean"),
              numpy_helper.from_array(std.astype(np.float32), "std")]
-    nodes = [helper.make_node("Sub", ["features", "mean"], ["c"]), helper.make_node("Div", ["c", "std"], ["h0"])]
-    for i, (w, b) in enumerate(zip(model.w, model.b, strict=False)):
-        inits += [numpy_helper.from_array(w, f"W{i}"), numpy_helper.from_array(b, f"B{i}")]
-        nodes.append(helper.make_node("Gemm", [f"h{i}", f"W{i}", f"B{i}"], [f"z{i}"]))
-        last = i == len(model.w) - 1
-        if last:
-            nodes.append(helper.make_node("Softmax", [f"z{i}"], ["probs"], axis=1))
-        else:
-            nodes.append(helper.make_node("Relu", [f"z{i}"], [f"h{i + 1}"]))
+    nodes = [helper.make_node("Sub", ["features", "mean"], ["c"]), helper.make_node("Div", ["c", "std"], ["x"])]
+    outs = []
+    for k, mlp in enumerate(model.members):
+        h = "x"
+        for i, (w, b) in enumerate(zip(mlp.w, mlp.b, strict=True)):
+            inits += [numpy_helper.from_array(w, f"W{k}_{i}"), numpy_helper.from_array(b, f"B{k}_{i}")]
+            nodes.append(helper.make_node("Gemm", [h, f"W{k}_{i}", f"B{k}_{i}"], [f"z{k}_{i}"]))
+            h = f"h{k}_{i + 1}"
+            if i == len(mlp.w) - 1:
+                nodes.append(helper.make_node("Softmax", [f"z{k}_{i}"], [h], axis=1))
+            else:
+                nodes.append(helper.make_node("Relu", [f"z{k}_{i}"], [h]))
+        outs.append(h)
+    nodes.append(helper.make_node("Mean", outs, ["probs"]))
     graph = helper.make_graph(nodes, "gesture_mlp",
                               [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", N_FEATURES])],
                               [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", len(LABELS)])],
@@ -157,14 +178,17 @@ def export(model: MLP, mean: np.ndarray, std: np.ndarray, path: Path) -> None:
 def evaluate_people(data: Path, n_synth: int, epochs: int) -> dict:
     """Leave one person (landmark CSV) / one fold of photo speakers out; accuracy per class on the held-out."""
     lms, labels, persons = real_landmarks(data)
+    c_lms, c_labels, c_persons = real_landmarks(data, clean=True)
     p_lms, p_lab, _, p_spk = photo_landmarks(data)
     spk_fold = {s: i % 4 for i, s in enumerate(sorted(set(p_spk)))}
     report: dict = {}
     for fold, person in enumerate(sorted(set(persons))):
         keep = [p != person for p in persons]
+        c_keep = [p != person for p in c_persons]
         pk = [spk_fold[s] != fold for s in p_spk]
-        real_lab = [lab for lab, k in zip(labels, keep, strict=True) if k]
-        real = (np.concatenate([lms[keep], p_lms[pk]]), real_lab + [lab for lab, k in zip(p_lab, pk, strict=True) if k])
+        real_lab = [lab for lab, k in zip(c_labels, c_keep, strict=True) if k]
+        real = (np.concatenate([c_lms[c_keep], p_lms[pk]]),
+                real_lab + [lab for lab, k in zip(p_lab, pk, strict=True) if k])
         model, mean, std = train(real, n_synth, seed=fold, epochs=epochs)
         held_lab = [lab for lab, k in zip(labels, keep, strict=True) if not k]
         for name, x, ys in ((person, lms[[not k for k in keep]], held_lab),
@@ -189,8 +213,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.eval:
-        print(json.dumps(evaluate_people(args.data, args.synthetic, args.epochs), indent=1))
-    lms, labels, _ = real_landmarks(args.data)
+        report = evaluate_people(args.data, args.synthetic, args.epochs)
+        print(json.dumps(report, indent=1))
+        (args.out.parent / "heldout_report.json").write_text(json.dumps(
+            {"method": "leave one person out (landmarks.csv, uncleaned labels) / 4 folds of photo speakers",
+             "synthetic_per_class": args.synthetic, "epochs": args.epochs, "accuracy": report}, indent=1) + "\n")
+    lms, labels, _ = real_landmarks(args.data, clean=True)
     p_lms, p_lab, _, _ = photo_landmarks(args.data)
     model, mean, std = train((np.concatenate([lms, p_lms]), labels + p_lab), args.synthetic, epochs=args.epochs)
     export(model, mean, std, args.out)

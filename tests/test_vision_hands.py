@@ -1,0 +1,88 @@
+"""Hand tracking on real photos and on frames with no hand (no phantom gestures)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from agent.paths import pretrained_dir
+from agent.types import VideoFrame
+
+pytestmark = pytest.mark.skipif(not (pretrained_dir("vision") / "palm_detection_lite.onnx").is_file(),
+                                reason="vision models not built: python -m models.vision.build")
+
+VISION_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "vision"
+
+
+@pytest.fixture(scope="module")
+def vision_data() -> Path:
+    if not (VISION_DATA / "sign_language_digits").is_dir():
+        pytest.skip(f"shared vision data not found at {VISION_DATA}")
+    return VISION_DATA
+
+
+@pytest.fixture(scope="module")
+def digit_photo(vision_data: Path) -> Path:
+    """A real photo of a hand showing ASL 1 (pointing)."""
+    return sorted((vision_data / "sign_language_digits" / "1").iterdir())[0]
+
+
+
+@pytest.fixture(scope="module")
+def tracker():  # type: ignore[no-untyped-def]
+    from agent.vision import HandTracker
+
+    return HandTracker(threads=1)
+
+
+@pytest.fixture(scope="module")
+def classifier():  # type: ignore[no-untyped-def]
+    from agent.vision import GestureClassifier
+
+    return GestureClassifier()
+
+
+@pytest.mark.parametrize(("digit", "gesture"), [("1", "pointing"), ("2", "victory"), ("5", "open_palm")])
+def test_digit_photo_detected_and_classified(tracker, classifier, vision_data: Path, digit: str,
+                                             gesture: str) -> None:
+    photos = sorted((vision_data / "sign_language_digits" / digit).iterdir())[:3]
+    for photo in photos:
+        img = cv2.imread(str(photo))
+        hands = tracker.process_image(img)
+        assert hands, photo
+        h = hands[0]
+        assert h.landmarks.shape == (21, 2)
+        x0, y0, x1, y1 = h.box
+        assert -20 < x0 < x1 < 120 and -20 < y0 < y1 < 120
+        assert classifier.classify(h.landmarks)[0] == gesture, photo
+
+
+def test_small_photo_in_a_large_frame_is_tracked(tracker, digit_photo: Path) -> None:
+    """A hand photo pasted into a 640×480 frame: detected, then tracked from the landmarks."""
+    frame = np.full((480, 640, 3), 200, np.uint8)
+    hand = cv2.resize(cv2.imread(str(digit_photo)), (200, 200))
+    frame[140:340, 220:420] = hand
+    tracker.reset()
+    results = [tracker.process(VideoFrame(frame, float(i) / 15, i)) for i in range(3)]
+    assert all(len(r) == 1 for r in results)
+    lm = results[-1][0].landmarks
+    assert 200 < lm[:, 0].mean() < 440 and 120 < lm[:, 1].mean() < 360
+
+
+def test_no_hand_no_gesture(tracker, classifier) -> None:
+    from agent.vision import GestureTracker
+
+    rng = np.random.default_rng(0)
+    gestures = GestureTracker(classifier)
+    tracker.reset()
+    events = []
+    for i in range(20):
+        noise = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
+        img = np.full((480, 640, 3), 90 + i, np.uint8) if i % 2 else noise
+        hands = tracker.process(VideoFrame(img, i / 15, i))
+        assert hands == []
+        events += gestures.update(hands, i / 15)
+    assert events == []
