@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import logging
 import random
+import select
+import socket
 import ssl
 import threading
 import time
@@ -53,6 +55,17 @@ def message_expiry(props: Any) -> int | None:
     """The MQTT 5 Message Expiry Interval (seconds left) of a received message, or None."""
     value = getattr(props, "MessageExpiryInterval", None)
     return int(value) if isinstance(value, int) else None
+
+
+def _cork(sock: Any, on: bool) -> bool:
+    """Linux TCP_CORK: hold partial segments while a burst is written. False when not available."""
+    if sock is None or not hasattr(socket, "TCP_CORK"):
+        return False
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1 if on else 0)
+    except (OSError, AttributeError):
+        return False
+    return True
 
 
 class MqttClient:
@@ -198,7 +211,7 @@ class MqttClient:
                 return was_connected
             if client.loop(self._tick) != paho.MQTT_ERR_SUCCESS:
                 return was_connected
-            rc = client.loop_read(64)  # drain what arrived, not one packet a tick
+            rc = self._drain(client)
             self._dispatch()
             if rc != paho.MQTT_ERR_SUCCESS:
                 return was_connected
@@ -216,6 +229,22 @@ class MqttClient:
                 log.warning("no CONNACK from %s:%s within %.1f s; retrying", self.cfg.host, self.cfg.port,
                             self.connect_timeout_s)
                 return False
+
+    @staticmethod
+    def _drain(client: paho.Client, limit: int = 64) -> paho.MQTTErrorCode:
+        """Read every packet already received (paho's loop reads one per call), so a burst is handled as one."""
+        rc = paho.MQTT_ERR_SUCCESS
+        for _ in range(limit):
+            sock = client.socket()
+            if sock is None:
+                break
+            pending = sock.pending() if hasattr(sock, "pending") else 0
+            if not pending and not select.select([sock], [], [], 0)[0]:
+                break
+            rc = client.loop_read()
+            if rc != paho.MQTT_ERR_SUCCESS:
+                break
+        return rc
 
     def _graceful_close(self, client: paho.Client) -> None:
         info = client.publish(self.availability, b"offline", qos=1, retain=True)
@@ -269,6 +298,17 @@ class MqttClient:
             client.unsubscribe(topic)
 
     def _flush(self, client: paho.Client) -> None:
+        if not self._outbox:
+            return
+        sock = client.socket()
+        corked = _cork(sock, True)  # one TCP segment for a burst (intent + its hermes copy)
+        try:
+            self._flush_outbox(client)
+        finally:
+            if corked:
+                _cork(sock, False)
+
+    def _flush_outbox(self, client: paho.Client) -> None:
         while True:
             with self._lock:
                 if not self._outbox or len(self._inflight) >= self.max_inflight:
