@@ -161,6 +161,7 @@ class MqttClient:
     # network thread ------------------------------------------------------------------------------------
     def _make_paho(self) -> paho.Client:
         c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=paho.MQTTv5)
+        c.connect_timeout = self.connect_timeout_s  # TCP connect (and TLS handshake) must not hang stop()
         c.will_set(self.availability, b"offline", qos=1, retain=True)
         if self.cfg.username is not None:
             c.username_pw_set(self.cfg.username, self._password)
