@@ -21,7 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--png", type=Path, default=Path("fusion_eval.png"), help="plot file (default fusion_eval.png)")
     p.add_argument("--scenarios", type=int, default=300, help="test scenarios per SNR (default 300)")
     p.add_argument("--refit", action="store_true",
-                   help="refit the stand-ins, late-fusion weights, early-fusion classifier and thresholds")
+                   help="refit the late-fusion weights, the early-fusion classifier and all thresholds")
+    p.add_argument("--refit-standins", action="store_true",
+                   help="also refit the stand-in speech and gesture classifiers (implies --refit)")
     p.add_argument("--recognizer", default=None, metavar="BUNDLE",
                    help="measure with a trained speech bundle instead of the stand-in (fits on the fly)")
     p.set_defaults(func=run)
@@ -38,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     from models.fusion import report
     from models.fusion.run import evaluate
 
-    res = evaluate(n_test=args.scenarios, refit=args.refit, recognizer_name=args.recognizer, png=args.png)
+    res = evaluate(n_test=args.scenarios, refit=args.refit or args.refit_standins, recognizer_name=args.recognizer,
+                   png=args.png, refit_standins=args.refit_standins)
     if args.json:
         print(json.dumps(res))
     else:

@@ -27,7 +27,7 @@ from agent.fusion.model import (
 
 from .linear import Softmax, fit_softmax
 from .scenarios import Observed
-from .systems import CLASSES, early_features, early_target, eval_config
+from .systems import CLASSES, Decision, early, early_features, early_target, eval_config
 from .vocab import SNRS
 
 log = logging.getLogger(__name__)
@@ -87,17 +87,29 @@ def fit_late(obs: Sequence[Observed], steps: int = 1500, lr: float = 0.03, l2: f
                            float(params[-1]), 0.5, {"fit_nll": round(nll, 4), "fit_examples": n})
 
 
-def fit_early(obs: Sequence[Observed]) -> Softmax:
-    """Joint softmax on concatenated features; L2 strength chosen on a held-out fifth of the base scenarios."""
+def _folds(n: int, k: int = 5) -> np.ndarray:
+    per = len(SNRS)  # observations come base scenario by base scenario, one per SNR: fold by base scenario
+    return np.array([(i // per) % k for i in range(n)])
+
+
+def fit_early(obs: Sequence[Observed]) -> tuple[Softmax, list[Decision]]:
+    """Joint softmax on concatenated features, L2 strength chosen on a held-out fifth of the base scenarios.
+    Also returns out-of-fold decisions (5-fold by base scenario) to calibrate its threshold on."""
     x = np.stack([early_features(o) for o in obs])
     y = np.array([early_target(o) for o in obs])
-    per = len(SNRS)  # observations come base scenario by base scenario, one per SNR
-    hold = np.array([(i // per) % 5 == 0 for i in range(len(obs))])
+    folds = _folds(len(obs))
+    hold = folds == 0
     best = (-1.0, 1e-2)
-    for l2 in (1e-2, 1e-1, 1.0, 3.0):
+    for l2 in (1e-2, 1e-1, 1.0):
         m = fit_softmax(x[~hold], y[~hold], CLASSES, l2=l2, steps=400, lr=0.03)
         acc = float((m.proba(x[hold]).argmax(axis=1) == y[hold]).mean())
         log.info("early fusion l2=%g: held-out accuracy %.3f", l2, acc)
         if acc > best[0]:
             best = (acc, l2)
-    return fit_softmax(x, y, CLASSES, l2=best[1], steps=600, lr=0.03)
+    oof: list[Decision] = [("abstain", 0.0)] * len(obs)
+    for f in range(5):
+        m = fit_softmax(x[folds != f], y[folds != f], CLASSES, l2=best[1], steps=400, lr=0.03)
+        dec = early(m)
+        for i in np.nonzero(folds == f)[0]:
+            oof[int(i)] = dec(obs[int(i)])
+    return fit_softmax(x, y, CLASSES, l2=best[1], steps=600, lr=0.03), oof

@@ -86,7 +86,7 @@ def load_heads(refit: bool, recognizer_name: str | None) -> tuple[Any, Softmax]:
 
 def observed(split: str, n: int, recognizer: Any, ghead: Softmax, rec_id: str) -> list[scenarios.Observed]:
     voices, noises = (FIT_VOICES, TRAIN_NOISES) if split == "fit" else (TEST_VOICES, TEST_NOISES)
-    key = scenarios.cache_key(split, n, rec_id, _file_id(vision.STANDIN_HEAD), SEED, 3)
+    key = scenarios.cache_key(split, n, rec_id, _file_id(vision.STANDIN_HEAD), SEED, 4)
     path = cache_dir() / f"observed_{split}_{key}.npz"
     if path.is_file():
         return scenarios.load_observed(path)
@@ -100,19 +100,19 @@ def observed(split: str, n: int, recognizer: Any, ghead: Softmax, rec_id: str) -
 
 
 def evaluate(n_fit: int = 400, n_test: int = 300, refit: bool = False, recognizer_name: str | None = None,
-             png: Path | None = None) -> dict[str, Any]:
-    recognizer, ghead = load_heads(refit, recognizer_name)
+             png: Path | None = None, refit_standins: bool = False) -> dict[str, Any]:
+    recognizer, ghead = load_heads(refit_standins, recognizer_name)
     rec_id = recognizer_name or _file_id(audio.STANDIN_HEAD)
     need_fit = refit or recognizer_name is not None or not (EARLY.is_file() and CALIBRATION.is_file())
     if need_fit:
         fit_obs = observed("fit", n_fit, recognizer, ghead, rec_id)
         truths = [o.scenario.truth for o in fit_obs]
         late_model = fit.fit_late(fit_obs)
-        early_model = fit.fit_early(fit_obs)
+        early_model, early_oof = fit.fit_early(fit_obs)
         early_model.save(EARLY, fit_examples=len(fit_obs))
         th = {"voice_only": systems.calibrate([systems.voice_only(o) for o in fit_obs], truths),
               "gesture_only": systems.calibrate([systems.gesture_only(o) for o in fit_obs], truths),
-              "early": systems.calibrate([systems.early(early_model)(o) for o in fit_obs], truths)}
+              "early": systems.calibrate(early_oof, truths)}
         late_model, _ = systems.calibrate_late(late_model, fit_obs)
         th["late"] = late_model.threshold
         late_model = dataclasses.replace(late_model, meta={
@@ -133,9 +133,13 @@ def evaluate(n_fit: int = 400, n_test: int = 300, refit: bool = False, recognize
         truths = [o.scenario.truth for o in sub]
         row: dict[str, Any] = {"snr_db": snr}
         for name, dec in deciders.items():
-            acc, fa = systems.rates(systems.apply([dec(o) for o in sub], th[name]), truths)
+            decisions = [dec(o) for o in sub]
+            acc, fa = systems.rates(systems.apply(decisions, th[name]), truths)
             row[name] = round(acc, 4)
             row[f"{name}_false_actions"] = round(fa, 4)
+            acc0, fa0 = systems.rates(systems.apply(decisions, 0.0), truths)  # no threshold, for reference
+            row[f"{name}_no_threshold"] = round(acc0, 4)
+            row[f"{name}_no_threshold_false_actions"] = round(fa0, 4)
         row["n"] = len(sub)
         rows.append(row)
     if png is not None:
@@ -147,13 +151,14 @@ def evaluate(n_fit: int = 400, n_test: int = 300, refit: bool = False, recognize
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--refit", action="store_true")
+    ap.add_argument("--refit", action="store_true", help="refit the fusion weights, early fusion, thresholds")
+    ap.add_argument("--refit-standins", action="store_true", help="also refit the stand-in classifiers")
     ap.add_argument("--n-fit", type=int, default=400)
     ap.add_argument("--n-test", type=int, default=300)
     ap.add_argument("--png", type=Path, default=Path("out/fusion_eval.png"))
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    res = evaluate(args.n_fit, args.n_test, args.refit, None, args.png)
+    res = evaluate(args.n_fit, args.n_test, args.refit or args.refit_standins, None, args.png, args.refit_standins)
     print(report.table(res["by_snr"]))
     print(json.dumps(res))
     return 0

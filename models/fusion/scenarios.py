@@ -114,7 +114,7 @@ def observe(scenarios: list[Scenario], recognizer: object, gesture_head: vision.
         g_t0 = T0 + sc.offset
         ev, probs = (vision.track_event(gesture_head, track, g_t0, g_t0 + GESTURE_S) if track is not None
                      else (None, np.zeros(len(gesture_head.labels))))
-        gfeat = vision.features(track.frames).mean(axis=0) if track is not None else np.zeros(57)
+        gfeat = vision.features(track.frames).mean(axis=0) if track is not None else np.zeros(vision.FEATURE_DIM)
         for snr in SNRS:
             scores, sfeat = None, np.zeros(192)
             if pcm is not None:

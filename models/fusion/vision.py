@@ -53,15 +53,29 @@ def split_blocks(data: dict[str, list[np.ndarray]], split: str) -> dict[str, lis
     return out
 
 
-def features(lm: np.ndarray) -> np.ndarray:
-    """Landmark features of (..., 21, 2) wrist-relative hands: coordinates, tip distances, finger extension."""
-    lm = np.asarray(lm, dtype=np.float64)
-    scale = np.abs(lm).reshape(*lm.shape[:-2], -1).max(axis=-1)[..., None, None] + 1e-6
-    p = (lm - lm[..., :1, :]) / scale
+def _shape_features(p: np.ndarray) -> np.ndarray:
+    """Coordinates (scaled by the largest), fingertip-to-wrist over knuckle-to-wrist, fingertip distances."""
+    p = p / (np.abs(p).reshape(*p.shape[:-2], -1).max(axis=-1)[..., None, None] + 1e-6)
     d = lambda i, j: np.linalg.norm(p[..., i, :] - p[..., j, :], axis=-1)  # noqa: E731
     ext = [d(t, 0) / (d(m, 0) + 1e-6) for t, m in zip(TIPS, MCPS, strict=True)]
     tips = [d(TIPS[i], TIPS[j]) for i in range(5) for j in range(i + 1, 5)]
     return np.concatenate([p.reshape(*p.shape[:-2], 42), np.stack(ext + tips, axis=-1)], axis=-1)
+
+
+def features(lm: np.ndarray) -> np.ndarray:
+    """Features of (..., 21, 2) hands: shape features as seen and after turning the hand upright (wrist ->
+    middle knuckle pointing up), plus the sine and cosine of that turn."""
+    p = np.asarray(lm, dtype=np.float64)
+    p = p - p[..., :1, :]
+    ang = np.arctan2(p[..., 9, 0], -p[..., 9, 1])
+    c, s = np.cos(-ang), np.sin(-ang)
+    rot = np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)
+    upright = np.einsum("...ij,...kj->...ki", rot, p)
+    return np.concatenate([_shape_features(p), _shape_features(upright), np.stack([np.sin(ang), np.cos(ang)], -1)],
+                          axis=-1)
+
+
+FEATURE_DIM = 2 * 57 + 2
 
 
 def degrade(lm: np.ndarray, hand_size: float, visibility: float, rng: np.random.Generator) -> np.ndarray:
@@ -100,13 +114,15 @@ class Track:
 
 
 def draw_track(blocks: dict[str, list[np.ndarray]], label: str, rng: np.random.Generator,
-               target_zone: str | None) -> Track:
+               target_zone: str | None, size: float | None = None, visibility: float | None = None) -> Track:
+    """A random window of recorded frames, degraded for a random (or the given) hand size and visibility,
+    placed in the lower image and turned so its index finger aims at ``target_zone``."""
     bl = blocks[label]
     blk = bl[int(rng.integers(len(bl)))]
     start = int(rng.integers(len(blk)))
     clean = np.take(blk, range(start, start + TRACK_FRAMES), axis=0, mode="wrap")
-    size = float(rng.uniform(0.04, 0.35))
-    vis = float(rng.uniform(0.5, 1.0))
+    size = float(rng.uniform(0.04, 0.35)) if size is None else size
+    vis = float(rng.uniform(0.5, 1.0)) if visibility is None else visibility
     pos = (float(rng.uniform(80, 560)), float(rng.uniform(360, 450)))
     aim = 0.0
     if target_zone is not None:
@@ -118,19 +134,23 @@ def draw_track(blocks: dict[str, list[np.ndarray]], label: str, rng: np.random.G
     return Track(frames, size, vis, pos, aim)
 
 
-def pointing_target(track: Track, min_agree: float = 0.75) -> str | None:
-    """Zone hit by the index ray in at least ``min_agree`` of the track's frames (a stable target), else None."""
+def pointing_target(track: Track, min_agree: float = 0.5) -> str | None:
+    """Zone hit by the track's mean index ray, if at least ``min_agree`` of the frames' own rays hit it too (a
+    stable target); else None."""
     c, s = math.cos(track.aim), math.sin(track.aim)
     rot = np.array([[c, -s], [s, c]])
     zones = {name: poly for name, (_, poly) in ZONES.items()}
-    hits: dict[str | None, int] = {}
-    for f in track.frames:
-        px = f @ rot.T * (track.hand_size * IMAGE_H) + np.array(track.position)
-        tip, base = px[8], px[5]
-        z = hit_zone((float(tip[0]), float(tip[1])), (float(tip[0] - base[0]), float(tip[1] - base[1])), zones)
-        hits[z] = hits.get(z, 0) + 1
-    best = max(sorted(hits, key=str), key=lambda z: hits[z])
-    return best if hits[best] >= min_agree * len(track.frames) else None
+    px = track.frames @ rot.T * (track.hand_size * IMAGE_H) + np.array(track.position)
+
+    def ray(p: np.ndarray) -> str | None:
+        tip, base = p[8], p[5]
+        return hit_zone((float(tip[0]), float(tip[1])), (float(tip[0] - base[0]), float(tip[1] - base[1])), zones)
+
+    target = ray(px.mean(axis=0))
+    if target is None:
+        return None
+    agree = sum(ray(p) == target for p in px)
+    return target if agree >= min_agree * len(px) else None
 
 
 def track_event(head: Softmax, track: Track, t_start: float, t_end: float) -> tuple[GestureEvent | None, np.ndarray]:
