@@ -30,6 +30,8 @@ from .publisher import Message
 log = logging.getLogger(__name__)
 
 MAX_INTENT_BYTES = 64 * 1024
+MAX_TTL_S = 300.0  # the config's upper bound for mqtt.intent_ttl_s
+MAX_FUTURE_S = 30.0  # clock skew tolerated between agents
 
 
 def ack_topic(prefix: str, site_id: str) -> str:
@@ -143,7 +145,7 @@ class IntentExecutor:
         self.prefix = prefix
         self.execute = execute
         self.ack = ack
-        self.seen = seen or SeenIds()
+        self.seen = seen or SeenIds(horizon_s=MAX_TTL_S + MAX_FUTURE_S + 60.0)
         self.clock = clock
         self.counts = {"executed": 0, "stale": 0, "duplicate": 0, "retained": 0, "invalid": 0}
         self._lock = threading.Lock()
@@ -159,6 +161,9 @@ class IntentExecutor:
             intent = Intent.from_payload(json.loads(payload))
         except (ValueError, PayloadError) as exc:
             return self._count("invalid", f"malformed intent on {topic}: {exc}")
+        if not 0 < intent.ttl_s <= MAX_TTL_S or intent.wall_end > self.clock() + MAX_FUTURE_S:
+            return self._count("invalid", f"intent {intent.id} on {topic}: TTL {intent.ttl_s:g} s or end time "
+                               "out of range (would outlive the duplicate memory)")
         with self._lock:  # decide and execute atomically: no second execution of the same id
             late_by = self.clock() - intent.expires_at_wall()
             if late_by > 0:
