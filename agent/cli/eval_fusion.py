@@ -18,7 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true",
                    help='print one JSON object {"by_snr": [{"snr_db", "voice_only", "gesture_only", "early", '
                         '"late", "late_false_actions", ...}]} (snr_db null = clean)')
-    p.add_argument("--png", type=Path, default=Path("fusion_eval.png"), help="plot file (default fusion_eval.png)")
+    p.add_argument("--png", type=Path, default=Path("out/fusion_eval.png"),
+                   help="plot file (default out/fusion_eval.png)")
     p.add_argument("--scenarios", type=int, default=300, help="test scenarios per SNR (default 300)")
     p.add_argument("--refit", action="store_true",
                    help="refit the late-fusion weights, the early-fusion classifier and all thresholds")

@@ -65,6 +65,9 @@ def fit_late(obs: Sequence[Observed], steps: int = 1500, lr: float = 0.03, l2: f
     params = np.concatenate([[1.0, 0, 0, 0], [1.0, 0, 0, 0], [0.0]])
     m, v = np.zeros_like(params), np.zeros_like(params)
     nv = len(VOICE_FEATURES)
+    # a cleaner signal or a bigger, more visible hand may never lower a modality's weight (projected gradient)
+    monotone = [VOICE_FEATURES.index("snr_db/10"), nv + GESTURE_FEATURES.index("hand_size/0.2"),
+                nv + GESTURE_FEATURES.index("visibility")]
     for t in range(1, steps + 1):
         tv, tg, b = params[:nv], params[nv:-1], params[-1]
         av, ag = rv @ tv, rg @ tg
@@ -81,6 +84,7 @@ def fit_late(obs: Sequence[Observed], steps: int = 1500, lr: float = 0.03, l2: f
                                [d[:, none].sum()]]) + l2 * params
         m, v = 0.9 * m + 0.1 * grad, 0.999 * v + 0.001 * grad**2
         params -= lr * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+        params[monotone] = np.maximum(params[monotone], 0.0)
     nll = float(-np.log(p[np.arange(n), y] + 1e-12).mean())
     log.info("late fusion fit: %d examples, nll %.4f, params %s", n, nll, np.round(params, 3))
     return LateFusionModel(tuple(float(x) for x in params[:nv]), tuple(float(x) for x in params[nv:-1]),
