@@ -22,7 +22,7 @@ from agent.mqtt import discovery as d
 from agent.mqtt.client import MqttClient
 from agent.mqtt.ha import HomeAssistantBridge
 from agent.mqtt.publisher import Message
-from agent.ota.announce import update_state_payload
+from agent.ota.announce import parse_announcement, update_state_payload
 from agent.types import Intent
 
 STR, BOOL, INT, LIST = "str", "bool", "int", "list[str]"
@@ -196,12 +196,16 @@ class Inbox:
 class FakeOta:
     def __init__(self) -> None:
         self.installs = 0
+        self.latest = "1.1"
 
     def ha_state(self) -> bytes:
-        return update_state_payload(installed_version="1.0", latest_version="1.1", title="speech")
+        return update_state_payload(installed_version="1.0", latest_version=self.latest, title="speech")
 
     def install_latest(self) -> None:
         self.installs += 1
+
+    def handle_announcement(self, raw: bytes) -> None:
+        self.latest = parse_announcement(raw).human_version
 
 
 def _cfg(b: LocalBroker) -> MqttConfig:
@@ -247,6 +251,37 @@ def test_bridge_announces_reannounces_on_ha_birth_and_removes(broker: LocalBroke
         items = inbox.wait(lambda it: any(t == topic and p == b"" for t, p, _ in it))
         assert any(t == topic and p == b"" for t, p, _ in items)
     finally:
+        bridge.stop()
+        agent.stop()
+        ha.stop()
+
+
+def test_bridge_takes_retained_announcement_and_reports_bad_ones(broker: LocalBroker) -> None:
+    ann = {"name": "speech", "version": 2, "human_version": "2.0", "url": "https://example.org/b.tar"}
+    inbox = Inbox()
+    ha = MqttClient(_cfg(broker), "ha", client_id="fake-ha2")
+    ha.subscribe("homeagent/den/#", inbox)
+    ha.start()
+    assert ha.wait_connected(5)
+    ha.publish(Message("homeagent/den/ota/announce", json.dumps(ann).encode(), retain=True))
+    time.sleep(0.2)
+    agent = MqttClient(_cfg(broker), "den", client_id="agent-den2")
+    ota = FakeOta()
+    bridge = HomeAssistantBridge(agent, "homeagent", "den", intents=["x"], gestures=["y"], ota=ota)
+    bridge.start()
+    agent.start()
+    try:
+        def latest(it: list[tuple[str, bytes, bool]]) -> str | None:
+            states = [json.loads(p) for t, p, _ in it if t == "homeagent/den/state/update" and p]
+            return states[-1]["latest_version"] if states else None
+
+        assert inbox.wait(lambda it: latest(it) == "2.0") and latest(inbox.items) == "2.0"
+        ha.publish(Message("homeagent/den/ota/announce", b'{"name": "speech", "version": NaN}', retain=True))
+        items = inbox.wait(lambda it: any(t.endswith("/ota/event") for t, _, _ in it))
+        event = json.loads(next(p for t, p, _ in items if t.endswith("/ota/event")))
+        assert event["state"] == "failed" and ota.latest == "2.0"
+    finally:
+        ha.publish(Message("homeagent/den/ota/announce", b"", retain=True))
         bridge.stop()
         agent.stop()
         ha.stop()

@@ -48,6 +48,8 @@ T_UPDATE_STATE = "state/update"
 T_MUTE_CMD = "cmd/mute"
 T_CAMERA_CMD = "cmd/camera"
 T_UPDATE_CMD = "cmd/ha_install"
+T_OTA_ANNOUNCE = "ota/announce"  # in, retained, from the release server (agent.ota.announce)
+T_OTA_EVENT = "ota/event"
 
 
 def _switch_template(arg: str, on_means: str) -> str:

@@ -19,8 +19,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any, Protocol
 
+from ..errors import AgentError
 from ..privacy import PrivacyController, PrivacyState
 from ..types import GestureEvent, Intent
 from . import discovery as d
@@ -37,6 +39,8 @@ class UpdateSource(Protocol):
     def ha_state(self) -> bytes: ...
 
     def install_latest(self) -> Any: ...
+
+    def handle_announcement(self, raw: bytes) -> Any: ...
 
 
 class HomeAssistantBridge:
@@ -72,6 +76,8 @@ class HomeAssistantBridge:
         self.commands.start()
         self.client.subscribe(f"{self.base}/cmd/+", self._on_command)
         self.client.subscribe(d.HA_STATUS_TOPIC, self._on_ha_status)
+        if self.ota is not None:
+            self.client.subscribe(f"{self.base}/{d.T_OTA_ANNOUNCE}", self._on_announcement)
         self.client.on_connected.append(self.announce)
         if self.client.connected.is_set():
             self.announce()
@@ -124,9 +130,14 @@ class HomeAssistantBridge:
                   expires_at=time.time() + self.event_ttl_s)
 
     def publish_update_state(self, *_: Any) -> None:
-        """Also usable as the OTA ``UpdateManager.listener`` (it ignores the event and reads ``ha_state``)."""
         if self.ota is not None:
             self._pub(f"{self.base}/{d.T_UPDATE_STATE}", self.ota.ha_state(), retain=True)
+
+    def on_ota_event(self, event: Any) -> None:
+        """Use as ``UpdateManager.listener``: the event goes to ``~/ota/event``, the entity state is refreshed."""
+        payload = event.to_payload() if hasattr(event, "to_payload") else {"state": str(event)}
+        self._pub(f"{self.base}/{d.T_OTA_EVENT}", json.dumps(payload).encode(), expires_at=time.time() + 60)
+        self.publish_update_state()
 
     def _publish_privacy(self, state: PrivacyState) -> None:
         self._pub(f"{self.base}/{d.T_MUTE_STATE}", d.switch_state(state.mic_muted), retain=True)
@@ -141,6 +152,23 @@ class HomeAssistantBridge:
             log.info("Home Assistant is online: re-announcing discovery")
             self.announce()
 
+    def _on_announcement(self, topic: str, payload: bytes, retained: bool, props: Any) -> None:
+        """Retained is fine here: an announcement is state (what is available), not a command."""
+        if not payload:  # the release server cleared its retained announcement
+            return
+        self._run_ota(self._announce, payload)
+
+    def _announce(self, payload: bytes) -> None:
+        assert self.ota is not None
+        try:
+            self.ota.handle_announcement(payload)
+        except AgentError as exc:  # PayloadError / BundleError: refused, reported, nothing installed
+            log.warning("update announcement refused: %s", exc)
+            failed = {"state": "failed", "message": str(exc)}
+            self.on_ota_event(SimpleNamespace(to_payload=lambda: failed))
+            return
+        self.publish_update_state()
+
     def _on_command(self, topic: str, payload: bytes, retained: bool, props: Any) -> None:
         if topic.endswith("/" + d.T_UPDATE_CMD):  # HA's update entity sends a constant payload
             if retained or payload != d.UPDATE_INSTALL_PAYLOAD.encode():
@@ -151,9 +179,12 @@ class HomeAssistantBridge:
         self.commands.handle(topic, payload, retained, props)
 
     def _start_install(self) -> None:
-        """Installs run on their own thread: a download must not hold up privacy commands."""
+        self._run_ota(lambda _: self._install(), b"")
+
+    def _run_ota(self, job: Callable[[bytes], None], payload: bytes) -> None:
+        """OTA work runs on its own thread: a download must not hold up MQTT or the privacy commands."""
         if self.ota is not None:
-            self._install_thread = threading.Thread(target=self._install, name="ota-install", daemon=True)
+            self._install_thread = threading.Thread(target=job, args=(payload,), name="ota-job", daemon=True)
             self._install_thread.start()
 
     def _install(self) -> None:
