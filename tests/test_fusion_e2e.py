@@ -51,10 +51,11 @@ class Inbox:
 
 
 @pytest.fixture(scope="module")
-def heads() -> tuple[StandinRecognizer, Softmax]:
+def heads() -> tuple[StandinRecognizer, vision.StandinGestures]:
     from models.fusion.audio import STANDIN_HEAD
 
-    return StandinRecognizer(Softmax.load(STANDIN_HEAD), SpeechFrontend()), Softmax.load(vision.STANDIN_HEAD)
+    return (StandinRecognizer(Softmax.load(STANDIN_HEAD), SpeechFrontend()),
+            vision.StandinGestures(Softmax.load(vision.STANDIN_HEAD)))
 
 
 @pytest.fixture
@@ -83,11 +84,11 @@ def scene() -> FusionConfig:
         "zones": {z: {"device": dev, "polygon": poly} for z, (dev, poly) in ZONES.items()}})
 
 
-def first_clear_window(ghead: Softmax, gesture: str) -> np.ndarray:
+def first_clear_window(ghead: vision.StandinGestures, gesture: str) -> np.ndarray:
     """The first window of recorded frames (held-out split) that the classifier gets right with score >= 0.6:
     this test is about the plumbing; ``homeagent eval fusion`` measures accuracy on random windows."""
     rows = np.concatenate(vision.split_blocks(vision.load_landmarks(), "test")[gesture])
-    probs = ghead.proba(vision.features(rows))
+    probs = ghead.frame_probs(rows)
     k = ghead.labels.index(gesture)
     for a in range(len(rows) - vision.TRACK_FRAMES):
         p = probs[a:a + vision.TRACK_FRAMES].mean(axis=0)
@@ -97,7 +98,7 @@ def first_clear_window(ghead: Softmax, gesture: str) -> np.ndarray:
 
 
 def replay(speak: Callable[..., np.ndarray], text: str, gesture: str, zone: str | None, g_start: float,
-           heads: tuple[StandinRecognizer, Softmax], executor: ActionExecutor) -> list[Output]:
+           heads: tuple[StandinRecognizer, vision.StandinGestures], executor: ActionExecutor) -> list[Output]:
     """Replay 1 s of room tone, the utterance, 1.5 s of room tone, and a landmark track at ``g_start``.
 
     The voice (espeak-ng en-us+f1) is one the stand-in recognizer was trained on: the stand-in is weak on

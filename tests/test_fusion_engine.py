@@ -90,6 +90,8 @@ def test_noisy_audio_and_small_hands_weigh_less() -> None:
     _, wg_big = MODEL.weights(None, gesture_reliability(gesture("fist", size=0.25, vis=1.0)))
     _, wg_tiny = MODEL.weights(None, gesture_reliability(gesture("fist", size=0.03, vis=0.5)))
     assert wg_tiny < wg_big
+    _, wg_px = MODEL.weights(None, gesture_reliability(gesture("fist", size=120.0, vis=1.0), 480.0))
+    assert wg_px == pytest.approx(wg_big)  # 120 px of a 480 px image = 0.25
 
 
 def test_direct_gesture_intent_after_its_wait() -> None:

@@ -100,6 +100,8 @@ class FusionConfig(_Strict):
                              description="Gesture opens a short listening window (no wake word needed).")
     confirm: ConfirmConfig = Field(default_factory=ConfirmConfig, title="Confirm/cancel",
                                    description="Doubtful or sensitive intents wait for yes/no.")
+    image_height: int = Field(480, ge=48, le=4096, title="Camera image height (px)",
+                              description="Turns a hand size in pixels into a fraction of the image height.")
     ttl_s: float = Field(5.0, gt=0, le=300, title="Intent TTL (s)",
                          description="Intents not acted on within this time after they end are stale.")
 

@@ -193,7 +193,7 @@ class FusionEngine:
         lv = voice_evidence(s, cands)
         lg = gesture_evidence(g.score if g is not None else None, sup, cands, boost_only=boost_only)
         wv, wg = self.model.weights(voice_reliability(s) if s is not None else None,
-                                    gesture_reliability(g) if g is not None and sup else None)
+                                    gesture_reliability(g, self.cfg.image_height) if g is not None and sup else None)
         return (cands, self.model.posterior(cands, lv, lg, wv, wg), self.model.posterior(cands, lv, lg, wv, 0.0),
                 self.model.posterior(cands, lv, lg, 0.0, wg))
 

@@ -43,9 +43,12 @@ def voice_reliability(scores: CommandScores) -> np.ndarray:
     return np.array([1.0, snr, float(p.max()), 1.0 - ent])
 
 
-def gesture_reliability(event: GestureEvent) -> np.ndarray:
-    """Reliability features of one gesture event (see ``GESTURE_FEATURES``)."""
-    size = float(np.clip(event.hand_size / 0.2, 0.0, 1.5))
+def gesture_reliability(event: GestureEvent, image_height: float = 480.0) -> np.ndarray:
+    """Reliability features of one gesture event (see ``GESTURE_FEATURES``). ``hand_size`` is a fraction of the
+    image height, or pixels (any value over 1.5, as ``agent.vision.tracker`` reports) of an ``image_height``
+    image."""
+    frac = event.hand_size / image_height if event.hand_size > 1.5 else event.hand_size
+    size = float(np.clip(frac / 0.2, 0.0, 1.5))
     return np.array([1.0, float(event.score), size, float(np.clip(event.visibility, 0.0, 1.0))])
 
 

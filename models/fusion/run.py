@@ -61,7 +61,8 @@ def _file_id(p: Path) -> str:
     return hashlib.sha1(p.read_bytes()).hexdigest()[:10] if p.is_file() else "none"
 
 
-def load_heads(refit: bool, recognizer_name: str | None) -> tuple[Any, Softmax]:
+def load_heads(refit: bool, recognizer_name: str | None,
+               real_gestures: bool = False) -> tuple[Any, vision.StandinGestures | vision.RealGestures]:
     from agent.speech.frontend import SpeechFrontend
 
     rng = np.random.default_rng(SEED)
@@ -69,7 +70,8 @@ def load_heads(refit: bool, recognizer_name: str | None) -> tuple[Any, Softmax]:
         log.info("fitting the stand-in gesture classifier")
         vision.train_standin(vision.split_blocks(vision.load_landmarks(), "head"), rng).save(
             vision.STANDIN_HEAD, data="hand_landmarks.csv head split")
-    ghead = Softmax.load(vision.STANDIN_HEAD)
+    ghead: vision.StandinGestures | vision.RealGestures = (
+        vision.RealGestures() if real_gestures else vision.StandinGestures(Softmax.load(vision.STANDIN_HEAD)))
     if recognizer_name:
         from agent.speech.recognizer import CommandRecognizer
 
@@ -84,9 +86,10 @@ def load_heads(refit: bool, recognizer_name: str | None) -> tuple[Any, Softmax]:
     return audio.StandinRecognizer(Softmax.load(audio.STANDIN_HEAD), fe), ghead
 
 
-def observed(split: str, n: int, recognizer: Any, ghead: Softmax, rec_id: str) -> list[scenarios.Observed]:
+def observed(split: str, n: int, recognizer: Any, ghead: vision.StandinGestures | vision.RealGestures,
+             rec_id: str) -> list[scenarios.Observed]:
     voices, noises = (FIT_VOICES, TRAIN_NOISES) if split == "fit" else (TEST_VOICES, TEST_NOISES)
-    key = scenarios.cache_key(split, n, rec_id, _file_id(vision.STANDIN_HEAD), SEED, 4)
+    key = scenarios.cache_key(split, n, rec_id, _file_id(vision.STANDIN_HEAD), ghead.name, SEED, 4)
     path = cache_dir() / f"observed_{split}_{key}.npz"
     if path.is_file():
         return scenarios.load_observed(path)
@@ -100,16 +103,18 @@ def observed(split: str, n: int, recognizer: Any, ghead: Softmax, rec_id: str) -
 
 
 def evaluate(n_fit: int = 400, n_test: int = 300, refit: bool = False, recognizer_name: str | None = None,
-             png: Path | None = None, refit_standins: bool = False) -> dict[str, Any]:
-    recognizer, ghead = load_heads(refit_standins, recognizer_name)
+             png: Path | None = None, refit_standins: bool = False, real_gestures: bool = False) -> dict[str, Any]:
+    """Measure the four systems per SNR. With a real recognizer or the real gesture classifier the fusion is
+    refitted for them on the fit split, and nothing committed is overwritten."""
+    recognizer, ghead = load_heads(refit_standins, recognizer_name, real_gestures)
+    standins = recognizer_name is None and not real_gestures
     rec_id = recognizer_name or _file_id(audio.STANDIN_HEAD)
-    need_fit = refit or recognizer_name is not None or not (EARLY.is_file() and CALIBRATION.is_file())
+    need_fit = refit or not standins or not (EARLY.is_file() and CALIBRATION.is_file())
     if need_fit:
         fit_obs = observed("fit", n_fit, recognizer, ghead, rec_id)
         truths = [o.scenario.truth for o in fit_obs]
         late_model = fit.fit_late(fit_obs)
         early_model, early_oof = fit.fit_early(fit_obs)
-        early_model.save(EARLY, fit_examples=len(fit_obs))
         th = {"voice_only": systems.calibrate([systems.voice_only(o) for o in fit_obs], truths),
               "gesture_only": systems.calibrate([systems.gesture_only(o) for o in fit_obs], truths),
               "early": systems.calibrate(early_oof, truths)}
@@ -117,7 +122,8 @@ def evaluate(n_fit: int = 400, n_test: int = 300, refit: bool = False, recognize
         th["late"] = late_model.threshold
         late_model = dataclasses.replace(late_model, meta={
             **late_model.meta, "max_false_actions": systems.MAX_FA, "fitted_on": "models/fusion scenario fit split"})
-        if recognizer_name is None:
+        if standins:
+            early_model.save(EARLY, fit_examples=len(fit_obs))
             DEFAULT_WEIGHTS.write_text(late_model.to_json() + "\n")
             CALIBRATION.write_text(json.dumps(th, indent=1, sort_keys=True) + "\n")
     else:
@@ -146,7 +152,7 @@ def evaluate(n_fit: int = 400, n_test: int = 300, refit: bool = False, recognize
         report.plot(rows, png)
     return {"by_snr": rows, "thresholds": th, "scenarios_per_snr": n_test,
             "families": scenarios.FAMILIES, "recognizer": recognizer_name or "stand-in (models/fusion)",
-            "gesture_classifier": "stand-in (models/fusion)", "png": str(png) if png else None}
+            "gesture_classifier": ghead.name, "png": str(png) if png else None}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,9 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-fit", type=int, default=400)
     ap.add_argument("--n-test", type=int, default=300)
     ap.add_argument("--png", type=Path, default=Path("out/fusion_eval.png"))
+    ap.add_argument("--recognizer", default=None, help="a trained speech bundle instead of the stand-in")
+    ap.add_argument("--real-gestures", action="store_true", help="agent.vision's GestureClassifier")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-    res = evaluate(args.n_fit, args.n_test, args.refit or args.refit_standins, None, args.png, args.refit_standins)
+    res = evaluate(args.n_fit, args.n_test, args.refit or args.refit_standins, args.recognizer, args.png,
+                   args.refit_standins, args.real_gestures)
     print(report.table(res["by_snr"]))
     print(json.dumps(res))
     return 0

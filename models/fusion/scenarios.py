@@ -101,7 +101,7 @@ class Observed:
     gesture_probs: np.ndarray  # mean class probabilities, zeros without a hand
 
 
-def observe(scenarios: list[Scenario], recognizer: object, gesture_head: vision.Softmax,
+def observe(scenarios: list[Scenario], recognizer: object, gestures: vision.StandinGestures | vision.RealGestures,
             blocks: dict[str, list[np.ndarray]], noises: dict[str, np.ndarray],
             speak: Callable[[str, str], np.ndarray], rng: np.random.Generator) -> list[Observed]:
     """Run every scenario at every SNR through the recognizer and the gesture classifier."""
@@ -112,8 +112,8 @@ def observe(scenarios: list[Scenario], recognizer: object, gesture_head: vision.
         pcm = speak(sc.phrase, sc.voice) if sc.phrase and sc.voice else None
         dur = len(pcm) / SR + 2 * PAD_S if pcm is not None else 1.0
         g_t0 = T0 + sc.offset
-        ev, probs = (vision.track_event(gesture_head, track, g_t0, g_t0 + GESTURE_S) if track is not None
-                     else (None, np.zeros(len(gesture_head.labels))))
+        ev, probs = (vision.track_event(gestures, track, g_t0, g_t0 + GESTURE_S) if track is not None
+                     else (None, np.zeros(len(gestures.labels))))
         gfeat = vision.features(track.frames).mean(axis=0) if track is not None else np.zeros(vision.FEATURE_DIM)
         for snr in SNRS:
             scores, sfeat = None, np.zeros(192)

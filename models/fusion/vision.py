@@ -153,11 +153,43 @@ def pointing_target(track: Track, min_agree: float = 0.5) -> str | None:
     return target if agree >= min_agree * len(px) else None
 
 
-def track_event(head: Softmax, track: Track, t_start: float, t_end: float) -> tuple[GestureEvent | None, np.ndarray]:
-    """(event or None when the hand shows no gesture, mean class probabilities)."""
-    probs = head.proba(features(track.frames)).mean(axis=0)
+class StandinGestures:
+    """Frame probabilities from the stand-in softmax."""
+
+    def __init__(self, head: Softmax) -> None:
+        self.head = head
+        self.labels = head.labels
+        self.name = "stand-in (models/fusion)"
+
+    def frame_probs(self, frames: np.ndarray) -> np.ndarray:
+        return self.head.proba(features(frames))
+
+
+class RealGestures:
+    """Frame probabilities from ``agent.vision.classifier.GestureClassifier`` (the shipped ONNX model)."""
+
+    def __init__(self) -> None:
+        from agent.vision.classifier import GestureClassifier
+
+        self.clf = GestureClassifier()
+        self.labels = tuple(self.clf.labels)
+        self.name = "agent.vision GestureClassifier (trained on all of landmarks.csv, test rows included)"
+        if set(self.labels) != set(GESTURES):
+            raise ValueError(f"gesture classifier labels {self.labels} differ from {GESTURES}")
+
+    def frame_probs(self, frames: np.ndarray) -> np.ndarray:
+        p = np.asarray(self.clf.probabilities(frames))
+        return p[:, [self.labels.index(g) for g in GESTURES]]
+
+
+def track_event(model: StandinGestures | RealGestures, track: Track, t_start: float,
+                t_end: float) -> tuple[GestureEvent | None, np.ndarray]:
+    """(event or None when the hand shows no gesture, mean class probabilities in ``GESTURES`` order)."""
+    probs = model.frame_probs(track.frames).mean(axis=0)
+    if isinstance(model, StandinGestures):
+        probs = probs[[model.labels.index(g) for g in GESTURES]]
     k = int(np.argmax(probs))
-    gesture = head.labels[k]
+    gesture = GESTURES[k]
     if gesture == "none":
         return None, probs
     target = pointing_target(track) if gesture == "pointing" else None
