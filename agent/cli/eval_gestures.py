@@ -3,7 +3,8 @@
 DATA is the shared vision folder (``hand_landmarks/landmarks.csv``, ``sign_language_digits/``). Reports
 per-class accuracy and the confusion matrix (text + PNG) of the landmark classifier, the reject rate on
 unknown poses (``other:*`` rows; digit photos other than 1/2/5/9), hand-detection recall and gesture accuracy
-on the digit photos (1 → pointing, 2 → victory, 5 → open palm), and per-image latency.
+on the digit photos (1 → pointing, 2 → victory, 5 → open palm), per-image latency, and how often swipes/wave
+fire on the real fingertip trajectories (``point_history_*.csv``).
 """
 
 from __future__ import annotations
@@ -101,12 +102,36 @@ def _photos(data: Path, out: Path, limit: int | None) -> dict:
             "ms_per_photo_p95": round(1000 * float(np.percentile(times, 95)), 2)}
 
 
+def _trajectories(data: Path, hand_frac: float = 0.2, fps: float = 15.0) -> dict:
+    """Dynamic gestures on the real fingertip histories (16 points, normalized to the image; labels 0 stop,
+    1 clockwise, 2 counter-clockwise, 3 move). No swipe labels exist: reports how often a swipe or wave fires
+    per class (for ``stop`` that is the false-trigger rate). The hand is assumed ``hand_frac`` of the width."""
+    from ..vision.dynamic import MotionDetector
+
+    path = data / "hand_landmarks" / "point_history_Kazuhito00.csv"
+    if not path.is_file():
+        return {}
+    names = {"0": "stop", "1": "clockwise", "2": "counter_clockwise", "3": "move"}
+    fired: dict[str, list[str | None]] = {}
+    with open(path, newline="") as f:
+        for row in csv.reader(f):
+            if not row or row[0] not in names:
+                continue
+            pts = np.array(row[1:33], np.float64).reshape(16, 2) * [640.0, 480.0]
+            m = MotionDetector()
+            hits = [g for i, (x, y) in enumerate(pts) if (g := m.update(i / fps, x, y, 640.0 * hand_frac))]
+            fired.setdefault(names[row[0]], []).append(hits[0] if hits else None)
+    return {k: {"rows": len(v), "fired_rate": round(sum(x is not None for x in v) / len(v), 4),
+                "fired": {g: v.count(g) for g in sorted({x for x in v if x})}} for k, v in fired.items()}
+
+
 def run(args: argparse.Namespace) -> int:
     data = Path(args.data)
     out = Path(args.out)
     if not (data / "hand_landmarks").is_dir() or not (data / "sign_language_digits").is_dir():
         raise SourceError(f"{data} lacks hand_landmarks/ or sign_language_digits/: pass the shared vision folder")
-    report = {"landmarks": _landmarks(data, out), "photos": _photos(data, out, args.limit)}
+    report = {"landmarks": _landmarks(data, out), "photos": _photos(data, out, args.limit),
+              "trajectories": _trajectories(data)}
     heldout = Path(__file__).resolve().parents[2] / "models" / "bundles" / "gestures" / "heldout_report.json"
     if heldout.is_file():
         report["training_heldout"] = json.loads(heldout.read_text())

@@ -25,6 +25,8 @@ LANDMARK_SIZE = 224
 PALM_MODEL = "palm_detection_lite.onnx"
 LANDMARK_MODEL = "hand_landmark_full_int8.onnx"
 LANDMARK_MODEL_FLOAT = "hand_landmark_full.onnx"
+STILL_PAD = 2.5  # tight hand crops: pad with replicated edges to 2.5× before palm detection
+SMALL_IMAGE = 400  # frames smaller than this (pixels, longest side) also get the padded retry
 
 
 def _model_path(name: str | Path) -> Path:
@@ -111,12 +113,14 @@ class HandTracker:
                     hands.append(hand)
         if not hands:
             hands = [h for p in self.detect_palms(image) if (h := self.landmarks(image, p.hand_rect()))]
+        if not hands and max(image.shape[:2]) < SMALL_IMAGE and self.pad_factor <= 1.0:
+            hands = [h for p in self.detect_palms(image, STILL_PAD) if (h := self.landmarks(image, p.hand_rect()))]
         self._tracked = [rect_from_landmarks(h.landmarks) for h in hands[: self.max_hands]]
         return hands[: self.max_hands]
 
     def process_image(self, image: np.ndarray) -> list[Hand]:
         """Hands in one still image: no tracking; retries with edge padding for tight crops."""
-        for factor in (self.pad_factor, 2.5):
+        for factor in (self.pad_factor, STILL_PAD):
             hands = [h for p in self.detect_palms(image, factor) if (h := self.landmarks(image, p.hand_rect()))]
             if hands:
                 # refine once from the landmarks (as tracking does), which centres the ROI on the whole hand

@@ -95,7 +95,10 @@ def thumb_fold(r: Rng, s: np.ndarray) -> list[np.ndarray]:
 
 
 def thumb_up(r: Rng, s: np.ndarray) -> list[np.ndarray]:
-    return thumb(r.uniform(0, 30), r.uniform(-10, 25), (r.uniform(-10, 15), r.uniform(-10, 15)), s)
+    """Thumb straight out of a fist. In a real thumbs-up it sticks out radially (along the knuckle row)."""
+    if r.random() < 0.7:
+        return thumb(r.uniform(45, 85), r.uniform(-10, 20), (r.uniform(-10, 15), r.uniform(-10, 15)), s)
+    return thumb(r.uniform(0, 45), r.uniform(-10, 25), (r.uniform(-10, 15), r.uniform(-10, 15)), s)
 
 
 def touching(th: list[np.ndarray], tip: np.ndarray, r: Rng) -> list[np.ndarray]:
@@ -136,7 +139,6 @@ def _pinch(r: Rng, s: np.ndarray) -> np.ndarray:
 POSES: dict[str, Callable[[Rng, np.ndarray], np.ndarray]] = {
     "open_palm": lambda r, s: _pose(r, s, "eeee", "e"),
     "fist": lambda r, s: _pose(r, s, "ffff", "f"),
-    "fist_thumb_out": lambda r, s: _pose(r, s, "ffff", "e" if r.random() < 0.5 else "u"),
     "pointing": lambda r, s: _pose(r, s, "efff", "f" if r.random() < 0.75 else "e"),
     "thumbs_up": lambda r, s: _pose(r, s, "ffff", "u"),
     "thumbs_down": lambda r, s: _pose(r, s, "ffff", "u"),
@@ -177,11 +179,10 @@ def render(pts3: np.ndarray, r: Rng, label: str) -> np.ndarray:
     img = np.stack([p[:, 0], -p[:, 1]], axis=1)
     if r.random() < 0.5:
         img[:, 0] *= -1
-    if label in ("thumbs_up", "thumbs_down", "fist_thumb_out"):
+    if label in ("thumbs_up", "thumbs_down"):
         d = img[4] - img[2]
-        want = {"thumbs_up": -np.pi / 2, "thumbs_down": np.pi / 2, "fist_thumb_out": r.choice([0, np.pi])}[label]
-        spread = 18 if label != "fist_thumb_out" else 25
-        roll = want - np.arctan2(d[1], d[0]) + D(r.normal(0, spread))
+        want = -np.pi / 2 if label == "thumbs_up" else np.pi / 2
+        roll = want - np.arctan2(d[1], d[0]) + D(r.normal(0, 18))
     elif label == "pointing" or r.random() < 0.15:
         roll = r.uniform(-np.pi, np.pi)
     else:
@@ -192,19 +193,29 @@ def render(pts3: np.ndarray, r: Rng, label: str) -> np.ndarray:
     return (img * r.uniform(50, 200) + r.uniform(0, 400, 2)).astype(np.float32)
 
 
+def _clear_thumb(img: np.ndarray, label: str) -> bool:
+    """Thumbs-up/down as people read them: the thumb tip is the top (bottom) point and clearly sticks out."""
+    y = img[:, 1] if label == "thumbs_down" else -img[:, 1]
+    extent = float(np.ptp(img, axis=0).max())
+    others = np.delete(y, [3, 4])
+    return bool(y[4] >= others.max() + 0.15 * extent and np.linalg.norm(img[4] - img[2]) >= 0.3 * extent)
+
+
 def sample(label: str, r: Rng, none_kind: str | None = None) -> np.ndarray:
     s = r.uniform(0.9, 1.1, 5)
-    if label == "fist" and r.random() < 0.3:  # a fist with the thumb sticking out sideways is still a fist
-        label = "fist_thumb_out"
     pose = NONE_POSES[none_kind] if none_kind else POSES[label]
-    return render(pose(r, s), r, label)
+    for _ in range(30):
+        img = render(pose(r, s), r, label)
+        if label not in ("thumbs_up", "thumbs_down") or _clear_thumb(img, label):
+            break
+    return img
 
 
 def dataset(n_per_class: int, seed: int) -> tuple[np.ndarray, list[str]]:
     """Synthetic landmarks (N, 21, 2) and labels; ``none`` gets as many samples as two classes."""
     r = np.random.default_rng(seed)
     xs, ys = [], []
-    for label in (k for k in POSES if k != "fist_thumb_out"):
+    for label in POSES:
         for _ in range(n_per_class):
             xs.append(sample(label, r))
             ys.append(label)

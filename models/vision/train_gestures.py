@@ -1,12 +1,12 @@
 """Train the static-gesture classifier: ``python -m models.vision.train_gestures`` (build time).
 
 Data: synthetic landmarks from the kinematic hand model (``handmodel``; every class plus many unknown shapes
-for ``none``), the recorded landmarks (``hand_landmarks/landmarks.csv``; fists whose thumb sticks out vertically are dropped
-for training, see ``gesture_data.real_landmarks``) and the landmarks found in the digit
+for ``none``), the recorded landmarks (``hand_landmarks/landmarks.csv``; fists whose thumb sticks out
+vertically are dropped for training, see ``gesture_data.real_landmarks``) and the landmarks found in the digit
 photos. Real data is augmented by mirroring and small rotations; thumbs-down is also made from thumbs-up by a
-half turn. The model: standardized geometric features (``agent.vision.features``) → an ensemble of three MLPs 64-64 → softmax,
-exported to ONNX with the standardization folded in. ``--eval`` first reports leave-one-person-out accuracy
-(people, not rows: the rows are consecutive video frames).
+half turn. The model: standardized geometric features (``agent.vision.features``) → an ensemble of three MLPs
+(64-64 → softmax), exported to ONNX with the standardization folded in. ``--eval`` first reports
+leave-one-person-out accuracy (people, not rows: the rows are consecutive video frames).
 """
 
 from __future__ import annotations
