@@ -1,4 +1,14 @@
-"""Building the running agent from a config: sources, recognizer, MQTT, pipeline; lifecycle and signals."""
+"""Building the running agent from a config, and its lifecycle.
+
+Wiring (one direction, bounded queues inside the stages):
+
+    audio source → Pipeline (VAD → recognizer) ─┐
+                                                ├→ FusionRunner → intents → [Arbiter] → publish + ActionExecutor
+    video source → VideoPath (hands → gestures) ┘                                    (MQTT: HA, zigbee2mqtt, Hermes)
+
+Side paths: PrivacyController (mute / camera off, persisted), HomeAssistantBridge (discovery, commands,
+sensors, update entity), UpdateManager (signed OTA → hot-swap of the speech model), systemd notify/watchdog.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +16,30 @@ import logging
 import signal
 import threading
 import time
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from .config.schema import AgentConfig, MicSource, WavSource
+from .config.schema import AgentConfig, MicSource, ReplayVideoSource, WavSource
+from .config.schema import CameraSource as CameraCfg
 from .errors import ConfigError
+from .fusion import FusionEngine
+from .fusion_runner import FusionRunner
+from .intents.actions import ActionExecutor, ActionMap
+from .mqtt.arbitration import Arbiter
 from .mqtt.client import MqttClient
+from .mqtt.ha import HomeAssistantBridge
+from .ota.hotswap import HotSwap
 from .pipeline import Pipeline, Recognizer
+from .privacy import PrivacyController, PrivacyStore
 from .sources.base import Source
+from .sources.camera import CameraSource
 from .sources.microphone import MicrophoneSource
+from .sources.video_replay import VideoReplaySource
 from .sources.wav_replay import WavReplaySource
 from .systemd import Notifier, Watchdog, watchdog_interval
-from .types import AudioFrame
+from .types import AudioFrame, Intent, VideoFrame
+from .video_path import VideoPath
 
 log = logging.getLogger(__name__)
 
@@ -31,30 +53,142 @@ def build_audio_source(cfg: AgentConfig) -> Source[AudioFrame]:
     raise ConfigError("audio: no audio source configured; set audio.type to microphone or wav")
 
 
-def build_recognizer(cfg: AgentConfig) -> Recognizer:
+def build_video_source(cfg: AgentConfig) -> Source[VideoFrame] | None:
+    v = cfg.video
+    if isinstance(v, CameraCfg):
+        return CameraSource(v.device, v.width, v.height, v.max_fps, v.stale_after_s)
+    if isinstance(v, ReplayVideoSource):
+        return VideoReplaySource(v.path, v.fps, v.realtime, v.loop)
+    return None
+
+
+def build_recognizer(cfg: AgentConfig, bundle: str | Path | None = None) -> Recognizer:
     from .speech.frontend import SpeechFrontend
     from .speech.recognizer import CommandRecognizer
 
-    rec = CommandRecognizer.load(cfg.speech.commands, frontend=SpeechFrontend(int8=cfg.speech.int8))
+    rec = CommandRecognizer.load(bundle or cfg.speech.commands, frontend=SpeechFrontend(int8=cfg.speech.int8))
     if cfg.speech.threshold is not None:
         rec.threshold = cfg.speech.threshold
     return rec
 
 
+def build_video_path(cfg: AgentConfig, source: Source[VideoFrame]) -> VideoPath:
+    from .vision import GestureTracker, HandTracker
+
+    zones = {name: z.polygon for name, z in cfg.fusion.zones.items()}
+    return VideoPath(source, HandTracker(threads=1), GestureTracker(zones=zones))
+
+
 class Agent:
-    """The daemon: owns the MQTT connection and the pipeline; ``run`` blocks until a stop signal."""
+    """The daemon: MQTT, the audio and video paths, fusion, actions, privacy, Home Assistant, OTA."""
 
     def __init__(self, cfg: AgentConfig, *, audio: Source[AudioFrame] | None = None,
-                 recognizer: Recognizer | None = None, mqtt: MqttClient | None = None) -> None:
+                 video: Source[VideoFrame] | None = None, recognizer: Recognizer | None = None,
+                 mqtt: MqttClient | None = None) -> None:
         self.cfg = cfg
         self.mqtt = mqtt or MqttClient(cfg.mqtt, cfg.site_id)
-        self.pipeline = Pipeline(cfg, audio or build_audio_source(cfg), recognizer or build_recognizer(cfg),
-                                 self.mqtt)
+        self.models: HotSwap[Recognizer] = HotSwap(recognizer or build_recognizer(cfg), label=cfg.speech.commands)
+        self.actions = ActionExecutor(ActionMap.load(cfg.actions), self.mqtt)
+        video_source = video if video is not None else build_video_source(cfg)
+        self.video = build_video_path(cfg, video_source) if video_source is not None else None
+        self.fusion: FusionRunner | None = None
+        if cfg.fusion.enabled and self.video is not None:
+            engine = FusionEngine(cfg.fusion, site_id=cfg.site_id, wall_offset=time.time() - time.monotonic())
+            self.fusion = FusionRunner(engine)
+        self.pipeline = Pipeline(cfg, audio or build_audio_source(cfg), self.models, self.mqtt, fusion=self.fusion)
+        self.privacy = PrivacyController(PrivacyStore(cfg.state_dir), camera=video_source,
+                                         microphone=self.pipeline.audio, muted=self.pipeline.muted)
+        self.ota = self._build_ota()
+        self.bridge: HomeAssistantBridge | None = None
+        if cfg.home_assistant.discovery:
+            from .vision import LABELS
+
+            labels = [lab for lab in getattr(self.models.get(), "labels", ()) if lab != "unknown"]
+            self.bridge = HomeAssistantBridge(self.mqtt, cfg.mqtt.topic_prefix, cfg.site_id, intents=labels,
+                                              gestures=list(LABELS), privacy=self.privacy, ota=self.ota,
+                                              reload=self.reload)
+            if self.ota is not None:
+                self.ota.listener = self.bridge.on_ota_event
+        self.arbiter: Arbiter | None = None
+        if cfg.mqtt.arbitration_window_s is not None:
+            self.arbiter = Arbiter(self.mqtt, cfg.mqtt.topic_prefix, cfg.site_id, on_win=self.act,
+                                   window_s=cfg.mqtt.arbitration_window_s)
+        self._wire()
         self._stop = threading.Event()
 
+    # construction helpers ----------------------------------------------------------------------------------
+    def _build_ota(self) -> Any:
+        o = self.cfg.ota
+        if o.public_key_file is None:
+            return None
+        from .ota.fetch import FetchLimits
+        from .ota.manager import UpdateManager
+        from .ota.manifest import load_public_key
+        from .ota.store import Store
+
+        store = Store(o.store_dir or self.cfg.state_dir / "models")
+        return UpdateManager(store, [load_public_key(o.public_key_file)], activate=self._activate_slot,
+                             auto_install=o.auto_install, limits=FetchLimits(max_bytes=o.max_bytes))
+
+    def _activate_slot(self, slot: Path, manifest: Any) -> None:
+        """Load the speech bundle of an OTA slot off the frame thread, then swap it in between utterances."""
+        self.models.swap(build_recognizer(self.cfg, slot), label=f"{manifest.name} v{manifest.version}")
+
+    def reload(self) -> None:
+        """Reload the current speech model from disk (MQTT 'reload' command)."""
+        current = self.ota.store.current() if self.ota is not None else None
+        self.models.swap(build_recognizer(self.cfg, current[0] if current else None), label="reload")
+
+    def _wire(self) -> None:
+        self.pipeline.on_decided = self.decided
+        if self.fusion is not None:
+            self.fusion.on_intent.append(lambda intent: self.decided(intent, self.pipeline.last_snr_db))
+        if self.video is not None:
+            if self.fusion is not None:
+                self.video.on_event.append(self.fusion.push_gesture)
+            if self.bridge is not None:
+                self.video.on_event.append(self.bridge.publish_gesture)
+
+    # acting ------------------------------------------------------------------------------------------------
+    def decided(self, intent: Intent, snr_db: float = 30.0) -> None:
+        """An intent was decided (by the recognizer or by fusion): arbitrate with other agents, then act."""
+        if self.arbiter is not None:
+            self.arbiter.propose(intent, snr_db)
+        else:
+            self.act(intent)
+
+    def act(self, intent: Intent) -> None:
+        """Publish the intent (site and Hermes topics, HA event and sensors) and run its mapped actions."""
+        self.pipeline.publish_intent(intent)
+        if self.bridge is not None:
+            self.bridge.publish_intent(intent)
+        self.actions.execute(intent)
+
+    # lifecycle ---------------------------------------------------------------------------------------------
     def start(self) -> None:
+        if self.ota is not None:
+            model = self.ota.start(lambda slot, manifest: build_recognizer(self.cfg, slot))
+            if model is not None:
+                self.models.swap(model, label="store")
+        if self.bridge is not None:
+            self.bridge.start()
         self.mqtt.start()
+        if self.arbiter is not None:
+            self.arbiter.start()
+        if self.fusion is not None:
+            self.fusion.start()
         self.pipeline.start()
+        if self.video is not None and self.privacy.camera_allowed():
+            self.video.start()
+        self.privacy.apply()
+
+    def heartbeats(self) -> dict[str, float]:
+        beats = dict(self.pipeline.heartbeats)
+        if self.video is not None and self.privacy.camera_allowed():
+            beats.update(self.video.heartbeats)
+        if self.fusion is not None:
+            beats.update(self.fusion.heartbeats)
+        return beats
 
     def stop(self) -> None:
         self._stop.set()
@@ -62,6 +196,20 @@ class Agent:
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         log.info("signal %s: stopping", signal.Signals(signum).name)
         self._stop.set()
+
+    def shutdown(self) -> None:
+        t0 = time.monotonic()
+        self.pipeline.stop(timeout=0.8)
+        if self.video is not None:
+            self.video.stop(timeout=0.5)
+        if self.fusion is not None:
+            self.fusion.stop()
+        if self.arbiter is not None:
+            self.arbiter.stop()
+        if self.bridge is not None:
+            self.bridge.stop()
+        self.mqtt.stop(timeout=0.5)
+        log.info("stopped in %.2f s", time.monotonic() - t0)
 
     def run(self, install_signals: bool = True) -> int:
         previous: dict[int, Any] = {}
@@ -75,21 +223,20 @@ class Agent:
             notifier.ready(f"site {self.cfg.site_id}: listening")
             interval = watchdog_interval()
             if interval is not None:
-                watchdog = Watchdog(notifier, lambda: dict(self.pipeline.heartbeats), interval)
+                watchdog = Watchdog(notifier, self.heartbeats, interval)
                 watchdog.start()
             while not self._stop.wait(0.2):
                 if self.pipeline.audio_done.is_set():
                     log.info("audio source finished")
+                    if self.fusion is not None:
+                        self.fusion.flush()
                     break
         finally:
             notifier.stopping()
             if watchdog is not None:
                 watchdog.stop()
             notifier.close()
-            t0 = time.monotonic()
-            self.pipeline.stop(timeout=1.0)
-            self.mqtt.stop(timeout=0.8)
-            log.info("stopped in %.2f s", time.monotonic() - t0)
+            self.shutdown()
             for old_sig, handler in previous.items():
                 signal.signal(old_sig, handler)
         return 0

@@ -7,6 +7,7 @@ queued for recognition). ``heartbeats`` records the last progress of each loop f
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import queue
@@ -23,6 +24,7 @@ from .config.schema import AgentConfig
 from .errors import AgentError, DeviceUnavailable
 from .intents.topics import hermes_topic, intent_topic
 from .mqtt.publisher import Message, Publisher
+from .ota.hotswap import HotSwap
 from .sources.base import Source
 from .types import AudioFrame, CommandScores, Intent, Segment
 
@@ -33,6 +35,14 @@ class Recognizer(Protocol):
     def recognize(self, pcm: np.ndarray, t_start: float = 0.0, t_end: float = 0.0) -> CommandScores: ...
 
     def decide(self, scores: CommandScores) -> tuple[str | None, float]: ...
+
+
+class SpeechSink(Protocol):
+    """Where command scores go when fusion decides (instead of the recognizer's own threshold)."""
+
+    def push_speech(self, scores: CommandScores) -> None: ...
+
+    def voice_activity(self, active: bool, t: float) -> None: ...
 
 
 @dataclass
@@ -49,18 +59,25 @@ class PipelineStats:
 class Pipeline:
     """The running audio pipeline. ``on_intent``/``on_reject`` listeners see every decision."""
 
-    def __init__(self, cfg: AgentConfig, audio: Source[AudioFrame], recognizer: Recognizer,
-                 publisher: Publisher, *, segmenter: Segmenter | None = None) -> None:
+    def __init__(self, cfg: AgentConfig, audio: Source[AudioFrame], recognizer: Recognizer | HotSwap[Recognizer],
+                 publisher: Publisher, *, segmenter: Segmenter | None = None,
+                 fusion: SpeechSink | None = None) -> None:
         self.cfg = cfg
         self.audio = audio
-        self.recognizer = recognizer
+        # the recognizer sits in a hot-swap holder: an OTA update replaces it between two utterances
+        self.models: HotSwap[Recognizer] = recognizer if isinstance(recognizer, HotSwap) else HotSwap(recognizer)
         self.publisher = publisher
+        self.fusion = fusion
+        self.last_snr_db = 30.0
         self.segmenter = segmenter or Segmenter(cfg.vad)
         self.stats = PipelineStats()
         self.heartbeats: dict[str, float] = {}
         self.thread_cpu_s: dict[str, float] = {}  # CPU time of each loop's thread when it ended
         self.on_intent: list[Callable[[Intent], None]] = []
         self.on_reject: list[Callable[[Segment, CommandScores], None]] = []
+        # when set, decided intents go here (the agent arbitrates, publishes and acts) instead of being
+        # published by the pipeline itself
+        self.on_decided: Callable[[Intent, float], None] | None = None
         self._segments: queue.Queue[tuple[Segment, float] | None] = queue.Queue(maxsize=8)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -71,7 +88,8 @@ class Pipeline:
 
     # lifecycle -----------------------------------------------------------------------------------------
     def start(self) -> None:
-        self.audio.open()
+        if not self.muted.is_set():  # a persisted mute never opens the microphone, not even briefly
+            self.audio.open()
         for name, target in (("audio", self._audio_loop), ("recognizer", self._recognize_loop)):
             t = threading.Thread(target=target, name=f"pipeline-{name}", daemon=True)
             t.start()
@@ -98,6 +116,9 @@ class Pipeline:
         try:
             while not self._stop.is_set():
                 self.heartbeats["audio"] = time.monotonic()
+                if self.muted.is_set():  # the privacy controller closed the source
+                    self._stop.wait(0.1)
+                    continue
                 try:
                     frame = self.audio.read(timeout=0.2)
                 except DeviceUnavailable as exc:
@@ -108,10 +129,11 @@ class Pipeline:
                     if self.audio.exhausted:
                         break
                     continue
-                if self.muted.is_set():
-                    continue
+                was_active = self.segmenter.active
                 for seg in self.segmenter.push(frame):
                     self._enqueue(seg)
+                if self.fusion is not None and self.segmenter.active != was_active:
+                    self.fusion.voice_activity(self.segmenter.active, frame.t_mono)
             for seg in self.segmenter.flush():
                 self._enqueue(seg)
         finally:
@@ -168,8 +190,13 @@ class Pipeline:
 
     def handle_segment(self, seg: Segment, detected: float | None = None) -> Intent | None:
         """Recognize one utterance; publish its intent. ``detected``: when its end of speech was found."""
-        scores = self.recognizer.recognize(seg.pcm, seg.t_start, seg.t_end)
-        name, confidence = self.recognizer.decide(scores)
+        recognizer = self.models.get()
+        scores = recognizer.recognize(seg.pcm, seg.t_start, seg.t_end)
+        if self.fusion is not None:
+            self.last_snr_db = seg.snr_db
+            self.fusion.push_speech(dataclasses.replace(scores, snr_db=seg.snr_db))
+            return None
+        name, confidence = recognizer.decide(scores)
         if name is None:
             self.stats.rejected += 1
             for cb in self.on_reject:
@@ -177,7 +204,10 @@ class Pipeline:
             return None
         intent = Intent.create(name, confidence, seg.t_start, seg.t_end, slots=dict(scores.slots),
                                modalities=("voice",), site_id=self.cfg.site_id, ttl_s=self.cfg.mqtt.intent_ttl_s)
-        self.publish_intent(intent)
+        if self.on_decided is not None:
+            self.on_decided(intent, seg.snr_db)
+        else:
+            self.publish_intent(intent)
         if detected is not None:
             self.stats.latencies_ms.append((time.monotonic() - detected) * 1000.0)
         return intent

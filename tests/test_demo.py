@@ -30,6 +30,9 @@ def test_demo_recognizes_commands_and_rejects_the_rest(broker: LocalBroker) -> N
     assert result.false_intents() == [], text
     assert all(d.topic == f"homeagent/demo/intent/{d.intent.name}" for d in result.delivered)
     assert "summary (expected → recognized)" in text
+    # the action map really switched devices: every recognized command produced a device message
+    assert len(result.actions) >= ok_cmd
+    assert ("homeassistant/light/demo_lights/set", b"ON") in result.actions
 
 
 def test_demo_cli_starts_its_own_broker(capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -68,7 +68,7 @@ def test_intent_published_to_site_and_hermes_topics_not_retained(broker: LocalBr
     pipe = Pipeline(cfg, WavReplaySource(pcm=np.zeros(10, np.int16)), NullRecognizer(), pub)
     intent = Intent.create("lights_on", 0.9, time.monotonic() - 1, time.monotonic(), site_id="kitchen")
     pipe.publish_intent(intent)
-    items = inbox.wait_for(3)
+    items = inbox.wait_for(4)
     pub.stop()
     listener.stop()
     by_topic = {t: (p, r) for t, p, r in items}

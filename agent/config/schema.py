@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..fusion.config import FusionConfig
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -107,6 +109,10 @@ class MqttConfig(Strict):
     topic_prefix: str = Field("homeagent", min_length=1, title="Topic prefix",
                               description="Intents go to <prefix>/<site_id>/intent/<name>.")
     hermes: bool = Field(True, title="Hermes topics", description="Also publish hermes/intent/<name>.")
+    arbitration_window_s: float | None = Field(
+        None, ge=0.05, le=5, title="Arbitration window (s)",
+        description="With several agents in earshot: only the best candidate within this window acts; "
+                    "null = off.")
     intent_ttl_s: float = Field(5.0, gt=0, le=300, title="Intent TTL (s)",
                                 description="An intent not delivered within this time is dropped, not sent.")
     outbox_size: int = Field(100, ge=1, le=100000, title="Outbox size",
@@ -122,6 +128,23 @@ class MqttConfig(Strict):
         if any(c in v for c in "+#") or v.startswith("/") or v.endswith("/"):
             raise ValueError("must not contain '+' or '#' nor start/end with '/'")
         return v
+
+
+class OtaConfig(Strict):
+    public_key_file: Path | None = Field(
+        None, title="Trusted public key",
+        description="Ed25519 public key (PEM) that model bundles must be signed with; null = OTA off.")
+    store_dir: Path | None = Field(None, title="Model store",
+                                   description="Versioned model slots; null = <state_dir>/models.")
+    auto_install: bool = Field(False, title="Auto install",
+                               description="Install announced updates without waiting for the install button.")
+    max_bytes: int = Field(64 << 20, ge=1 << 16, le=1 << 31, title="Download cap (bytes)",
+                           description="Largest bundle accepted.")
+
+
+class HomeAssistantConfig(Strict):
+    discovery: bool = Field(True, title="MQTT discovery",
+                            description="Announce the agent to Home Assistant (device-based discovery).")
 
 
 class AgentConfig(Strict):
@@ -140,3 +163,11 @@ class AgentConfig(Strict):
                              description="Broker connection and topics.")
     state_dir: Path = Field(Path("/var/lib/homeagent"), title="State directory",
                             description="Persistent state (privacy switches, model store).")
+    fusion: FusionConfig = Field(default_factory=FusionConfig, title="Fusion",
+                                 description="Late fusion of speech and gestures (zones, deixis, confirm, wake).")
+    actions: Path | None = Field(None, title="Action map",
+                                 description="YAML mapping intents to MQTT actions; null = the built-in example.")
+    ota: OtaConfig = Field(default_factory=OtaConfig, title="Model updates",
+                           description="Signed over-the-air model updates.")
+    home_assistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig, title="Home Assistant",
+                                                description="Home Assistant integration.")

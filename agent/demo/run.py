@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ class DemoResult:
     expected: list[dict[str, Any]]
     delivered: list[Delivered]
     t0: float
+    actions: list[tuple[str, bytes]]
 
     def matches(self) -> list[tuple[dict[str, Any], str | None]]:
         """Each scripted utterance with the intent recognized during it (None when none)."""
@@ -76,7 +78,8 @@ def run_demo(*, host: str | None = None, port: int | None = None, realtime: bool
 
 def _run(host: str, port: int, realtime: bool, audio: Path, expected: list[dict[str, Any]], out: TextIO,
          timeout_s: float) -> DemoResult:
-    cfg = AgentConfig(site_id="demo", mqtt=MqttConfig(host=host, port=port))
+    state = tempfile.TemporaryDirectory(prefix="homeagent-demo-")
+    cfg = AgentConfig(site_id="demo", mqtt=MqttConfig(host=host, port=port), state_dir=Path(state.name))
     delivered: list[Delivered] = []
     lock = threading.Lock()
     source = WavReplaySource([audio], realtime=realtime)
@@ -90,8 +93,16 @@ def _run(host: str, port: int, realtime: bool, audio: Path, expected: list[dict[
         print(f"  [{at:6.2f} s] {topic:38s} {intent.name:14s} confidence {intent.confidence:.2f}", file=out,
               flush=True)
 
+    def on_action(topic: str, payload: bytes, retained: bool, props: Any) -> None:
+        with lock:
+            actions.append((topic, payload))
+        print(f"  {'':10s} → device action {topic} {payload.decode(errors='replace')}", file=out, flush=True)
+
     source_t0 = [0.0]
+    actions: list[tuple[str, bytes]] = []
     listener.subscribe(f"{cfg.mqtt.topic_prefix}/{cfg.site_id}/intent/#", on_message)
+    for pattern in ("zigbee2mqtt/+/set", "homeassistant/+/+/set", "media/#"):
+        listener.subscribe(pattern, on_action)
     listener.start()
     if not listener.wait_connected(10):
         listener.stop()
@@ -111,11 +122,12 @@ def _run(host: str, port: int, realtime: bool, audio: Path, expected: list[dict[
                 if len(delivered) >= want:
                     break
             time.sleep(0.02)
+        time.sleep(0.3)  # device actions follow their intents by a broker round trip
     finally:
-        agent.pipeline.stop()
-        agent.mqtt.stop()
+        agent.shutdown()
         listener.stop()
-    result = DemoResult(expected, list(delivered), source_t0[0])
+        state.cleanup()
+    result = DemoResult(expected, list(delivered), source_t0[0], list(actions))
     _summary(result, agent, out, realtime)
     return result
 
@@ -135,5 +147,6 @@ def _summary(result: DemoResult, agent: Agent, out: TextIO, realtime: bool) -> N
     if realtime and lat:
         timing = f"; end of speech detected → published p50 {lat[len(lat) // 2]:.1f} ms, max {lat[-1]:.1f} ms"
     print(f"\ncommands recognized: {ok_cmd}/{n_cmd}; non-commands rejected: {ok_non}/{n_non}; "
-          f"stray intents: {len(result.false_intents())}; segments: {agent.pipeline.stats.segments}{timing}",
+          f"stray intents: {len(result.false_intents())}; device actions: {len(result.actions)}; "
+          f"segments: {agent.pipeline.stats.segments}{timing}",
           file=out)

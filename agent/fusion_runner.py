@@ -1,0 +1,91 @@
+"""Runs the pure :class:`~agent.fusion.FusionEngine` in the live agent: a lock around it (speech arrives on
+the recognizer thread, gestures on the video thread) and a ticker thread that calls ``step(now)``.
+
+Outputs are dispatched to listeners: intents to ``on_intent`` (publish + actions), abstentions and confirm
+requests to ``on_note`` (logged and reported over MQTT by the caller).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .fusion import Abstain, ConfirmRequest, FusionEngine
+from .types import CommandScores, GestureEvent, Intent
+
+log = logging.getLogger(__name__)
+
+
+class FusionRunner:
+    def __init__(self, engine: FusionEngine, *, tick_s: float = 0.05,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.engine = engine
+        self.tick_s = tick_s
+        self.clock = clock
+        self.on_intent: list[Callable[[Intent], None]] = []
+        self.on_note: list[Callable[[Any], None]] = []
+        self.counts = {"intents": 0, "abstain": 0, "confirm_requests": 0}
+        self.heartbeats: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def push_speech(self, scores: CommandScores) -> None:
+        with self._lock:
+            self.engine.push_speech(scores)
+
+    def push_gesture(self, event: GestureEvent) -> None:
+        with self._lock:
+            self.engine.push_gesture(event)
+
+    def voice_activity(self, active: bool, t: float) -> None:
+        with self._lock:
+            self.engine.voice_activity(active, t)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="fusion", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2.0)
+            self._thread = None
+
+    def tick(self, now: float | None = None) -> None:
+        with self._lock:
+            outputs = self.engine.step(self.clock() if now is None else now)
+        self._dispatch(outputs)
+
+    def flush(self) -> None:
+        """Decide everything still waiting (end of a replay)."""
+        with self._lock:
+            outputs = self.engine.flush()
+        self._dispatch(outputs)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.tick_s):
+            self.heartbeats["fusion"] = self.clock()
+            try:
+                self.tick()
+            except Exception:  # a fusion bug must not stop the agent; it is logged with its traceback
+                log.exception("fusion step failed")
+
+    def _dispatch(self, outputs: list[Any]) -> None:
+        for out in outputs:
+            if isinstance(out, Intent):
+                self.counts["intents"] += 1
+                for cb in self.on_intent:
+                    cb(out)
+            else:
+                key = "abstain" if isinstance(out, Abstain) else "confirm_requests"
+                self.counts[key] += 1
+                if isinstance(out, Abstain):
+                    log.info("fusion abstained (%s) %s", out.reason, out.detail)
+                elif isinstance(out, ConfirmRequest):
+                    log.info("fusion waits for confirmation of %s until %.1f", out.intent.name, out.deadline)
+                for note in self.on_note:
+                    note(out)
