@@ -97,7 +97,8 @@ class Agent:
             self.fusion = FusionRunner(engine)
         self.pipeline = Pipeline(cfg, audio or build_audio_source(cfg), self.models, self.mqtt, fusion=self.fusion)
         self.privacy = PrivacyController(PrivacyStore(cfg.state_dir), camera=video_source,
-                                         microphone=self.pipeline.audio, muted=self.pipeline.muted)
+                                         microphone=self.pipeline.audio, muted=self.pipeline.muted,
+                                         camera_off=self.video.paused if self.video is not None else None)
         self.ota = self._build_ota()
         self.bridge: HomeAssistantBridge | None = None
         if cfg.home_assistant.discovery:
@@ -178,13 +179,13 @@ class Agent:
         if self.fusion is not None:
             self.fusion.start()
         self.pipeline.start()
-        if self.video is not None and self.privacy.camera_allowed():
+        if self.video is not None:
             self.video.start()
         self.privacy.apply()
 
     def heartbeats(self) -> dict[str, float]:
         beats = dict(self.pipeline.heartbeats)
-        if self.video is not None and self.privacy.camera_allowed():
+        if self.video is not None:
             beats.update(self.video.heartbeats)
         if self.fusion is not None:
             beats.update(self.fusion.heartbeats)

@@ -98,16 +98,20 @@ class PrivacyController:
     """Owns the privacy state and applies it to the camera and microphone (anything with open()/close())."""
 
     def __init__(self, store: PrivacyStore, *, camera: Switchable | None = None,
-                 microphone: Switchable | None = None, muted: threading.Event | None = None) -> None:
+                 microphone: Switchable | None = None, muted: threading.Event | None = None,
+                 camera_off: threading.Event | None = None) -> None:
         self.store = store
         self.camera = camera
         self.microphone = microphone
         self.muted = muted
+        self.camera_off = camera_off  # set before the camera closes, cleared after it reopens
         self.listeners: list[Listener] = []
         self._lock = threading.RLock()
         self._state = store.load()
         if self.muted is not None and self._state.mic_muted:
             self.muted.set()
+        if self.camera_off is not None and self._state.camera_off:
+            self.camera_off.set()
 
     @property
     def state(self) -> PrivacyState:
@@ -122,6 +126,8 @@ class PrivacyController:
     def apply(self) -> None:
         """Enforce the current state on the sources (call after the pipeline opened them at start-up)."""
         with self._lock:
+            if self._state.camera_off and self.camera_off is not None:
+                self.camera_off.set()
             if self._state.camera_off and self.camera is not None:
                 _close(self.camera, "camera")
             if self._state.mic_muted:
@@ -133,12 +139,16 @@ class PrivacyController:
     def set_camera_off(self, off: bool) -> PrivacyState:
         with self._lock:
             was_off = self._state.camera_off
+            if off and self.camera_off is not None:
+                self.camera_off.set()
             if off and self.camera is not None:
                 _close(self.camera, "camera")  # privacy first: release the device, then persist
             new = replace(self._state, camera_off=off)
             self._commit(new)
             if was_off and not off and self.camera is not None:
                 _open(self.camera, "camera")
+            if not off and self.camera_off is not None:
+                self.camera_off.clear()
         self._notify(new)
         return new
 

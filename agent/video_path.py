@@ -78,6 +78,7 @@ class VideoPath:
         self.on_event: list[Callable[[GestureEvent], None]] = []
         self.on_hands: list[Callable[[VideoFrame, list[Hand]], None]] = []
         self.done = threading.Event()
+        self.paused = threading.Event()  # camera off (privacy): no frame is read while set
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._tracking = False
@@ -85,7 +86,8 @@ class VideoPath:
         self._last_seq = -1
 
     def start(self) -> None:
-        self.source.open()
+        if not self.paused.is_set():  # a persisted "camera off" never opens the camera, not even briefly
+            self.source.open()
         self._thread = threading.Thread(target=self._loop, name="pipeline-video", daemon=True)
         self._thread.start()
 
@@ -100,6 +102,9 @@ class VideoPath:
         try:
             while not self._stop.is_set():
                 self.heartbeats["video"] = self.clock()
+                if self.paused.is_set():
+                    self._stop.wait(0.1)
+                    continue
                 try:
                     frame = self.source.read(timeout=0.2)
                 except DeviceUnavailable as exc:
@@ -113,7 +118,7 @@ class VideoPath:
                         log.warning("camera still unavailable: %s", exc2)
                     continue
                 if frame is None:
-                    if self.source.exhausted:
+                    if self.source.exhausted and not self.paused.is_set():
                         break
                     continue
                 self.handle(frame)
