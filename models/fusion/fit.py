@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -33,9 +34,10 @@ from .vocab import SNRS
 log = logging.getLogger(__name__)
 
 
-def _late_arrays(obs: Sequence[Observed]) -> tuple[np.ndarray, ...]:
+def _late_arrays(obs: Sequence[Observed]) -> tuple[Any, ...]:
     eng = FusionEngine(eval_config(), LateFusionModel((0.0,) * 4, (0.0,) * 4, 0.0, 0.0, {}))
-    k = len(CLASSES)
+    names = sorted({*CLASSES, *(c for o in obs for c in candidates_for(o.speech, eng.supported(o.gesture)))})
+    k = len(names)
     n = len(obs)
     lv, lg, mask, y = np.zeros((n, k)), np.zeros((n, k)), np.zeros((n, k), bool), np.zeros(n, int)
     rv, rg = np.zeros((n, len(VOICE_FEATURES))), np.zeros((n, len(GESTURE_FEATURES)))
@@ -43,7 +45,7 @@ def _late_arrays(obs: Sequence[Observed]) -> tuple[np.ndarray, ...]:
     for i, o in enumerate(obs):
         sup = eng.supported(o.gesture)
         cands = candidates_for(o.speech, sup)
-        idx = [CLASSES.index(c) for c in cands]
+        idx = [names.index(c) for c in cands]
         mask[i, idx] = True
         lv[i, idx] = voice_evidence(o.speech, cands)
         lg[i, idx] = gesture_evidence(o.gesture.score if o.gesture else None, sup, cands)
@@ -51,16 +53,15 @@ def _late_arrays(obs: Sequence[Observed]) -> tuple[np.ndarray, ...]:
             rv[i], hv[i] = voice_reliability(o.speech), 1.0
         if o.gesture is not None and sup:
             rg[i], hg[i] = gesture_reliability(o.gesture), 1.0
-        y[i] = early_target(o)
+        y[i] = names.index(CLASSES[early_target(o)])
         if not mask[i, y[i]]:
             mask[i, y[i]] = True  # intended action not nameable by either modality: unreachable, kept in loss
-    return lv, lg, mask, y, rv, rg, hv, hg
+    return lv, lg, mask, y, rv, rg, hv, hg, names.index(NONE)
 
 
 def fit_late(obs: Sequence[Observed], steps: int = 1500, lr: float = 0.03, l2: float = 1e-3) -> LateFusionModel:
-    lv, lg, mask, y, rv, rg, hv, hg = _late_arrays(obs)
+    lv, lg, mask, y, rv, rg, hv, hg, none = _late_arrays(obs)
     n, k = lv.shape
-    none = CLASSES.index(NONE)
     onehot = np.eye(k)[y]
     params = np.concatenate([[1.0, 0, 0, 0], [1.0, 0, 0, 0], [0.0]])
     m, v = np.zeros_like(params), np.zeros_like(params)

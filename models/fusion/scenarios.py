@@ -21,7 +21,7 @@ import numpy as np
 from agent.types import CommandScores, GestureEvent
 
 from . import vision
-from .audio import PAD_S, SR, estimate_snr, mix
+from .audio import PAD_S, SR, estimate_snr, mix, pooled
 from .vocab import GESTURE_INTENT, NEGATIVES, PHRASES, SNRS, ZONES
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,8 @@ def observe(scenarios: list[Scenario], recognizer: object, gestures: vision.Stan
                 if embed is not None:
                     sfeat = embed(mixed)
                     scores = recognizer.scores_from_features(sfeat, estimate_snr(mixed), T0, T0 + dur)  # type: ignore[attr-defined]
-                else:
+                else:  # a trained bundle: its scores, and the same pooled embedding for early fusion
+                    sfeat = pooled(recognizer.frontend.embed(mixed))  # type: ignore[attr-defined]
                     scores = recognizer.recognize(mixed, T0, T0 + dur)  # type: ignore[attr-defined]
                     scores = CommandScores(scores.labels, scores.scores, T0, T0 + dur, snr_db=estimate_snr(mixed))
             out.append(Observed(sc, snr, scores, sfeat, ev, gfeat, probs))
