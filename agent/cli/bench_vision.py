@@ -30,10 +30,11 @@ def run(args: argparse.Namespace) -> int:
     hand_photo = next(p for p in photos if p.parent.name == "5") if any(p.parent.name == "5" for p in photos) \
         else photos[0]
     report: dict[str, object] = {"cpu": cpu, "frame": "640x480, one hand", "iterations": args.n,
-                                 "int8": frame_latency(hand_photo, args.n, LANDMARK_MODEL)}
+                                 "int8": frame_latency(hand_photo, args.n, args.landmark_model or LANDMARK_MODEL)}
     if args.float:
-        report["float"] = frame_latency(hand_photo, args.n, LANDMARK_MODEL_FLOAT)
-    report["int8_vs_float_landmarks"] = int8_error(photos)
+        float_model = args.landmark_model.replace("_int8", "") if args.landmark_model else LANDMARK_MODEL_FLOAT
+        report["float"] = frame_latency(hand_photo, args.n, float_model)
+    report["int8_vs_float_landmarks"] = int8_error(photos, args.landmark_model or LANDMARK_MODEL)
     print(json.dumps(report, indent=1))
     return 0
 
@@ -45,5 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-n", type=int, default=50, help="timed iterations per measurement")
     p.add_argument("--photos", type=int, default=150, help="photos for the int8-vs-float landmark error")
     p.add_argument("--cpu", type=int, default=None, help="CPU to pin to (default: the last allowed one)")
+    p.add_argument("--landmark-model", default=None,
+                   help="int8 landmark model file in models/pretrained/vision (default: the tracker's)")
     p.add_argument("--no-float", dest="float", action="store_false", help="skip the float-model latency")
     p.set_defaults(func=run)

@@ -95,14 +95,14 @@ def frame_latency(photo: Path, n: int = 50, landmark_model: str = LANDMARK_MODEL
     }
 
 
-def int8_error(photos: Sequence[Path]) -> dict[str, float]:
+def int8_error(photos: Sequence[Path], int8_model: str = LANDMARK_MODEL) -> dict[str, float]:
     """Mean/95th-percentile landmark error of the int8 model vs float, in hand sizes, on real hand crops."""
     from ..runtime.session import load_model
     from .hands import _model_path
 
     finder = HandTracker(threads=1, landmark_model=LANDMARK_MODEL_FLOAT)
-    f_model = finder.landmark_model
-    q_model = load_model(_model_path(LANDMARK_MODEL), threads=1)
+    f_model = load_model(_model_path(int8_model.replace("_int8", "")), threads=1)
+    q_model = load_model(_model_path(int8_model), threads=1)
     errs = []
     for p in photos:
         img = cv2.imread(str(p))
