@@ -162,3 +162,23 @@ def test_recognize_cli_on_photo_and_blank(tmp_path: Path, digit_photo: Path) -> 
     hand = res[0]["hands"][0]
     assert hand["gesture"] == "pointing" and len(hand["landmarks"]) == 21 and len(hand["box"]) == 4
     assert res[1]["hands"] == []
+
+
+@pytest.mark.skipif(not (REPO / "models/bundles/gestures/gesture_classifier.onnx").is_file(), reason="no bundle")
+def test_real_landmark_rows_fire_once_and_thumbs_turn_down(vision_data: Path) -> None:
+    from agent.vision import GestureClassifier, GestureTracker
+
+    src = vision_data / "hand_landmarks" / "landmarks.csv"
+    with open(src, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["label"] in ("victory", "thumbs_up")]
+    clf = GestureClassifier()
+    vic = [np.array([[float(r[f"x{i}"]), float(r[f"y{i}"])] for i in range(21)]) * 200 + 300
+           for r in rows if r["label"] == "victory"][:12]
+    gt = GestureTracker(clf, stable_frames=4)
+    events = [e for i, lm in enumerate(vic) for e in gt.update([_hand(lm=lm.astype(np.float32))], i / 15)]
+    assert [e.gesture for e in events] == ["victory"]
+    assert events[0].t_end - events[0].t_start == pytest.approx(3 / 15)
+    up = next(np.array([[float(r[f"x{i}"]), float(r[f"y{i}"])] for i in range(21)])
+              for r in rows if r["label"] == "thumbs_up")
+    assert clf.classify(up)[0] == "thumbs_up"
+    assert clf.classify(-up)[0] == "thumbs_down"  # the same hand turned half round
