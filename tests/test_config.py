@@ -94,3 +94,11 @@ def test_secret_from_file_env_and_credentials_dir(tmp_path: Path, monkeypatch: p
         read_secret(None, "NOT_SET_ANYWHERE_X")
     with pytest.raises(ConfigError, match="password_file"):
         read_secret(tmp_path / "missing", None)
+
+
+def test_shipped_example_config_is_valid() -> None:
+    example = Path(__file__).resolve().parents[1] / "deploy" / "config.example.yaml"
+    cfg = load_config(example)
+    assert cfg.site_id == "livingroom"
+    assert set(cfg.fusion.zones) == {"lamp", "tv"}
+    assert cfg.mqtt.arbitration_window_s == 0.3
