@@ -49,3 +49,23 @@ def test_recognize_unknown_bundle_fails_cleanly(tmp_path: Path, capsys: pytest.C
     _write_wav(wav, np.zeros((16000, 1)), 16000)
     assert main(["recognize", "--commands", "no_such_set", str(wav)]) == 1
     assert "no_such_set" in capsys.readouterr().err
+
+
+def test_eval_speech_reports_accuracy(tmp_path: Path, speak, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = ["path,label,speaker"]
+    for i, (text, label) in enumerate([("seven", "7"), ("two", "2"), ("hello there", "hello")]):
+        pcm = speak(text, "en-us", 150)
+        _write_wav(tmp_path / f"{i}.wav", pcm[:, None], 16000)
+        rows.append(f"{i}.wav,{label},espeak")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    neg = tmp_path / "neg"
+    neg.mkdir()
+    _write_wav(neg / "n.wav", np.random.default_rng(1).standard_normal((48000, 1)) * 1000, 16000)
+    rc = main(["eval", "speech", "--commands", "digits", "--labels", str(tmp_path / "labels.csv"),
+               "--negatives", str(neg), "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["clips"] == 3 and out["command_clips"] == 2 and out["unknown_clips"] == 1
+    assert 0.0 <= out["accuracy"] <= 1.0 and out["real_time_factor"] > 0
+    assert out["negatives"]["negative_files"] == 1 and out["negatives"]["windows"] >= 1
+    assert "seven" in out["confusion"]

@@ -101,3 +101,25 @@ def test_missing_files_and_bad_manifest_are_refused(tmp_path: Path) -> None:
     (d2 / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(ModelError, match="unknown"):
         CommandRecognizer.load(d2)
+
+
+@pytest.mark.parametrize("name", ["home", "speech_commands_10", "digits"])
+def test_every_builtin_bundle_loads_with_its_set_labels(name: str) -> None:
+    rec = CommandRecognizer.load(name)
+    assert rec.labels == load_command_set(name).labels
+    assert rec.manifest.name == name and rec.manifest.version >= 1
+
+
+def test_command_set_errors_name_the_line(tmp_path: Path) -> None:
+    from agent.errors import CommandSetError
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: mine\nintents:\n  lamp_on: ['lamp on']\n  lamp_off: []\n")
+    with pytest.raises(CommandSetError, match=r"bad.yaml:4"):
+        load_command_set(bad)
+    dup = tmp_path / "dup.yaml"
+    dup.write_text("name: mine\nintents:\n  a: ['lamp on']\n  b: ['lamp on']\n")
+    with pytest.raises(CommandSetError, match="both"):
+        load_command_set(dup)
+    with pytest.raises(CommandSetError, match="not found"):
+        load_command_set("no_such_set")
