@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from ..errors import SourceError
+from ..paths import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ def _trajectories(data: Path, hand_frac: float = 0.2, fps: float = 15.0) -> dict
 
 def run(args: argparse.Namespace) -> int:
     data = Path(args.data)
-    out = Path(args.out)
+    out = Path(args.out) if args.out else cache_dir() / "eval" / "gestures"
     if not (data / "hand_landmarks").is_dir() or not (data / "sign_language_digits").is_dir():
         raise SourceError(f"{data} lacks hand_landmarks/ or sign_language_digits/: pass the shared vision folder")
     report = {"landmarks": _landmarks(data, out), "photos": _photos(data, out, args.limit),
@@ -146,6 +147,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("gestures", help="evaluate hand detection and gesture classification",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("data", nargs="?", default="../shared/data/vision", help="shared vision data folder")
-    p.add_argument("--out", default="eval-gestures", help="folder for the PNG confusion matrices and report.json")
+    p.add_argument("--out", default=None,
+                   help="folder for the PNG confusion matrices and report.json (default: ~/.cache/homeagent/eval/gestures)")
     p.add_argument("--limit", type=int, default=None, help="only the first N photos (quick check)")
     p.set_defaults(func=run)
