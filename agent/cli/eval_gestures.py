@@ -148,6 +148,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("data", nargs="?", default="../shared/data/vision", help="shared vision data folder")
     p.add_argument("--out", default=None,
-                   help="folder for the PNG confusion matrices and report.json (default: ~/.cache/homeagent/eval/gestures)")
+                   help="folder for the PNG confusion matrices and report.json "
+                        "(default: ~/.cache/homeagent/eval/gestures)")
     p.add_argument("--limit", type=int, default=None, help="only the first N photos (quick check)")
     p.set_defaults(func=run)
