@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
 
 T = TypeVar("T", covariant=True)
@@ -24,3 +26,20 @@ class Source(Protocol, Generic[T]):
 
     @property
     def stats(self) -> dict[str, int]: ...
+
+
+def wait_until(due: float, timeout: float, clock: Callable[[], float] = time.monotonic,
+               sleep: Callable[[float], None] = time.sleep) -> float | None:
+    """Real-time pacing of replays: sleep until ``due`` (monotonic seconds).
+
+    Returns how late we are (>= 0 s) once ``due`` has passed, or None after sleeping ``timeout`` without
+    reaching it (the caller returns "no frame yet", like a live device would).
+    """
+    wait = due - clock()
+    if wait > timeout:
+        sleep(timeout)
+        return None
+    if wait > 0:
+        sleep(wait)
+        return 0.0
+    return -wait

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import SourceError
 from ..types import VideoFrame
+from .base import wait_until
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +69,8 @@ class VideoReplaySource:
         if self.exhausted:
             return None
         t = self._t0 + self._seq * self.interval
-        if self.realtime:
-            wait = t - time.monotonic()
-            if wait > timeout:
-                time.sleep(timeout)
-                return None
-            if wait > 0:
-                time.sleep(wait)
+        if self.realtime and wait_until(t, timeout) is None:
+            return None
         img = self._next_image()
         if img is None:
             self.exhausted = True
@@ -115,16 +111,12 @@ class ArrayVideoSource:
             return None
         t = self._t0 + self._i * self.interval
         if self.realtime:
-            wait = t - time.monotonic()
-            if wait > timeout:
-                time.sleep(timeout)
+            late = wait_until(t, timeout)
+            if late is None:
                 return None
-            if wait > 0:
-                time.sleep(wait)
-            else:  # running late: skip to the freshest frame, as a live camera would
-                late = min(int(-wait / self.interval), len(self.frames) - 1 - self._i)
-                self._i += max(0, late)
-                t = self._t0 + self._i * self.interval
+            # running late: skip to the freshest frame, as a live camera would
+            self._i += max(0, min(int(late / self.interval), len(self.frames) - 1 - self._i))
+            t = self._t0 + self._i * self.interval
         frame = VideoFrame(image=self.frames[self._i], t_mono=t, seq=self._i)
         self._i += 1
         self.exhausted = self._i >= len(self.frames)

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..audio.wav import TARGET_RATE, read_wav_16k
 from ..types import AudioFrame
+from .base import wait_until
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +69,9 @@ class WavReplaySource:
         if len(chunk) < self.block:
             chunk = np.concatenate([chunk, np.zeros(self.block - len(chunk), np.int16)])
         t = self._t0 + start / TARGET_RATE
-        if self.realtime:
-            due = t + self.block / TARGET_RATE  # a block is available once fully "recorded"
-            wait = due - self._clock()
-            if wait > timeout:
-                self._sleep(timeout)
-                return None
-            if wait > 0:
-                self._sleep(wait)
+        # a block is available once fully "recorded"
+        if self.realtime and wait_until(t + self.block / TARGET_RATE, timeout, self._clock, self._sleep) is None:
+            return None
         self._pos += self.block
         if self._pos >= len(self._audio):
             if self.loop:
