@@ -7,10 +7,10 @@ import json
 import pytest
 
 from agent.errors import ConfigError
-from agent.fusion.zones import hit_zone, point_in_polygon, ray_distance
 from agent.intents.actions import ActionExecutor, ActionMap
 from agent.mqtt.publisher import MemoryPublisher
 from agent.types import Intent
+from agent.zones import hit_zone, point_in_polygon, ray_distance
 
 NOW = 1_800_000_000.0
 

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ..zones import ray_distance
+
 Zones = Mapping[str, Sequence[tuple[float, float]]]
 
 
@@ -27,42 +29,12 @@ def pointing_ray(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pts[3].copy(), d / (np.linalg.norm(d) + 1e-12)
 
 
-def _inside(p: np.ndarray, poly: np.ndarray) -> bool:
-    x, y = p
-    inside = False
-    n = len(poly)
-    for i in range(n):
-        (x0, y0), (x1, y1) = poly[i], poly[(i + 1) % n]
-        if (y0 > y) != (y1 > y) and x < x0 + (y - y0) * (x1 - x0) / (y1 - y0):
-            inside = not inside
-    return inside
-
-
-def ray_polygon_distance(origin: np.ndarray, direction: np.ndarray, polygon: np.ndarray) -> float | None:
-    """Distance along the ray to the polygon (0 if the origin is inside), or None when it misses."""
-    if _inside(origin, polygon):
-        return 0.0
-    best: float | None = None
-    n = len(polygon)
-    for i in range(n):
-        a, b = polygon[i], polygon[(i + 1) % n]
-        e = b - a
-        den = direction[0] * e[1] - direction[1] * e[0]
-        if abs(den) < 1e-12:
-            continue
-        w = a - origin
-        t = (w[0] * e[1] - w[1] * e[0]) / den
-        u = (w[0] * direction[1] - w[1] * direction[0]) / den
-        if t >= 0 and 0 <= u <= 1 and (best is None or t < best):
-            best = float(t)
-    return best
-
-
 def zone_hit(origin: np.ndarray, direction: np.ndarray, zones: Zones, max_angle_deg: float = 0.0) -> str | None:
     """Name of the zone the ray hits first, or None."""
     hits = []
     for name, poly in zones.items():
-        dist = ray_polygon_distance(origin, direction, np.asarray(poly, np.float64))
+        dist = ray_distance((float(origin[0]), float(origin[1])), (float(direction[0]), float(direction[1])),
+                            [(float(x), float(y)) for x, y in poly])
         if dist is not None:
             hits.append((dist, name))
     if hits:

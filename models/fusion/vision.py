@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.fusion.zones import hit_zone
 from agent.types import GestureEvent
+from agent.zones import hit_zone
 
 from .linear import Softmax, fit_softmax
 from .vocab import CSV_LABEL, GESTURES, IMAGE_H, LANDMARKS, ZONES

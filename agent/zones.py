@@ -1,6 +1,7 @@
 """Pointing-ray geometry: which configured zone (a polygon in camera-image pixels) a ray hits first.
 
-Pure functions on plain floats so the vision tracker, the fusion engine and the scenario builder share them.
+Pure functions on plain floats, shared by the vision pointing code, the fusion scenario builder and tests
+(one module, importing nothing of the agent, so vision and fusion need not import each other).
 """
 
 from __future__ import annotations
