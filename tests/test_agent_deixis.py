@@ -68,3 +68,31 @@ def test_turn_that_on_while_pointing_switches_the_lamp(broker: LocalBroker, tmp_
     listener.stop()
     sets = [(t, json.loads(p)) for t, p in got if t.endswith("/set")]
     assert ("zigbee2mqtt/floor_lamp/set", {"state": "ON"}) in sets, got
+
+
+def test_conflicting_voice_and_gesture_switch_nothing(broker: LocalBroker, tmp_path: Path, speak) -> None:  # type: ignore[no-untyped-def]
+    """'stop the music' while showing victory (= play): fusion abstains; no media command is sent."""
+    photo = next(p for p in sorted((media.MEDIA / "hands").glob("digit2_*.JPG")))
+    frame = media.hand_frame(cv2.resize(cv2.imread(str(photo)), (220, 220)), 0.0)
+    cfg = AgentConfig(site_id="room", mqtt=MqttConfig(host=broker.host, port=broker.port), state_dir=tmp_path,
+                      fusion=FusionConfig.model_validate({"confirm": {"enabled": False}}))
+    got: list[tuple[str, bytes]] = []
+
+    def on(topic: str, payload: bytes, retained: bool, props: Any) -> None:
+        got.append((topic, payload))
+
+    listener = MqttClient(cfg.mqtt, "listener", client_id="conflict-listener")
+    listener.subscribe("media/#", on)
+    listener.subscribe("homeagent/room/intent/#", on)
+    listener.start()
+    assert listener.wait_connected(5)
+    gap = np.zeros(16000, np.int16)
+    audio = np.concatenate([gap, speak("stop the music", "en-us+m3"), gap, gap, gap])
+    video = ArrayVideoSource([frame] * int(len(audio) / 16000 * 15), fps=15, realtime=True)
+    agent = Agent(cfg, audio=WavReplaySource(pcm=audio, realtime=True), video=video)
+    agent.run(install_signals=False)
+    time.sleep(0.5)
+    listener.stop()
+    assert agent.video is not None and agent.video.stats.events >= 1, "the victory gesture must be seen"
+    assert agent.fusion is not None and agent.fusion.counts["abstain"] >= 1
+    assert got == [], got
