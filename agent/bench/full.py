@@ -22,7 +22,7 @@ from ..broker import LocalBroker
 from ..config.schema import AgentConfig, MqttConfig
 from ..mqtt.client import MqttClient
 from ..pipeline import Pipeline
-from ..sources.video_replay import ArrayVideoSource
+from ..sources.video_replay import ArrayVideoSource, FrameSequence
 from ..sources.wav_replay import WavReplaySource
 from ..types import VideoFrame
 from ..video_path import VideoPath
@@ -41,7 +41,7 @@ def _components() -> tuple[Any, Any, Any]:
     return CommandRecognizer.load("home"), HandTracker(threads=1), GestureTracker
 
 
-def run_phase(name: str, audio: np.ndarray, frames: list[np.ndarray], realtime: bool, mqtt: MqttClient,
+def run_phase(name: str, audio: np.ndarray, frames: FrameSequence, realtime: bool, mqtt: MqttClient,
               recognizer: Any, hands: Any, gesture_cls: Any) -> dict[str, Any]:
     cfg = AgentConfig(site_id="bench")
     pipe = Pipeline(cfg, WavReplaySource(pcm=audio, realtime=realtime), recognizer, mqtt)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -90,10 +89,18 @@ class VideoReplaySource:
         return {"frames": self._seq}
 
 
+class FrameSequence(Protocol):
+    """What ArrayVideoSource replays: a list of images, or a lazy sequence that makes them on demand."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, i: int) -> np.ndarray: ...
+
+
 class ArrayVideoSource:
     """Frames held in memory (benchmarks, tests), paced at ``fps`` in real time or delivered flat out."""
 
-    def __init__(self, frames: Sequence[np.ndarray], fps: float = 15.0, realtime: bool = True) -> None:
+    def __init__(self, frames: FrameSequence, fps: float = 15.0, realtime: bool = True) -> None:
         self.frames = frames
         self.interval = 1.0 / fps
         self.realtime = realtime
