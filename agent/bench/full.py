@@ -162,18 +162,36 @@ def run_bench(seconds: float = 10.0, realtime: bool = True, soak_minutes: float 
 
 
 def run_soak(minutes: float, realtime: bool, mqtt: MqttClient, recognizer: Any, hands: Any,
-             gesture_cls: Any) -> dict[str, Any]:
-    """Busy and idle minutes alternately; RSS growth from the end of the first minute to the end."""
-    samples: list[float] = []
-    chunk = 30.0
-    n = max(1, int(minutes * 60 / chunk))
-    frames, audio = media.busy_frames(chunk, FPS), media.busy_audio(chunk)
-    for i in range(n):
-        run_phase(f"soak{i}", audio, frames, realtime, mqtt, recognizer, hands, gesture_cls)
-        samples.append(rss_mb())
-    base = samples[min(1, len(samples) - 1)]
-    return {"minutes": minutes, "rss_mb": [round(s, 1) for s in samples],
-            "growth_pct": round(100 * (samples[-1] - base) / base, 2)}
+             gesture_cls: Any, sample_s: float = 30.0) -> dict[str, Any]:
+    """One long-lived pipeline and video path, as in the daemon, on looping busy-room media for ``minutes``.
+
+    RSS is sampled every ``sample_s``; growth is measured from the end of the first minute (warm-up:
+    allocator pools, ORT arenas) to the end.
+    """
+    cfg = AgentConfig(site_id="bench")
+    pipe = Pipeline(cfg, WavReplaySource(pcm=media.busy_audio(30.0), realtime=realtime, loop=True), recognizer,
+                    mqtt)
+    hands.reset()
+    video = VideoPath(ArrayVideoSource(media.busy_frames(30.0, FPS), FPS, realtime, loop=True), hands,
+                      gesture_cls())
+    samples: list[tuple[float, float]] = []
+    t0 = time.monotonic()
+    pipe.start()
+    video.start()
+    try:
+        while (elapsed := time.monotonic() - t0) < minutes * 60:
+            samples.append((elapsed, rss_mb()))
+            time.sleep(min(sample_s, max(0.0, minutes * 60 - elapsed)))
+        samples.append((time.monotonic() - t0, rss_mb()))
+    finally:
+        pipe.stop()
+        video.stop()
+    base = next((v for t, v in samples if t >= 60.0), samples[0][1])
+    end = samples[-1][1]
+    return {"minutes": minutes, "rss_mb": [round(v, 1) for _, v in samples], "base_mb": round(base, 1),
+            "end_mb": round(end, 1), "growth_pct": round(100 * (end - base) / base, 2),
+            "intents": pipe.stats.intents, "video_frames": video.stats.frames,
+            "dropped_frames": video.stats.dropped + pipe.stats.dropped_segments}
 
 
 def format_table(r: dict[str, Any]) -> str:

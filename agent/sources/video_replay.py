@@ -98,13 +98,17 @@ class FrameSequence(Protocol):
 
 
 class ArrayVideoSource:
-    """Frames held in memory (benchmarks, tests), paced at ``fps`` in real time or delivered flat out."""
+    """Frames held in memory (benchmarks, tests), paced at ``fps`` in real time or delivered flat out.
 
-    def __init__(self, frames: FrameSequence, fps: float = 15.0, realtime: bool = True) -> None:
+    ``loop`` starts again at the first frame; frame numbers (``seq``) keep counting across loops.
+    """
+
+    def __init__(self, frames: FrameSequence, fps: float = 15.0, realtime: bool = True, loop: bool = False) -> None:
         self.frames = frames
         self.interval = 1.0 / fps
         self.realtime = realtime
-        self._i = 0
+        self.loop = loop
+        self._i = 0  # frames played since open (the position is _i % len(frames))
         self._t0 = 0.0
         self.exhausted = False
 
@@ -116,17 +120,19 @@ class ArrayVideoSource:
     def read(self, timeout: float = 1.0) -> VideoFrame | None:
         if self.exhausted:
             return None
+        n = len(self.frames)
         t = self._t0 + self._i * self.interval
         if self.realtime:
             late = wait_until(t, timeout)
             if late is None:
                 return None
             # running late: skip to the freshest frame, as a live camera would
-            self._i += max(0, min(int(late / self.interval), len(self.frames) - 1 - self._i))
+            skip = int(late / self.interval)
+            self._i += max(0, skip if self.loop else min(skip, n - 1 - self._i))
             t = self._t0 + self._i * self.interval
-        frame = VideoFrame(image=self.frames[self._i], t_mono=t, seq=self._i)
+        frame = VideoFrame(image=self.frames[self._i % n], t_mono=t, seq=self._i)
         self._i += 1
-        self.exhausted = self._i >= len(self.frames)
+        self.exhausted = not self.loop and self._i >= n
         return frame
 
     def close(self) -> None:
