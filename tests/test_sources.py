@@ -124,3 +124,18 @@ def test_unopenable_camera() -> None:
     cam = CameraSource("/dev/video-does-not-exist")
     with pytest.raises(DeviceUnavailable, match="cannot open camera"):
         cam.open()
+
+
+def test_array_source_loops_with_increasing_frame_numbers() -> None:
+    from agent.sources.video_replay import ArrayVideoSource
+
+    frames = [np.full((4, 4, 3), i, np.uint8) for i in range(3)]
+    src = ArrayVideoSource(frames, fps=1000, realtime=False, loop=True)
+    src.open()
+    got = [src.read() for _ in range(7)]
+    assert all(f is not None for f in got)
+    assert [f.seq for f in got if f] == list(range(7))
+    assert [int(f.image[0, 0, 0]) for f in got if f] == [0, 1, 2, 0, 1, 2, 0]
+    once = ArrayVideoSource(frames, realtime=False)
+    once.open()
+    assert [once.read() is not None for _ in range(4)] == [True, True, True, False]
