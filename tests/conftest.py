@@ -90,3 +90,18 @@ def shared_data() -> Path:
     if not path.is_dir():
         raise RuntimeError(f"{path} missing: the shared data folder must sit beside the checkout")
     return path
+
+
+@pytest.fixture(scope="session")
+def vision_data(shared_data: Path) -> Path:
+    """../shared/data/vision (required: the vision tests measure on it)."""
+    path = shared_data / "vision"
+    if not (path / "sign_language_digits").is_dir():
+        raise RuntimeError(f"{path}/sign_language_digits missing: the shared data folder is incomplete")
+    return path
+
+
+@pytest.fixture(scope="session")
+def digit_photo(vision_data: Path) -> Path:
+    """A real photo of a hand showing ASL 1 (pointing)."""
+    return sorted((vision_data / "sign_language_digits" / "1").iterdir())[0]

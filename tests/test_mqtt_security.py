@@ -32,8 +32,7 @@ def _until(pred: Any, timeout: float = 5.0) -> bool:
 
 @pytest.fixture
 def secured(tmp_path: Path) -> Any:
-    if shutil.which("mosquitto_passwd") is None:
-        pytest.skip("mosquitto_passwd not installed")
+    assert shutil.which("mosquitto_passwd"), "mosquitto_passwd missing: install the Debian package mosquitto"
     pwfile = tmp_path / "passwd"
     pwfile.touch()
     for user, pw in USERS.items():
@@ -114,8 +113,7 @@ def _cert(d: Path, name: str, subject: str, ca: bool = False, san: str | None = 
 
 
 def test_tls_with_client_certificate(tmp_path: Path) -> None:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl not installed")
+    assert shutil.which("openssl"), "openssl missing: install the Debian package openssl"
     d = tmp_path
     _cert(d, "ca", "/CN=homeagent test CA", ca=True)
     _cert(d, "broker", "/CN=127.0.0.1", san="IP:127.0.0.1")

@@ -17,20 +17,8 @@ from agent.vision.pointing import pointing_ray, pointing_target, zone_hit
 
 REPO = Path(__file__).resolve().parents[1]
 
-VISION_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "vision"
 
 
-@pytest.fixture(scope="module")
-def vision_data() -> Path:
-    if not (VISION_DATA / "sign_language_digits").is_dir():
-        pytest.skip(f"shared vision data not found at {VISION_DATA}")
-    return VISION_DATA
-
-
-@pytest.fixture(scope="module")
-def digit_photo(vision_data: Path) -> Path:
-    """A real photo of a hand showing ASL 1 (pointing)."""
-    return sorted((vision_data / "sign_language_digits" / "1").iterdir())[0]
 
 
 
@@ -131,7 +119,6 @@ def _cli(*args: str) -> list[dict]:
     return [json.loads(line) for line in out.splitlines()]
 
 
-@pytest.mark.skipif(not (REPO / "models/bundles/gestures/gesture_classifier.onnx").is_file(), reason="no bundle")
 def test_classify_landmarks_cli(tmp_path: Path, vision_data: Path) -> None:
     src = vision_data / "hand_landmarks" / "landmarks.csv"
     with open(src, newline="") as f:
@@ -151,7 +138,6 @@ def test_classify_landmarks_cli(tmp_path: Path, vision_data: Path) -> None:
     assert all(0.0 <= r["score"] <= 1.0 for r in res)
 
 
-@pytest.mark.skipif(not (REPO / "models/bundles/gestures/gesture_classifier.onnx").is_file(), reason="no bundle")
 def test_recognize_cli_on_photo_and_blank(tmp_path: Path, digit_photo: Path) -> None:
     import cv2
 
@@ -164,7 +150,6 @@ def test_recognize_cli_on_photo_and_blank(tmp_path: Path, digit_photo: Path) -> 
     assert res[1]["hands"] == []
 
 
-@pytest.mark.skipif(not (REPO / "models/bundles/gestures/gesture_classifier.onnx").is_file(), reason="no bundle")
 def test_real_landmark_rows_fire_once_and_thumbs_turn_down(vision_data: Path) -> None:
     from agent.vision import GestureClassifier, GestureTracker
 

@@ -8,27 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.paths import pretrained_dir
 from agent.types import VideoFrame
-
-pytestmark = pytest.mark.skipif(not (pretrained_dir("vision") / "palm_detection_lite.onnx").is_file(),
-                                reason="vision models not built: python -m models.vision.build")
-
-VISION_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "vision"
-
-
-@pytest.fixture(scope="module")
-def vision_data() -> Path:
-    if not (VISION_DATA / "sign_language_digits").is_dir():
-        pytest.skip(f"shared vision data not found at {VISION_DATA}")
-    return VISION_DATA
-
-
-@pytest.fixture(scope="module")
-def digit_photo(vision_data: Path) -> Path:
-    """A real photo of a hand showing ASL 1 (pointing)."""
-    return sorted((vision_data / "sign_language_digits" / "1").iterdir())[0]
-
 
 
 @pytest.fixture(scope="module")

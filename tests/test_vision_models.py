@@ -18,24 +18,10 @@ from agent.runtime.session import load_model
 VISION = pretrained_dir("vision")
 MODELS = ["palm_detection_lite", "palm_detection_full", "hand_landmark_full", "hand_landmark_lite"]
 
-VISION_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "vision"
 
 
-@pytest.fixture(scope="module")
-def vision_data() -> Path:
-    if not (VISION_DATA / "sign_language_digits").is_dir():
-        pytest.skip(f"shared vision data not found at {VISION_DATA}")
-    return VISION_DATA
 
 
-@pytest.fixture(scope="module")
-def digit_photo(vision_data: Path) -> Path:
-    """A real photo of a hand showing ASL 1 (pointing)."""
-    return sorted((vision_data / "sign_language_digits" / "1").iterdir())[0]
-
-
-needs_models = pytest.mark.skipif(not (VISION / "hand_landmark_full.onnx").is_file(),
-                                  reason="vision models not built: python -m models.vision.build")
 
 
 def _tflite_outputs(name: str, xs: np.ndarray) -> dict[str, np.ndarray] | None:
@@ -58,12 +44,11 @@ def _tflite_outputs(name: str, xs: np.ndarray) -> dict[str, np.ndarray] | None:
     return {k: np.concatenate(v) for k, v in outs.items()}
 
 
-@needs_models
 @pytest.mark.parametrize("name", MODELS)
 def test_onnx_matches_tflite(name: str) -> None:
     ref_path = VISION / f"reference_{name}.npz"
-    if not ref_path.is_file():
-        pytest.skip(f"no stored TFLite reference for {name}")
+    assert ref_path.is_file(), (f"no stored TFLite reference for {name}: build the models with ai-edge-litert "
+                                "installed (tools/bootstrap.sh does)")
     ref = dict(np.load(ref_path))
     xs = ref.pop("input")
     live = _tflite_outputs(name, xs)
@@ -78,7 +63,6 @@ def test_onnx_matches_tflite(name: str) -> None:
             assert np.abs(got - want[i : i + 1]).max() <= 1e-4 * scale, (name, key)
 
 
-@needs_models
 def test_int8_landmarks_close_to_float(digit_photo: Path) -> None:
     import cv2
 
