@@ -82,6 +82,8 @@ class Pipeline:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.audio_done = threading.Event()
+        self.retry_s = 2.0
+        self._need_reopen = False
         # a replay running flat out (evaluation) waits for the recognizer; live capture never blocks
         self.lossless = getattr(audio, "realtime", True) is False
         self.muted = threading.Event()
@@ -89,7 +91,11 @@ class Pipeline:
     # lifecycle -----------------------------------------------------------------------------------------
     def start(self) -> None:
         if not self.muted.is_set():  # a persisted mute never opens the microphone, not even briefly
-            self.audio.open()
+            try:
+                self.audio.open()
+            except DeviceUnavailable as exc:  # unplugged at start: keep running, retry in the audio loop
+                log.error("%s; retrying every %.0f s", exc, self.retry_s)
+                self._need_reopen = True
         for name, target in (("audio", self._audio_loop), ("recognizer", self._recognize_loop)):
             t = threading.Thread(target=target, name=f"pipeline-{name}", daemon=True)
             t.start()
@@ -119,10 +125,13 @@ class Pipeline:
                 if self.muted.is_set():  # the privacy controller closed the source
                     self._stop.wait(0.1)
                     continue
+                if self._need_reopen:
+                    self._reopen_audio()
+                    continue
                 try:
                     frame = self.audio.read(timeout=0.2)
                 except DeviceUnavailable as exc:
-                    log.error("%s; retrying in 2 s", exc)
+                    log.error("%s; retrying every %.0f s", exc, self.retry_s)
                     self._reopen_audio()
                     continue
                 if frame is None:
@@ -143,13 +152,17 @@ class Pipeline:
 
     def _reopen_audio(self) -> None:
         self.audio.close()
-        while not self._stop.wait(2.0):
+        self._need_reopen = True
+        while not self._stop.wait(self.retry_s):
+            self.heartbeats["audio"] = time.monotonic()  # waiting for a device is progress, not a hang
             try:
                 self.audio.open()
-                log.info("audio source reopened")
-                return
             except AgentError as exc:
                 log.warning("audio source still unavailable: %s", exc)
+                continue
+            self._need_reopen = False
+            log.info("audio source reopened")
+            return
 
     def _enqueue(self, seg: Segment) -> None:
         self.stats.segments += 1

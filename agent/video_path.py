@@ -79,6 +79,8 @@ class VideoPath:
         self.on_hands: list[Callable[[VideoFrame, list[Hand]], None]] = []
         self.done = threading.Event()
         self.paused = threading.Event()  # camera off (privacy): no frame is read while set
+        self.retry_s = 2.0
+        self._need_reopen = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._tracking = False
@@ -87,7 +89,11 @@ class VideoPath:
 
     def start(self) -> None:
         if not self.paused.is_set():  # a persisted "camera off" never opens the camera, not even briefly
-            self.source.open()
+            try:
+                self.source.open()
+            except DeviceUnavailable as exc:  # unplugged at start: keep running, retry in the loop
+                log.error("%s; retrying every %.0f s", exc, self.retry_s)
+                self._need_reopen = True
         self._thread = threading.Thread(target=self._loop, name="pipeline-video", daemon=True)
         self._thread.start()
 
@@ -105,17 +111,15 @@ class VideoPath:
                 if self.paused.is_set():
                     self._stop.wait(0.1)
                     continue
+                if self._need_reopen:
+                    self._reopen()
+                    continue
                 try:
                     frame = self.source.read(timeout=0.2)
                 except DeviceUnavailable as exc:
-                    log.error("%s; reopening the camera in 2 s", exc)
+                    log.error("%s; reopening every %.0f s", exc, self.retry_s)
                     self.source.close()
-                    if self._stop.wait(2.0):
-                        break
-                    try:
-                        self.source.open()
-                    except AgentError as exc2:
-                        log.warning("camera still unavailable: %s", exc2)
+                    self._need_reopen = True
                     continue
                 if frame is None:
                     if self.source.exhausted and not self.paused.is_set():
@@ -125,6 +129,17 @@ class VideoPath:
         finally:
             self.thread_cpu_s["video"] = time.thread_time()
             self.done.set()
+
+    def _reopen(self) -> None:
+        if self._stop.wait(self.retry_s):
+            return
+        try:
+            self.source.open()
+        except AgentError as exc:
+            log.warning("camera still unavailable: %s", exc)
+            return
+        self._need_reopen = False
+        log.info("camera reopened")
 
     def handle(self, frame: VideoFrame) -> list[GestureEvent]:
         """Process one frame (also usable without the thread, e.g. in benchmarks and tests)."""

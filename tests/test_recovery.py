@@ -1,0 +1,94 @@
+"""Unplugged devices: the agent keeps running, says what happened, and picks the device up when it returns."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from agent.config.schema import AgentConfig
+from agent.errors import DeviceUnavailable
+from agent.mqtt.publisher import MemoryPublisher
+from agent.pipeline import Pipeline
+from agent.sources.camera import CameraSource
+from agent.sources.wav_replay import WavReplaySource
+from agent.types import CommandScores, GestureEvent, Hand
+from agent.video_path import VideoPath
+from agent.vision import HandTracker
+
+
+class PluggedInLater(WavReplaySource):
+    """A microphone that is unplugged for the first ``absent`` open attempts (what a real unplug looks like to
+    the agent: PortAudio refusing to open the device)."""
+
+    def __init__(self, absent: int, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.absent = absent
+        self.attempts = 0
+
+    def open(self) -> None:
+        self.attempts += 1
+        if self.attempts <= self.absent:
+            raise DeviceUnavailable("cannot open microphone 'USB': device unplugged")
+        super().open()
+
+
+class Rejecting:
+    def recognize(self, pcm: np.ndarray, t_start: float = 0.0, t_end: float = 0.0) -> CommandScores:
+        return CommandScores(("unknown",), (1.0,), t_start, t_end)
+
+    def decide(self, scores: CommandScores) -> tuple[str | None, float]:
+        return None, 0.0
+
+
+def test_microphone_unplugged_at_start_is_retried(speak, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    pcm = np.concatenate([np.zeros(8000, np.int16), speak("turn on the lights"), np.zeros(16000, np.int16)])
+    src = PluggedInLater(2, pcm=pcm, realtime=False)
+    pipe = Pipeline(AgentConfig(), src, Rejecting(), MemoryPublisher())
+    pipe.retry_s = 0.05
+    pipe.start()
+    try:
+        assert pipe.wait_drained(10)
+    finally:
+        pipe.stop()
+    assert src.attempts == 3
+    assert pipe.stats.segments == 1, "the utterance after the device came back was heard"
+    assert "unplugged" in caplog.text
+
+
+class Events:
+    def __init__(self) -> None:
+        self.updates = 0
+
+    def update(self, hands: list[Hand], t_mono: float) -> list[GestureEvent]:
+        self.updates += 1
+        return []
+
+
+def test_camera_unplugged_at_start_is_retried(tmp_path: Path) -> None:
+    video = tmp_path / "v.avi"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 15, (64, 48))
+    for i in range(10):
+        w.write(np.full((48, 64, 3), i * 20, np.uint8))
+    w.release()
+    attempts = []
+
+    def capture(dev: Any) -> cv2.VideoCapture:  # the device node appears on the third attempt
+        attempts.append(dev)
+        return cv2.VideoCapture(str(video) if len(attempts) >= 3 else "/dev/video-unplugged")
+
+    cam = CameraSource(str(video), max_fps=100, capture_factory=capture)
+    events = Events()
+    path = VideoPath(cam, HandTracker(), events)
+    path.retry_s = 0.05
+    path.start()
+    deadline = time.monotonic() + 10
+    while not path.done.is_set() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    path.stop()
+    assert len(attempts) == 3
+    assert path.stats.frames >= 1 and events.updates >= 1
