@@ -15,6 +15,7 @@ import pytest
 
 from agent.broker import LocalBroker
 from agent.config.schema import MqttConfig
+from agent.errors import DeviceUnavailable
 from agent.mqtt.client import MqttClient
 from agent.mqtt.ha import HomeAssistantBridge
 from agent.mqtt.publisher import Message
@@ -102,7 +103,8 @@ def test_camera_off_reads_no_frame_until_back_on(video: Path, tmp_path: Path) ->
         ctl.set_camera_off(True)
         frozen = CountingCapture.reads
         assert CountingCapture.open_caps == 0  # the device is released
-        assert cam.read(0.2) is None
+        with pytest.raises(DeviceUnavailable, match="not open"):  # a released camera delivers nothing
+            cam.read(0.2)
         time.sleep(0.6)  # ~36 frames at 60 fps would have been read
         assert CountingCapture.reads == frozen, "a frame was read while the camera was off"
         ctl.set_camera_off(False)

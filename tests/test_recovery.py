@@ -92,3 +92,39 @@ def test_camera_unplugged_at_start_is_retried(tmp_path: Path) -> None:
     path.stop()
     assert len(attempts) == 3
     assert path.stats.frames >= 1 and events.updates >= 1
+
+
+def test_camera_that_fails_to_reopen_after_privacy_switch_is_retried(tmp_path: Path) -> None:
+    from agent.privacy import PrivacyController, PrivacyStore
+
+    video = tmp_path / "v.avi"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 15, (64, 48))
+    for i in range(200):
+        w.write(np.full((48, 64, 3), (i * 7) % 255, np.uint8))
+    w.release()
+    opens: list[int] = []
+
+    def capture(dev: Any) -> cv2.VideoCapture:  # the second open (after "camera on") fails: device busy
+        opens.append(1)
+        return cv2.VideoCapture("/dev/video-busy" if len(opens) == 2 else str(video))
+
+    cam = CameraSource(str(video), max_fps=60, capture_factory=capture)
+    events = Events()
+    path = VideoPath(cam, HandTracker(), events)
+    path.retry_s = 0.05
+    privacy = PrivacyController(PrivacyStore(tmp_path), camera=cam, camera_off=path.paused)
+    path.start()
+    try:
+        time.sleep(0.3)
+        privacy.set_camera_off(True)
+        frames_off = path.stats.frames
+        time.sleep(0.3)
+        assert path.stats.frames == frames_off
+        privacy.set_camera_off(False)  # reopening fails once; the video path retries by itself
+        deadline = time.monotonic() + 5
+        while path.stats.frames <= frames_off and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        path.stop()
+    assert len(opens) >= 3
+    assert path.stats.frames > frames_off

@@ -104,6 +104,8 @@ class CameraSource:
 
     def read(self, timeout: float = 1.0) -> VideoFrame | None:
         """The newest frame not yet returned (older ones are skipped: vision wants the freshest)."""
+        if self._cap is None and not self.exhausted:  # not open (a failed reopen): the caller retries
+            raise DeviceUnavailable(f"camera {self.device!r} is not open")
         deadline = time.monotonic() + timeout
         with self._cond:
             while self._latest is None or self._latest.seq == self._delivered_seq:

@@ -76,6 +76,8 @@ class MicrophoneSource:
         log.info("microphone %r open (%d-sample blocks)", self.device, self.block)
 
     def read(self, timeout: float = 1.0) -> AudioFrame | None:
+        if self._stream is None:  # e.g. reopening after the privacy switch failed: the caller retries
+            raise DeviceUnavailable(f"microphone {self.device!r} is not open")
         try:
             return self._queue.get(timeout=timeout)
         except queue.Empty:
