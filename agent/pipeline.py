@@ -13,6 +13,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -29,6 +30,8 @@ from .sources.base import Source
 from .types import AudioFrame, CommandScores, Intent, Segment
 
 log = logging.getLogger(__name__)
+
+LATENCY_SAMPLES = 4096
 
 
 class Recognizer(Protocol):
@@ -52,8 +55,10 @@ class PipelineStats:
     rejected: int = 0
     dropped_segments: int = 0
     errors: int = 0
-    latencies_ms: list[float] = field(default_factory=list)  # end of speech detected → intent published
-    endpoint_ms: list[float] = field(default_factory=list)  # end of the segment's audio → end detected
+    # the most recent samples only: a daemon runs for months (an unbounded list grew ~1 MB per 30 min of video)
+    # latencies_ms: end of speech detected → intent published; endpoint_ms: end of audio → end detected
+    latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES))
+    endpoint_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES))
 
 
 class Pipeline:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -19,6 +20,7 @@ import cv2
 import numpy as np
 
 from .errors import AgentError, DeviceUnavailable
+from .pipeline import LATENCY_SAMPLES
 from .sources.base import Source
 from .types import GestureEvent, Hand, VideoFrame
 
@@ -57,7 +59,7 @@ class VideoStats:
     skipped_still: int = 0
     dropped: int = 0
     events: int = 0
-    latencies_ms: list[float] = field(default_factory=list)
+    latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES))  # most recent only
 
 
 class VideoPath:

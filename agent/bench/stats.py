@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,8 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def percentiles(values: list[float], ps: tuple[int, ...] = (50, 95, 99)) -> dict[str, float]:
+def percentiles(values: Iterable[float], ps: tuple[int, ...] = (50, 95, 99)) -> dict[str, float]:
+    values = list(values)
     if not values:
         return {f"p{p}": float("nan") for p in ps}
     arr = np.asarray(values, dtype=np.float64)
