@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import strictjson
 from ..errors import PayloadError
 from .client import message_expiry
 from .dedup import SeenIds
@@ -67,19 +68,6 @@ class Command:
         return parse_command(name, json.dumps(payload).encode())
 
 
-def _no_dupes(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    d: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in d:
-            raise PayloadError(f"duplicate key {k!r}")
-        d[k] = v
-    return d
-
-
-def _reject_constant(name: str) -> Any:
-    raise PayloadError(f"{name} is not allowed")
-
-
 def _number(d: dict[str, Any], key: str) -> float:
     v = d[key]
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
@@ -95,8 +83,8 @@ def parse_command(name: str, raw: bytes) -> Command:
     if len(raw) > MAX_COMMAND_BYTES:
         raise PayloadError(f"command is {len(raw)} bytes (limit {MAX_COMMAND_BYTES})")
     try:
-        d = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_dupes, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        d = strictjson.loads(raw)
+    except ValueError as exc:  # UnicodeDecodeError is a ValueError too
         raise PayloadError(f"command is not valid UTF-8 JSON: {exc}") from None
     if not isinstance(d, dict):
         raise PayloadError("command must be a JSON object")

@@ -26,6 +26,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from .. import strictjson
 from ..errors import BundleError
 
 FORMAT = "homeagent-bundle/1"
@@ -46,27 +47,13 @@ def canonical_json(obj: Any) -> bytes:
                       allow_nan=False).encode("utf-8")
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise ValueError(f"duplicate key {k!r}")
-        out[k] = v
-    return out
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"non-standard JSON constant {name}")
-
-
 def strict_loads(data: bytes, what: str, max_bytes: int) -> Any:
     """Parse JSON refusing oversized input, invalid UTF-8, duplicate keys and NaN/Infinity."""
     if len(data) > max_bytes:
         raise BundleError(f"{what} is {len(data)} bytes, over the {max_bytes}-byte limit")
     try:
-        return json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates,
-                          parse_constant=_no_constants)
-    except (UnicodeDecodeError, ValueError) as exc:
+        return strictjson.loads(data)
+    except ValueError as exc:  # UnicodeDecodeError is a ValueError too
         raise BundleError(f"{what} is not valid strict JSON: {exc}") from exc
 
 
