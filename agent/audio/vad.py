@@ -1,9 +1,11 @@
 """Voice activity detection and utterance segmentation.
 
-``WebRtcVad`` classifies 10/20/30 ms frames; :class:`Segmenter` turns a stream of AudioFrames of any block
-length into utterances with pre-roll, an onset window, hangover, min/max length, and a hard end-of-speech
-timeout (``max_ms``) so a noisy room cannot hold an utterance open forever. It also tracks the noise floor
-to attach an SNR estimate to each segment (fusion uses it to weight the voice).
+A :class:`FrameVad` engine decides speech per frame; ``vad.engine`` selects it (:func:`make_frame_vad`):
+``webrtc`` (:class:`~agent.audio.vad_webrtc.WebRtcVad`, 10/20/30 ms frames) or ``silero``
+(:class:`~agent.audio.vad_silero.SileroVad`, 32 ms chunks). :class:`Segmenter` is shared by both: it turns a
+stream of AudioFrames of any block length into utterances with pre-roll, an onset window, hangover, min/max
+length, and a hard end-of-speech timeout (``max_ms``) so a noisy room cannot hold an utterance open forever.
+It also tracks the noise floor to attach an SNR estimate to each segment (fusion uses it to weight the voice).
 """
 
 from __future__ import annotations
@@ -17,26 +19,29 @@ import numpy as np
 
 from ..config.schema import VadConfig
 from ..types import AudioFrame, Segment
+from .vad_webrtc import RATE, WebRtcVad
 
 log = logging.getLogger(__name__)
 
-RATE = 16000
+__all__ = ["RATE", "FrameVad", "Segmenter", "WebRtcVad", "make_frame_vad"]
 
 
 class FrameVad(Protocol):
+    """A per-frame speech decision on consecutive int16 frames of ``frame_samples`` samples at 16 kHz."""
+
+    @property
+    def frame_samples(self) -> int: ...
+
     def is_speech(self, frame: np.ndarray) -> bool: ...
 
 
-class WebRtcVad:
-    """webrtcvad (Google's WebRTC GMM VAD) on int16 frames of 10, 20 or 30 ms at 16 kHz."""
+def make_frame_vad(cfg: VadConfig) -> FrameVad:
+    """The engine ``cfg.engine`` names, configured from ``cfg``."""
+    if cfg.engine == "silero":
+        from .vad_silero import SileroVad
 
-    def __init__(self, aggressiveness: int = 2) -> None:
-        import webrtcvad
-
-        self._vad = webrtcvad.Vad(aggressiveness)
-
-    def is_speech(self, frame: np.ndarray) -> bool:
-        return bool(self._vad.is_speech(frame.tobytes(), RATE))
+        return SileroVad(cfg.silero.threshold, cfg.silero.neg_threshold)
+    return WebRtcVad(cfg.aggressiveness, cfg.frame_ms)
 
 
 def _rms_db(x: np.ndarray) -> float:
@@ -49,12 +54,13 @@ class Segmenter:
 
     def __init__(self, cfg: VadConfig | None = None, vad: FrameVad | None = None) -> None:
         self.cfg = cfg or VadConfig()
-        self.vad = vad or WebRtcVad(self.cfg.aggressiveness)
-        self.n = RATE * self.cfg.frame_ms // 1000
+        self.vad = vad or make_frame_vad(self.cfg)
+        self.n = self.vad.frame_samples
+        self.frame_ms = self.n * 1000 / RATE  # the engine's frame: 10/20/30 ms (webrtc) or 32 ms (silero)
         self._pending = np.zeros(0, np.int16)
         self._pending_t = 0.0
-        self._pre: deque[tuple[np.ndarray, bool]] = deque(maxlen=max(1, self.cfg.pre_roll_ms // self.cfg.frame_ms))
-        self._onset: deque[bool] = deque(maxlen=max(1, self.cfg.start_ms // self.cfg.frame_ms))
+        self._pre: deque[tuple[np.ndarray, bool]] = deque(maxlen=self._frames_in(self.cfg.pre_roll_ms))
+        self._onset: deque[bool] = deque(maxlen=self._frames_in(self.cfg.start_ms))
         self._active = False
         self._frames: list[np.ndarray] = []
         self._flags: list[bool] = []
@@ -62,6 +68,10 @@ class Segmenter:
         self._t_start = 0.0
         self._noise_db = 30.0
         self.forced_ends = 0
+
+    def _frames_in(self, ms: float) -> int:
+        """Whole frames in ``ms`` (at least one)."""
+        return max(1, int(ms // self.frame_ms))
 
     @property
     def active(self) -> bool:
@@ -84,8 +94,10 @@ class Segmenter:
     def _step(self, chunk: np.ndarray, t: float) -> Segment | None:
         cfg = self.cfg
         level = _rms_db(chunk)
-        # webrtcvad alone fires on babble and clatter: a frame must also stand out of the noise floor
-        speech = level >= self._noise_db + cfg.min_snr_db and self.vad.is_speech(chunk)
+        # the engine sees every frame (silero carries a recurrent state from frame to frame); webrtcvad alone
+        # fires on babble and clatter: a frame must also stand out of the noise floor
+        voiced = self.vad.is_speech(chunk)
+        speech = voiced and level >= self._noise_db + cfg.min_snr_db
         if not self._active:
             # noise floor: fast to fall, slow to rise (minimum-statistics style)
             rate = 0.2 if level < self._noise_db else 0.01
@@ -105,15 +117,15 @@ class Segmenter:
         self._frames.append(chunk)
         self._flags.append(speech)
         self._silence = 0 if speech else self._silence + 1
-        length_ms = len(self._frames) * cfg.frame_ms
+        length_ms = len(self._frames) * self.frame_ms
         # end of speech: the hangover window is (almost) all silence; a stray noise blip does not reset it
-        hang = max(1, cfg.hangover_ms // cfg.frame_ms)
+        hang = self._frames_in(cfg.hangover_ms)
         tail = self._flags[-hang:]
         if len(tail) == hang and sum(tail) <= hang // 5 and not tail[-1]:
             self._silence = max(self._silence, next(i for i, f in enumerate(reversed(tail)) if f) if any(tail)
                                 else hang)
             return self._finish(t, forced=False)
-        if self._silence * cfg.frame_ms >= cfg.hangover_ms:
+        if self._silence * self.frame_ms >= cfg.hangover_ms:
             return self._finish(t, forced=False)
         if length_ms >= cfg.max_ms:
             self.forced_ends += 1
@@ -123,12 +135,12 @@ class Segmenter:
     def _finish(self, t: float, forced: bool) -> Segment | None:
         frames, flags = self._frames, self._flags
         if not forced:  # trim the trailing silence, keep a little of it
-            keep = len(frames) - self._silence + max(1, 150 // self.cfg.frame_ms)
+            keep = len(frames) - self._silence + self._frames_in(150)
             frames, flags = frames[:keep], flags[:keep]
         self._active = False
         self._frames, self._flags = [], []
         speech_frames = int(sum(flags))
-        if speech_frames * self.cfg.frame_ms < self.cfg.min_ms:
+        if speech_frames * self.frame_ms < self.cfg.min_ms:
             return None
         pcm = np.concatenate(frames)
         voiced = np.concatenate([f for f, s in zip(frames, flags, strict=True) if s]) if speech_frames else pcm

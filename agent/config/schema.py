@@ -55,10 +55,33 @@ class ReplayVideoSource(Strict):
     loop: bool = Field(False, title="Loop", description="Start again at the end.")
 
 
+class SileroVadConfig(Strict):
+    threshold: float = Field(0.5, gt=0, lt=1, title="Speech threshold",
+                             description="A 32 ms chunk starts counting as speech when silero's speech "
+                                         "probability reaches this (0-1; higher = fewer false alarms).")
+    neg_threshold: float = Field(0.35, gt=0, lt=1, title="Release threshold",
+                                 description="Once speech, chunks stay speech while the probability is at least "
+                                             "this (0-1, at most threshold).")
+
+    @model_validator(mode="after")
+    def _order(self) -> SileroVadConfig:
+        if self.neg_threshold > self.threshold:
+            raise ValueError("neg_threshold must not exceed threshold")
+        return self
+
+
 class VadConfig(Strict):
+    engine: Literal["webrtc", "silero"] = Field(
+        "webrtc", title="VAD engine",
+        description="Per-frame speech decision: webrtc (webrtcvad, 10-30 ms frames) or silero (silero ONNX "
+                    "model, 32 ms frames, fewer false alarms on music and clatter; built by "
+                    "'python -m models.speech.fetch_vad').")
     aggressiveness: int = Field(2, ge=0, le=3, title="webrtcvad aggressiveness",
-                                description="0 (least) to 3 (most aggressive at filtering non-speech).")
-    frame_ms: Literal[10, 20, 30] = Field(30, title="VAD frame (ms)", description="webrtcvad frame length.")
+                                description="0 (least) to 3 (most aggressive at filtering non-speech); engine webrtc.")
+    frame_ms: Literal[10, 20, 30] = Field(30, title="VAD frame (ms)",
+                                          description="webrtcvad frame length (engine silero always uses 32 ms).")
+    silero: SileroVadConfig = Field(default_factory=SileroVadConfig, title="silero VAD",
+                                    description="Thresholds of engine silero.")
     min_snr_db: float = Field(6.0, ge=0, le=40, title="Minimum frame SNR (dB)",
                               description="A frame counts as speech only this far above the tracked noise floor.")
     pre_roll_ms: int = Field(300, ge=0, le=2000, title="Pre-roll (ms)",
