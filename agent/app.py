@@ -13,6 +13,7 @@ sensors, update entity), UpdateManager (signed OTA → hot-swap of the speech mo
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import threading
 import time
@@ -35,7 +36,7 @@ from .privacy import PrivacyController, PrivacyStore
 from .sources.base import Source
 from .sources.camera import CameraSource
 from .sources.microphone import MicrophoneSource
-from .sources.video_replay import VideoReplaySource
+from .sources.video_replay import ArrayVideoSource, VideoReplaySource
 from .sources.wav_replay import WavReplaySource
 from .systemd import Notifier, Watchdog, watchdog_interval
 from .types import AudioFrame, Intent, VideoFrame
@@ -95,6 +96,7 @@ class Agent:
         if cfg.fusion.enabled and self.video is not None:
             engine = FusionEngine(cfg.fusion, site_id=cfg.site_id, wall_offset=time.time() - time.monotonic())
             self.fusion = FusionRunner(engine)
+            self.fusion.report_to(self.mqtt, cfg.mqtt.topic_prefix, cfg.site_id)  # abstain/confirm reports
         self.pipeline = Pipeline(cfg, audio or build_audio_source(cfg), self.models, self.mqtt, fusion=self.fusion)
         self.privacy = PrivacyController(PrivacyStore(cfg.state_dir), camera=video_source,
                                          microphone=self.pipeline.audio, muted=self.pipeline.muted,
@@ -146,7 +148,11 @@ class Agent:
             self.fusion.on_intent.append(lambda intent: self.decided(intent, self.pipeline.last_snr_db))
         if self.video is not None:
             if self.fusion is not None:
-                self.video.on_event.append(self.fusion.push_gesture)
+                fusion = self.fusion
+                self.video.on_event.append(fusion.push_gesture)
+                self.video.on_progress.append(lambda t: fusion.progress("gesture", t))
+                # until the first frame is handled (model warm-up), speech waits for it at most max_lag_s
+                fusion.progress("gesture", -math.inf)
             if self.bridge is not None:
                 self.video.on_event.append(self.bridge.publish_gesture)
 
@@ -182,6 +188,14 @@ class Agent:
         if self.video is not None:
             self.video.start()
         self.privacy.apply()
+
+    def _drain_for_flush(self, timeout: float = 3.0) -> None:
+        """A finite replay ended: let the recognizer score the last utterance and a finite video finish before
+        fusion decides everything still waiting (was: flushed while the last utterance was still in recognition)."""
+        self.pipeline.wait_drained(timeout)
+        if self.video is not None and isinstance(self.video.source, (VideoReplaySource, ArrayVideoSource)) \
+                and not self.video.source.loop:
+            self.video.done.wait(timeout)
 
     def heartbeats(self) -> dict[str, float]:
         beats = dict(self.pipeline.heartbeats)
@@ -230,6 +244,7 @@ class Agent:
                 if self.pipeline.audio_done.is_set():
                     log.info("audio source finished")
                     if self.fusion is not None:
+                        self._drain_for_flush()
                         self.fusion.flush()
                     break
         finally:

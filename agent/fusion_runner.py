@@ -1,5 +1,7 @@
 """Runs the pure :class:`~agent.fusion.FusionEngine` in the live agent: a lock around it (speech arrives on
-the recognizer thread, gestures on the video thread) and a ticker thread that calls ``step(now)``.
+the recognizer thread, gestures on the video thread) and a ticker thread that calls ``step(now)``. The audio
+and video paths also report how far their streams have been processed (``progress``), so the engine waits for
+a lagging stream in stream time rather than for a fixed wall-clock delay.
 
 Outputs are dispatched to listeners: intents to ``on_intent`` (publish + actions), abstentions and confirm
 requests to ``on_note`` (logged and reported over MQTT by the caller).
@@ -7,6 +9,7 @@ requests to ``on_note`` (logged and reported over MQTT by the caller).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -14,6 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .fusion import Abstain, ConfirmRequest, FusionEngine
+from .intents.topics import fusion_topic
+from .mqtt.publisher import Message, Publisher
 from .types import CommandScores, GestureEvent, Intent
 
 log = logging.getLogger(__name__)
@@ -45,6 +50,11 @@ class FusionRunner:
         with self._lock:
             self.engine.voice_activity(active, t)
 
+    def progress(self, modality: str, t: float | None) -> None:
+        """How far the ``voice`` or ``gesture`` stream has been processed (see ``FusionEngine.progress``)."""
+        with self._lock:
+            self.engine.progress(modality, t)
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="fusion", daemon=True)
         self._thread.start()
@@ -74,6 +84,16 @@ class FusionRunner:
             except Exception:  # a fusion bug must not stop the agent; it is logged with its traceback
                 log.exception("fusion step failed")
 
+    def report_to(self, publisher: Publisher, prefix: str, site_id: str) -> None:
+        """Publish every abstention and confirm request as a report on ``<prefix>/<site>/fusion/abstain`` and
+        ``.../fusion/confirm`` (JSON, QoS 1, not retained): a conflict is reported, never acted on."""
+        def publish(note: Any) -> None:
+            kind, payload = note_report(note, site_id)
+            publisher.publish(Message(fusion_topic(prefix, site_id, kind), json.dumps(payload).encode(), qos=1,
+                                      retain=False))
+
+        self.on_note.append(publish)
+
     def _dispatch(self, outputs: list[Any]) -> None:
         for out in outputs:
             if isinstance(out, Intent):
@@ -89,3 +109,14 @@ class FusionRunner:
                     log.info("fusion waits for confirmation of %s until %.1f", out.intent.name, out.deadline)
                 for note in self.on_note:
                     note(out)
+
+
+def note_report(note: Abstain | ConfirmRequest, site_id: str) -> tuple[str, dict[str, Any]]:
+    """(``abstain`` | ``confirm``, JSON-ready report) of one fusion note."""
+    if isinstance(note, ConfirmRequest):
+        i = note.intent
+        return "confirm", {"siteId": site_id, "intent": i.name, "slots": dict(i.slots),
+                           "confidence": round(i.confidence, 4), "id": i.id, "t_start": i.t_start, "t_end": i.t_end,
+                           "deadline": note.deadline}
+    return "abstain", {"siteId": site_id, "reason": note.reason, "t_start": note.t_start, "t_end": note.t_end,
+                       "detail": {k: v for k, v in note.detail.items() if isinstance(v, (str, int, float, list))}}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import queue
 import threading
 import time
@@ -46,6 +47,8 @@ class SpeechSink(Protocol):
     def push_speech(self, scores: CommandScores) -> None: ...
 
     def voice_activity(self, active: bool, t: float) -> None: ...
+
+    def progress(self, modality: str, t: float | None) -> None: ...
 
 
 @dataclass
@@ -92,6 +95,11 @@ class Pipeline:
         # a replay running flat out (evaluation) waits for the recognizer; live capture never blocks
         self.lossless = getattr(audio, "realtime", True) is False
         self.muted = threading.Event()
+        # fusion watermark: audio analysed up to _heard (None = stream not running); utterances found but not yet
+        # scored (their t_start) hold it back, so fusion never decides a gesture before the speech next to it
+        self._heard: float | None = None
+        self._in_flight: list[float] = []
+        self._progress_lock = threading.Lock()
 
     # lifecycle -----------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -128,6 +136,7 @@ class Pipeline:
             while not self._stop.is_set():
                 self.heartbeats["audio"] = time.monotonic()
                 if self.muted.is_set():  # the privacy controller closed the source
+                    self._report_progress(None)
                     self._stop.wait(0.1)
                     continue
                 if self._need_reopen:
@@ -148,14 +157,35 @@ class Pipeline:
                     self._enqueue(seg)
                 if self.fusion is not None and self.segmenter.active != was_active:
                     self.fusion.voice_activity(self.segmenter.active, frame.t_mono)
+                if not self.segmenter.active:  # while speech goes on, the watermark stays before its start
+                    self._report_progress(frame.t_mono + len(frame.pcm) / frame.sample_rate)
             for seg in self.segmenter.flush():
                 self._enqueue(seg)
         finally:
+            self._report_progress(None)
             self.thread_cpu_s["audio"] = time.thread_time()
             self._segments.put(None)
             self.audio_done.set()
 
+    def _report_progress(self, heard: float | None) -> None:
+        """Tell fusion how far the voice stream is complete. A segment that has not started yet may still get a
+        t_start up to a pre-roll (plus one VAD frame) before the last frame analysed."""
+        if self.fusion is None:
+            return
+        with self._progress_lock:
+            self._heard = heard
+            self._send_progress()
+
+    def _send_progress(self) -> None:
+        assert self.fusion is not None
+        v = self.cfg.vad
+        t = math.inf if self._heard is None else self._heard - (v.pre_roll_ms + v.frame_ms) / 1000.0
+        if self._in_flight:
+            t = min(t, self._in_flight[0])
+        self.fusion.progress("voice", None if math.isinf(t) else t)
+
     def _reopen_audio(self) -> None:
+        self._report_progress(None)  # no device: nothing to wait for
         self.audio.close()
         self._need_reopen = True
         while not self._stop.wait(self.retry_s):
@@ -173,14 +203,28 @@ class Pipeline:
         self.stats.segments += 1
         now = time.monotonic()
         self.stats.endpoint_ms.append((now - seg.t_end) * 1000.0)
+        self._flight(seg.t_start, add=True)
         if self.lossless:
             self._segments.put((seg, now))
             return
         try:
             self._segments.put_nowait((seg, now))
         except queue.Full:
+            self._flight(seg.t_start, add=False)
             self.stats.dropped_segments += 1
             log.warning("recognizer is behind: utterance at %.2f s dropped", seg.t_start)
+
+    def _flight(self, t_start: float, *, add: bool) -> None:
+        """An utterance found by the VAD but not yet given to fusion (``add``), or given (not ``add``)."""
+        if self.fusion is None:
+            return
+        with self._progress_lock:
+            if add:
+                self._in_flight.append(t_start)
+                self._in_flight.sort()
+            elif t_start in self._in_flight:
+                self._in_flight.remove(t_start)
+            self._send_progress()
 
     def _recognize_loop(self) -> None:
         try:
@@ -205,6 +249,8 @@ class Pipeline:
             except AgentError as exc:
                 self.stats.errors += 1
                 log.error("recognition failed for the utterance at %.2f s: %s", seg.t_start, exc)
+            finally:
+                self._flight(seg.t_start, add=False)
 
     def handle_segment(self, seg: Segment, detected: float | None = None) -> Intent | None:
         """Recognize one utterance; publish its intent. ``detected``: when its end of speech was found."""

@@ -79,6 +79,8 @@ class VideoPath:
         self.thread_cpu_s: dict[str, float] = {}
         self.on_event: list[Callable[[GestureEvent], None]] = []
         self.on_hands: list[Callable[[VideoFrame, list[Hand]], None]] = []
+        # how far the gesture stream is complete (frame time of the last frame handled; None = no camera running)
+        self.on_progress: list[Callable[[float | None], None]] = []
         self.done = threading.Event()
         self.paused = threading.Event()  # camera off (privacy): no frame is read while set
         self.retry_s = 2.0
@@ -111,9 +113,11 @@ class VideoPath:
             while not self._stop.is_set():
                 self.heartbeats["video"] = self.clock()
                 if self.paused.is_set():
+                    self._progress(None)
                     self._stop.wait(0.1)
                     continue
                 if self._need_reopen:
+                    self._progress(None)
                     self._reopen()
                     continue
                 try:
@@ -129,8 +133,13 @@ class VideoPath:
                     continue
                 self.handle(frame)
         finally:
+            self._progress(None)
             self.thread_cpu_s["video"] = time.thread_time()
             self.done.set()
+
+    def _progress(self, t: float | None) -> None:
+        for listener in self.on_progress:
+            listener(t)
 
     def _reopen(self) -> None:
         if self._stop.wait(self.retry_s):
@@ -167,4 +176,5 @@ class VideoPath:
             self.stats.events += 1
             for listener in self.on_event:
                 listener(ev)
+        self._progress(frame.t_mono)  # after the events: every gesture ending by this frame has been delivered
         return events

@@ -188,3 +188,85 @@ def test_fitted_weights_load_and_are_sane() -> None:
     m = LateFusionModel.load()
     assert 0.0 < m.threshold <= 1.0
     assert np.isfinite(m.theta_voice).all() and np.isfinite(m.theta_gesture).all()
+
+
+def test_speech_waits_for_a_lagging_gesture_stream_not_the_wall_clock() -> None:
+    """The video thread is behind (CPU load): a pointing event that becomes stable after the utterance must
+    still pair with it, however late it is pushed, as long as the stream lags less than max_lag_s."""
+    e = FusionEngine(cfg(confirm={"enabled": False}, max_lag_s=3.0), MODEL)
+    e.progress("gesture", 10.5)
+    e.push_speech(speech("that_on", t=10.0, dur=1.0))  # ends at 11.0
+    assert e.step(12.5) == []  # wall clock is past t_end + wait_s, the gesture stream is not
+    e.push_gesture(gesture("pointing", t=11.2, target="lamp_zone"))  # ends at 11.8
+    e.progress("gesture", 12.1)
+    [i] = e.step(12.6)
+    assert isinstance(i, Intent) and i.slots == {"device": "floor_lamp"}
+
+
+def test_a_stalled_stream_is_waited_for_at_most_max_lag() -> None:
+    e = FusionEngine(cfg(max_lag_s=2.0), MODEL)
+    e.progress("gesture", 5.0)  # the camera froze at 5.0
+    e.push_speech(speech("that_on", t=10.0))
+    assert e.step(13.9) == []
+    [out] = e.step(14.0)  # the stream is taken to be at least 14.0 - 2.0 = t_end + wait_s: decided without it
+    assert isinstance(out, Abstain) and out.reason == "no_target"
+    e.progress("gesture", None)  # camera off: nothing to wait for
+    e.push_speech(speech("that_on", t=20.0))
+    [out] = e.step(22.0)
+    assert isinstance(out, Abstain)
+
+
+def test_lone_gesture_waits_for_the_voice_stream_to_catch_up() -> None:
+    """The VAD has not analysed the audio up to the gesture's end + wait yet: an utterance may be starting."""
+    e = FusionEngine(cfg(wake={"enabled": False}, confirm={"enabled": False}), MODEL)
+    e.progress("voice", 5.0)
+    e.push_gesture(gesture("victory", t=5.0))  # ends at 5.6
+    assert e.step(7.0) == []
+    e.push_speech(speech("music_stop", 0.97, t=6.2, dur=0.8))  # conflicting speech, found late
+    e.progress("voice", 7.5)
+    [out] = e.step(8.0)
+    assert isinstance(out, Abstain) and out.reason == "conflict"
+
+
+def test_pointing_stays_a_partner_for_the_whole_window() -> None:
+    """Point first, speak 1.5 s later (beyond wait_s, within window_s): still one deictic intent."""
+    e = FusionEngine(cfg(window_s=2.0, wait_s=1.0, confirm={"enabled": False}), MODEL)
+    e.push_gesture(gesture("pointing", t=10.0, target="tv_zone"))  # ends at 10.6
+    assert e.step(11.9) == []
+    e.push_speech(speech("that_off", t=12.1, dur=0.8))
+    [i] = e.step(14.0)
+    assert isinstance(i, Intent) and i.name == "device_off" and i.slots == {"device": "tv"}
+    e.push_gesture(gesture("pointing", t=20.0, target="tv_zone"))
+    assert e.step(22.7) == [] and e._gestures == []  # a lone pointing does nothing and is dropped after the window
+
+
+def test_swipes_are_previous_and_next() -> None:
+    e = FusionEngine(cfg(confirm={"enabled": False}), MODEL)
+    outs = run(e, gesture("swipe_left", 1.0, t=1.0), gesture("swipe_right", 1.0, t=20.0))
+    assert [i.name for i in intents(outs)] == ["previous", "next"]
+
+
+def test_pointing_at_the_camera_wakes_without_a_wake_word() -> None:
+    weak = speech("music_play", 0.35, t=10.0, snr=5.0)
+    strict = cfg(threshold=0.8, confirm={"enabled": False}, zones={})
+    [out] = run(FusionEngine(strict, MODEL), weak)
+    assert isinstance(out, Abstain)
+    outs = run(FusionEngine(strict, MODEL), gesture("pointing", t=8.5, target="camera"), weak)
+    assert [i.name for i in intents(outs)] == ["music_play"]
+    no_wake = cfg(threshold=0.8, confirm={"enabled": False}, zones={}, wake={"enabled": False})
+    assert not intents(run(FusionEngine(no_wake, MODEL), gesture("pointing", t=8.5, target="camera"), weak))
+
+
+def test_notes_become_reports_not_actions() -> None:
+    from agent.fusion_runner import note_report
+
+    [out] = run(FusionEngine(cfg(), MODEL), speech("music_play", 0.95), gesture("open_palm", 0.97, t=10.4))
+    assert isinstance(out, Abstain)
+    kind, rep = note_report(out, "room")
+    assert kind == "abstain" and rep["reason"] == "conflict" and rep["detail"]["gesture"] == "open_palm"
+    e = FusionEngine(cfg(), MODEL)
+    e.push_speech(speech("heat_up", 0.97))
+    [req] = e.flush()
+    assert isinstance(req, ConfirmRequest)
+    kind, rep = note_report(req, "room")
+    assert kind == "confirm" and rep["intent"] == "heat_up" and rep["deadline"] > 11.0

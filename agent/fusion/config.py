@@ -71,6 +71,10 @@ class FusionConfig(_Strict):
     wait_s: float = Field(1.0, ge=0, le=10, title="Wait for the other modality (s)",
                           description="How long after an event ends the engine waits for a partner before "
                                       "deciding on one modality alone.")
+    max_lag_s: float = Field(2.0, gt=0, le=30, title="Longest wait for a lagging stream (s)",
+                             description="The engine waits until the other modality's stream has been processed "
+                                         "up to an event's end + wait_s (stream time, not wall time); a stream "
+                                         "that lags the clock by more than this is not waited for.")
     threshold: float | None = Field(None, ge=0, le=1, title="Abstain threshold",
                                     description="Fused confidence needed to act; null = the calibrated value "
                                                 "stored with the weights.")

@@ -4,6 +4,13 @@ Feed it speech hypotheses (:meth:`FusionEngine.push_speech`), gesture events (:m
 activity (:meth:`voice_activity`); call :meth:`step` with the current time; it returns :class:`Intent`,
 :class:`Abstain` and :class:`ConfirmRequest` records. No I/O, no threads, no clock reads: time is injected,
 intent ids are derived from their content, and the wall clock is ``t + wall_offset``.
+
+Waiting for the other modality is done in *stream time*: a live agent reports with :meth:`progress` how far
+each stream has been processed (every event that ends before that time has been pushed), and an utterance is
+decided only once the gesture stream has reached its end + ``wait_s`` (and a gesture once the speech stream
+has), so a video thread or a VAD that lags the wall clock under load cannot make the engine decide early. A
+stream that never reported progress is taken to be up to date (offline use); one that lags the clock by more
+than ``max_lag_s`` is not waited for any longer.
 """
 
 from __future__ import annotations
@@ -77,6 +84,7 @@ class FusionEngine:
         self._gestures: list[GestureEvent] = []
         self._wakes: list[GestureEvent] = []
         self._speech_active_since: float | None = None
+        self._progress: dict[str, float | None] = {}
         self._pending: ConfirmRequest | None = None
         self._seq = 0
 
@@ -95,6 +103,21 @@ class FusionEngine:
         """VAD state: while speech is in progress, lone gestures wait for the utterance."""
         self._speech_active_since = t if active else None
 
+    def progress(self, modality: str, t: float | None) -> None:
+        """The ``modality`` stream (``voice`` or ``gesture``) has been processed up to ``t``: every event of it
+        that ends (for speech: starts) before ``t`` has been pushed. ``None``: the stream is not running (muted,
+        camera off, ended): nothing is waited for."""
+        self._progress[modality] = t
+
+    def stream_time(self, modality: str, now: float) -> float:
+        """How far the engine may assume ``modality`` has been seen at ``now`` (never past ``now``)."""
+        if modality not in self._progress:
+            return now
+        t = self._progress[modality]
+        if t is None:
+            return now
+        return min(now, max(t, now - self.cfg.max_lag_s))
+
     # classification of gestures ------------------------------------------------------------------------
     def is_wake(self, g: GestureEvent) -> bool:
         w = self.cfg.wake
@@ -110,6 +133,10 @@ class FusionEngine:
         name = self.cfg.gesture_intents.get(g.gesture)
         return [name] if name else []
 
+    def _partner_only(self, g: GestureEvent) -> bool:
+        """Pointing at a device zone, or a wake gesture without a direct intent: no action of its own."""
+        return not self._is_yes_no(g) and (g.gesture == POINTING or not self.supported(g))
+
     def _is_yes_no(self, g: GestureEvent) -> bool:
         c = self.cfg.confirm
         return g.gesture in c.yes_gestures or g.gesture in c.no_gestures
@@ -121,7 +148,8 @@ class FusionEngine:
         if self._pending is not None and now > self._pending.deadline:
             p, self._pending = self._pending, None
             out.append(Abstain("confirm_timeout", p.intent.t_start, p.intent.t_end, {"intent": p.intent.name}))
-        for s in [s for s in self._speech if now >= s.t_end + self.cfg.wait_s]:
+        seen_gestures = self.stream_time("gesture", now)
+        for s in [s for s in self._speech if seen_gestures >= s.t_end + self.cfg.wait_s]:
             self._speech.remove(s)
             out.extend(self._decide_speech(s))
         for g in [g for g in self._gestures if self._gesture_ready(g, now)]:
@@ -140,7 +168,9 @@ class FusionEngine:
         delay = self.cfg.wait_s
         if self.is_wake(g) and self.supported(g):
             delay = max(delay, self.cfg.wake.direct_delay_s)
-        if now < g.t_end + delay:
+        if self._partner_only(g):
+            delay = self.cfg.window_s  # it does nothing alone: it stays a partner for speech the whole window
+        if self.stream_time("voice", now) < g.t_end + delay:
             return False
         if self._speech_active_since is not None and self._speech_active_since <= g.t_end + self.cfg.window_s:
             return False

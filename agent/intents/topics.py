@@ -13,3 +13,9 @@ def hermes_topic(name: str) -> str:
 
 def availability_topic(prefix: str, site_id: str) -> str:
     return f"{prefix}/{site_id}/availability"
+
+
+def fusion_topic(prefix: str, site_id: str, kind: str) -> str:
+    """Fusion reports (never actions): ``abstain`` (low confidence, conflict, no target, cancelled, ...) and
+    ``confirm`` (an intent waits for yes / thumbs-up)."""
+    return f"{prefix}/{site_id}/fusion/{kind}"
