@@ -1,8 +1,10 @@
 """``homeagent recognize --commands NAME_OR_FILE FILE.wav...``: one JSON line per file.
 
-Each line is ``{"file", "intent" (or null when rejected), "slots", "confidence"}``. WAVs of any rate and
-channel count are accepted. An unreadable file prints an error on stderr and the others are still processed;
-the exit code is 1 if any file failed.
+Each line is ``{"file", "intent" (or null when rejected), "slots" ({variable: canonical value}), "confidence"}``.
+``NAME_OR_FILE`` is a built-in set, a command-set YAML (ours, or a Rhino-style context), a bundle dir or a
+manifest.json. A set without a trained bundle is trained on first use (progress bar on stderr) and cached by
+its content hash. WAVs of any rate and channel count are accepted. An unreadable file prints an error on
+stderr and the others are still processed; the exit code is 1 if any file failed.
 """
 
 from __future__ import annotations
@@ -10,29 +12,55 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..audio.wav import read_wav_16k
-from ..errors import AudioFormatError
+from ..errors import AgentError, AudioFormatError
+
+if TYPE_CHECKING:
+    from ..speech.recognizer import CommandRecognizer
 
 log = logging.getLogger(__name__)
+WORKERS_ENV = "HOMEAGENT_TRAIN_WORKERS"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("recognize", help="recognize spoken commands in WAV files (one JSON line each)",
                               description=__doc__.split("\n\n")[0])
     p.add_argument("--commands", default="home", metavar="NAME_OR_FILE",
-                   help="speech bundle name (e.g. home, digits), bundle dir, manifest.json, or command-set YAML "
-                        "(default: home)")
+                   help="built-in set name (e.g. home, digits, smart_lighting), command-set YAML (ours or a "
+                        "Rhino-style context; trained on first use), bundle dir or manifest.json (default: home)")
     p.add_argument("--scores", action="store_true", help="also print every label's score")
     p.add_argument("files", nargs="+", metavar="FILE.wav")
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def train_workers() -> int:
+    raw = os.environ.get(WORKERS_ENV, "2")
+    if not raw.isdigit() or not 1 <= int(raw) <= 2:
+        raise AgentError(f"{WORKERS_ENV}={raw!r} must be 1 or 2")
+    return int(raw)
+
+
+def load_recognizer(name_or_file: str) -> CommandRecognizer:
+    """A recognizer for a set name/file (training and caching its bundle if needed) or a bundle path."""
+    from ..speech.bundle_cache import ensure_bundle
+    from ..speech.commands import resolve_set_path
     from ..speech.recognizer import CommandRecognizer
 
-    rec = CommandRecognizer.load(args.commands)
+    p = Path(name_or_file)
+    if not p.is_dir() and p.name != "manifest.json":
+        set_path = resolve_set_path(name_or_file)
+        if set_path.is_file():
+            return CommandRecognizer.load(ensure_bundle(set_path, workers=train_workers()))
+    return CommandRecognizer.load(name_or_file)
+
+
+def run(args: argparse.Namespace) -> int:
+    rec = load_recognizer(args.commands)
     failed = 0
     for path in args.files:
         try:
@@ -43,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
             continue
         scores = rec.recognize(pcm, 0.0, len(pcm) / 16000)
         intent, conf = rec.decide(scores)
-        line: dict[str, object] = {"file": path, "intent": intent, "slots": dict(scores.slots),
+        line: dict[str, object] = {"file": path, "intent": intent,
+                                   "slots": dict(scores.slots) if intent is not None else {},
                                    "confidence": round(conf, 4)}
         if args.scores:
             line["scores"] = {k: round(v, 4) for k, v in zip(scores.labels, scores.scores, strict=True)}

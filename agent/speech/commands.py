@@ -9,6 +9,13 @@ Format::
     negatives: ["turn on the radio"]     # optional near-misses, always "unknown"
 
 The recognizer's labels are the intents in file order followed by ``unknown``.
+
+Grammar sets extend this format with template syntax in the phrases (``[optional]``, ``(a | b)``,
+``{slot}``) and an optional ``slots:`` mapping (slot list name → values; a value may map synonyms to a
+canonical value, e.g. ``{"ceiling light": light}``); Rhino-style ``context:`` files are read unchanged.
+They are loaded by :func:`agent.speech.grammar_set.load_grammar_set` (see that module for the format);
+:func:`load_command_set` refuses them with a pointer there, and :func:`load_any_set` loads either kind.
+Flat sets load exactly as before.
 """
 
 from __future__ import annotations
@@ -72,6 +79,23 @@ def _phrases(path: Path, root: Any, where: tuple[str, ...], value: Any) -> tuple
     return tuple(" ".join(v.lower().split()) for v in value)
 
 
+def is_grammar_file(text: str) -> bool:
+    """Whether a command-set YAML text uses slots, template syntax or the Rhino ``context:`` layout."""
+    from .grammar_set import is_grammar_text
+
+    return is_grammar_text(text)
+
+
+def load_any_set(name_or_file: str | Path) -> Any:
+    """A flat :class:`CommandSet` or, for slots/templates/Rhino contexts, a ``GrammarSet``."""
+    path = resolve_set_path(name_or_file)
+    if path.is_file() and is_grammar_file(path.read_text(encoding="utf-8")):
+        from .grammar_set import load_grammar_set
+
+        return load_grammar_set(path)
+    return load_command_set(name_or_file)
+
+
 def load_command_set(name_or_file: str | Path) -> CommandSet:
     """Load and validate a command set by built-in name or YAML path; errors name the file and line."""
     path = resolve_set_path(name_or_file)
@@ -85,6 +109,9 @@ def load_command_set(name_or_file: str | Path) -> CommandSet:
         raise CommandSetError(f"{path}: invalid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise CommandSetError(f"{path}: a command set must be a mapping with 'name' and 'intents'")
+    if is_grammar_file(text):
+        raise CommandSetError(f"{path}: this is a grammar command set (slots, templates or a Rhino context): "
+                              "load it with agent.speech.grammar_set.load_grammar_set")
     unknown_keys = set(data) - {"name", "description", "intents", "negatives"}
     if unknown_keys:
         key = sorted(unknown_keys)[0]

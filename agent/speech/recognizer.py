@@ -1,5 +1,8 @@
 """Speech command recognition from a bundle: ``models/bundles/<name>/`` = ``manifest.json`` + ``head.onnx``.
 
+:meth:`CommandRecognizer.load` also loads grammar bundles (``kind: speech-grammar``, intent + slots) as a
+:class:`~agent.speech.grammar_recognizer.GrammarRecognizer` (same interface; ``recognize`` fills ``slots``).
+
 The manifest (``kind: speech-commands``) gives the labels (the last is ``unknown``), the calibrated
 threshold, the frontend input spec and the sha256 and size of every file, which are checked at load.
 """
@@ -24,7 +27,17 @@ from .frontend import CANVAS_SAMPLES, EMBED_DIM, SpeechFrontend
 log = logging.getLogger(__name__)
 
 KIND = "speech-commands"
+GRAMMAR_KIND = "speech-grammar"  # intent + slots: see agent.speech.grammar_recognizer
 MANIFEST = "manifest.json"
+
+
+def manifest_kind(path: Path) -> str:
+    """The ``kind`` of a bundle manifest ("" when unreadable: the full reader then says what is wrong)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return str(data.get("kind", "")) if isinstance(data, dict) else ""
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return ""
 
 
 @dataclass(frozen=True)
@@ -68,14 +81,13 @@ def resolve_bundle(name_or_path: str | Path) -> Path:
     if p.is_dir():
         return p
     if p.suffix in (".yaml", ".yml"):
-        from .commands import load_command_set
+        from .bundle_cache import find_bundle
 
-        name = load_command_set(resolve_set_path(p)).name
-        d = bundles_dir() / name
-        if not (d / MANIFEST).is_file():
-            raise ModelError(f"no trained bundle for command set '{name}' in {d}: "
-                             f"run 'python -m models.speech.train --set {p}'")
-        return d
+        found = find_bundle(resolve_set_path(p))
+        if found is None:
+            raise ModelError(f"no trained bundle for command set {p}: run 'homeagent models train-commands {p}' "
+                             f"(or 'homeagent recognize --commands {p} ...', which trains it on first use)")
+        return found
     return bundles_dir() / str(name_or_path)
 
 
@@ -99,6 +111,10 @@ class CommandRecognizer:
             have = sorted(p.parent.name for p in bundles_dir().glob(f"*/{MANIFEST}"))
             raise ModelError(f"speech bundle {name_or_path!r}: {mpath} not found "
                              f"(bundles in {bundles_dir()}: {', '.join(have) or 'none'})")
+        if manifest_kind(mpath) == GRAMMAR_KIND:
+            from .grammar_recognizer import GrammarRecognizer
+
+            return GrammarRecognizer.load(d, frontend=frontend, threads=threads)
         manifest = Manifest.read(mpath)
         heads = [f for f in manifest.files if f.endswith(".onnx")]
         if len(heads) != 1:

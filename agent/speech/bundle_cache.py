@@ -1,0 +1,147 @@
+"""Find or train the bundle of a command set given as a YAML file, cached by the set's content hash.
+
+Lookup order for a set file: a committed bundle in ``models/bundles/<name>/`` made from exactly this content
+(grammar bundles record the set's sha256; a flat bundle is used when its labels match the set's), then
+``<cache>/commands/<key>/`` (``$HOMEAGENT_CACHE``, default ``~/.cache/homeagent``), where ``key`` hashes the
+set's bytes and the training version. :func:`ensure_bundle` trains a missing one (``python -m
+models.speech.train_grammar`` in a child process: the runtime never imports torch) into a temporary folder
+that is renamed into place, under a file lock, so concurrent runs neither corrupt nor duplicate it. A cached
+bundle that fails verification (partial, tampered) is deleted and rebuilt.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from ..errors import AgentError, ModelError
+from ..paths import bundles_dir, cache_dir, models_dir
+from ..runtime.session import sha256_file
+from .commands import SETS_DIR, CommandSet, load_any_set
+from .recognizer import GRAMMAR_KIND, KIND, MANIFEST, manifest_kind
+
+log = logging.getLogger(__name__)
+
+TRAIN_VERSION = 1
+SCALE_ENV = "HOMEAGENT_TRAIN_SCALE"  # < 1 trains on fewer utterances (tests); part of the cache key
+
+
+def train_scale() -> float:
+    raw = os.environ.get(SCALE_ENV, "1")
+    try:
+        scale = float(raw)
+    except ValueError as exc:
+        raise AgentError(f"{SCALE_ENV}={raw!r} is not a number") from exc
+    if not 0.0 < scale <= 4.0:
+        raise AgentError(f"{SCALE_ENV}={raw!r} must be in (0, 4]")
+    return scale
+
+
+def set_key(path: Path) -> str:
+    h = hashlib.sha256(path.read_bytes())
+    h.update(f"|train-v{TRAIN_VERSION}".encode())
+    scale = train_scale()
+    if scale != 1.0:
+        h.update(f"|scale{scale}".encode())
+    return h.hexdigest()[:20]
+
+
+def cache_root() -> Path:
+    return cache_dir() / "commands"
+
+
+def verify(d: Path) -> bool:
+    """Whether ``d`` holds a complete bundle whose files match their manifest sha256 and size."""
+    try:
+        data = json.loads((d / MANIFEST).read_text(encoding="utf-8"))
+        files = data["files"]
+        if not files:
+            return False
+        for name, meta in files.items():
+            fp = d / name
+            if not fp.is_file() or fp.stat().st_size != int(meta["size"]) or sha256_file(fp) != meta["sha256"]:
+                return False
+        return True
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def _committed(path: Path) -> Path | None:
+    cset = load_any_set(path)
+    d = bundles_dir() / cset.name
+    kind = manifest_kind(d / MANIFEST)
+    if not kind:
+        return None
+    data = json.loads((d / MANIFEST).read_text(encoding="utf-8"))
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    if kind == GRAMMAR_KIND and data.get("set", {}).get("sha256") == sha:
+        return d
+    builtin = SETS_DIR / f"{cset.name}.yaml"
+    if kind == KIND and (
+            (builtin.is_file() and builtin.read_bytes() == path.read_bytes())
+            or (isinstance(cset, CommandSet) and tuple(data.get("labels", ())) == tuple(cset.labels))):
+        return d
+    return None
+
+
+def find_bundle(path: Path) -> Path | None:
+    """The committed or cached bundle trained from exactly this set file, or None."""
+    found = _committed(path)
+    if found is not None:
+        return found
+    d = cache_root() / set_key(path)
+    return d if verify(d) else None
+
+
+def _train(path: Path, dest: Path, workers: int) -> None:
+    root = models_dir().parent
+    if not (root / "models" / "speech" / "train_grammar.py").is_file():
+        raise ModelError(f"command set {path} has no trained bundle and the training code is not under "
+                         f"{root}/models/speech: train it from a repository checkout")
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise ModelError("training a command set needs torch: pip install 'homeagent[train]' "
+                         "(or pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu)") from exc
+    cmd = [sys.executable, "-m", "models.speech.train_grammar", str(path.resolve()), "--out", str(dest),
+           "--workers", str(workers), "--scale", str(train_scale())]
+    log.info("training command set %s: %s", path, " ".join(cmd))
+    # the child's stdout (its JSON report) goes to our stderr: our stdout is one JSON object per file
+    proc = subprocess.run(cmd, cwd=root, stdout=sys.stderr, check=False)
+    if proc.returncode != 0:
+        raise ModelError(f"training command set {path} failed (exit {proc.returncode}); see the messages above")
+
+
+def ensure_bundle(path: Path, *, workers: int = 1) -> Path:
+    """The bundle for set file ``path``, training and caching it first if there is none."""
+    found = _committed(path)
+    if found is not None:
+        return found
+    root = cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    key = set_key(path)
+    final = root / key
+    with open(root / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a concurrent run waits here, then finds the finished bundle
+        if verify(final):
+            return final
+        if final.exists():
+            log.warning("cached bundle %s is incomplete or corrupt: rebuilding it", final)
+            shutil.rmtree(final, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{key}.tmp-", dir=root))
+        try:
+            _train(path, tmp, workers)
+            if not verify(tmp):
+                raise ModelError(f"training command set {path} produced no valid bundle in {tmp}")
+            os.replace(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final

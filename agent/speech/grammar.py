@@ -1,0 +1,280 @@
+"""Template sentences with optional parts, alternatives and slots, parsed into an expansion graph.
+
+Two syntaxes are accepted, and may be mixed:
+
+- hassil-like: ``[optional]``, ``(a | b)`` a required choice, ``[a | b]`` an optional choice, ``{slot}`` or
+  ``{slot_list:variable}`` a slot;
+- Rhino-style: ``[a, b]`` an optional choice, ``(a, b)`` a required choice, ``$slot:variable`` (or ``$slot``).
+
+Inside brackets both ``|`` and ``,`` separate alternatives. Outside brackets punctuation (``, . ! ? ;``) is
+ignored, words are lower-cased. A slot reference names a slot *list* (its spoken values and their canonical
+values) and the *variable* the recognizer reports it under (by default the list's name).
+
+The graph supports counting expansions without enumerating (:func:`count`, exact big integers), sampling
+(:func:`sample`; ``uniform=True`` draws every expansion with equal probability, otherwise each alternative is
+equally likely, which covers rare alternatives better) and enumeration of small graphs (:func:`expand`).
+Pure Python: no numpy or torch.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+__all__ = ["Alt", "GrammarError", "Seq", "SlotDef", "SlotRef", "SlotValue", "Word", "count", "expand",
+           "parse_template", "sample", "slot_vars"]
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+_PUNCT = set(".!?;:\"")
+_SPECIAL = set("[]()|,{}$") | _PUNCT
+
+
+class GrammarError(ValueError):
+    """A template is malformed; ``col`` is the 1-based column in the template text (0 if unknown)."""
+
+    def __init__(self, message: str, col: int = 0) -> None:
+        super().__init__(message)
+        self.col = col
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+
+
+@dataclass(frozen=True)
+class SlotRef:
+    slot: str  # the slot list's name
+    var: str  # the variable it is reported under
+
+
+@dataclass(frozen=True)
+class Seq:
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Alt:
+    options: tuple[Seq, ...]
+    optional: bool
+
+
+Node = Word | SlotRef | Seq | Alt
+
+
+@dataclass(frozen=True)
+class SlotValue:
+    spoken: Seq  # may itself contain alternatives, e.g. "(ceiling | overhead) light"
+    canonical: str
+
+
+@dataclass(frozen=True)
+class SlotDef:
+    name: str
+    values: tuple[SlotValue, ...]
+
+    @property
+    def canonical_values(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(v.canonical for v in self.values))
+
+
+class _Parser:
+    def __init__(self, text: str, allow_slots: bool) -> None:
+        self.text = text
+        self.pos = 0
+        self.allow_slots = allow_slots
+
+    def error(self, msg: str, pos: int | None = None) -> GrammarError:
+        p = self.pos if pos is None else pos
+        return GrammarError(f"{msg} (column {p + 1} of {self.text!r})", p + 1)
+
+    def parse(self) -> Seq:
+        seq = self.seq(top=True)
+        if self.pos < len(self.text):
+            raise self.error(f"unexpected {self.text[self.pos]!r} (unbalanced bracket?)")
+        if not seq.items:
+            raise self.error("empty template", 0)
+        return seq
+
+    def seq(self, top: bool) -> Seq:
+        items: list[Node] = []
+        t = self.text
+        while self.pos < len(t):
+            c = t[self.pos]
+            if c.isspace() or c in _PUNCT or (top and c == ","):
+                self.pos += 1
+            elif c in "])" or c in "|,":
+                if top and c in "])":
+                    raise self.error(f"unbalanced {c!r}: no matching opening bracket")
+                if top:
+                    raise self.error(f"{c!r} outside brackets: put alternatives in (a | b) or [a | b]")
+                break
+            elif c in "[(":
+                items.append(self.group(c))
+            elif c in "{$":
+                items.append(self.slot(c))
+            elif c == "}":
+                raise self.error("unbalanced '}'")
+            else:
+                start = self.pos
+                while self.pos < len(t) and not t[self.pos].isspace() and t[self.pos] not in _SPECIAL:
+                    self.pos += 1
+                items.append(Word(t[start:self.pos].lower()))
+        return Seq(tuple(items))
+
+    def group(self, opener: str) -> Alt:
+        closer = "]" if opener == "[" else ")"
+        start = self.pos
+        self.pos += 1
+        options: list[Seq] = []
+        while True:
+            at = self.pos
+            opt = self.seq(top=False)
+            if self.pos >= len(self.text):
+                raise self.error(f"unbalanced {opener!r}: no closing {closer!r}", start)
+            c = self.text[self.pos]
+            if not opt.items:
+                raise self.error("empty alternative", at)
+            options.append(opt)
+            self.pos += 1
+            if c == closer:
+                break
+            if c in "])":
+                raise self.error(f"{opener!r} closed by {c!r}", self.pos - 1)
+        return Alt(tuple(options), optional=opener == "[")
+
+    def slot(self, c: str) -> SlotRef:
+        start = self.pos
+        if not self.allow_slots:
+            raise self.error("slot references are not allowed here (slot values cannot contain slots)")
+        self.pos += 1
+        m = _NAME.match(self.text, self.pos)
+        if not m:
+            raise self.error(f"{c!r} must be followed by a slot name", start)
+        name = m.group(0)
+        self.pos = m.end()
+        var = name
+        if self.pos < len(self.text) and self.text[self.pos] == ":":
+            m2 = _NAME.match(self.text, self.pos + 1)
+            if not m2:
+                raise self.error("':' must be followed by a variable name", self.pos)
+            var = m2.group(0)
+            self.pos = m2.end()
+        if c == "{":
+            if self.pos >= len(self.text) or self.text[self.pos] != "}":
+                raise self.error("unbalanced '{': slot reference needs a closing '}'", start)
+            self.pos += 1
+        if name.startswith("pv."):
+            raise self.error(f"built-in slot type ${name} is not supported: list its values under 'slots'", start)
+        return SlotRef(name, var)
+
+
+def parse_template(text: str, *, allow_slots: bool = True) -> Seq:
+    """Parse one template sentence; raises :class:`GrammarError` naming the column."""
+    if not isinstance(text, str):
+        raise GrammarError(f"a template must be a string, got {type(text).__name__}")
+    return _Parser(text, allow_slots).parse()
+
+
+def _walk(node: Node) -> Iterator[Node]:
+    yield node
+    if isinstance(node, Seq):
+        for it in node.items:
+            yield from _walk(it)
+    elif isinstance(node, Alt):
+        for o in node.options:
+            yield from _walk(o)
+
+
+def slot_vars(node: Node) -> dict[str, str]:
+    """variable → slot list name, for every slot reference in the graph."""
+    return {n.var: n.slot for n in _walk(node) if isinstance(n, SlotRef)}
+
+
+def count(node: Node, slots: Mapping[str, SlotDef]) -> int:
+    """Number of expansions (paths) of ``node``, without enumerating them."""
+    if isinstance(node, Word):
+        return 1
+    if isinstance(node, SlotRef):
+        return sum(count(v.spoken, slots) for v in slots[node.slot].values)
+    if isinstance(node, Seq):
+        n = 1
+        for it in node.items:
+            n *= count(it, slots)
+        return n
+    return sum(count(o, slots) for o in node.options) + (1 if node.optional else 0)
+
+
+def sample(node: Node, slots: Mapping[str, SlotDef], rng: random.Random, *,
+           uniform: bool = False) -> tuple[str, dict[str, str]]:
+    """One sentence and its slot values ``{variable: canonical}``."""
+    words: list[str] = []
+    values: dict[str, str] = {}
+    _sample(node, slots, rng, uniform, words, values)
+    return " ".join(words), values
+
+
+def _pick(weights: list[int], rng: random.Random) -> int:
+    r = rng.randrange(sum(weights))
+    for i, w in enumerate(weights):
+        if r < w:
+            return i
+        r -= w
+    return len(weights) - 1
+
+
+def _sample(node: Node, slots: Mapping[str, SlotDef], rng: random.Random, uniform: bool, words: list[str],
+            values: dict[str, str]) -> None:
+    if isinstance(node, Word):
+        words.append(node.text)
+    elif isinstance(node, Seq):
+        for it in node.items:
+            _sample(it, slots, rng, uniform, words, values)
+    elif isinstance(node, SlotRef):
+        vals = slots[node.slot].values
+        if uniform:
+            v = vals[_pick([count(v.spoken, slots) for v in vals], rng)]
+        else:
+            # each canonical value equally likely, then one of its spoken forms
+            canon = slots[node.slot].canonical_values
+            c = canon[rng.randrange(len(canon))]
+            forms = [v for v in vals if v.canonical == c]
+            v = forms[rng.randrange(len(forms))]
+        _sample(v.spoken, slots, rng, uniform, words, values)
+        values[node.var] = v.canonical
+    else:
+        weights = [count(o, slots) if uniform else 1 for o in node.options]
+        if node.optional:
+            weights.append(1 if uniform else max(1, len(node.options) // 2))
+        i = _pick(weights, rng)
+        if i < len(node.options):
+            _sample(node.options[i], slots, rng, uniform, words, values)
+
+
+def expand(node: Node, slots: Mapping[str, SlotDef], limit: int = 100_000) -> list[tuple[str, dict[str, str]]]:
+    """Every expansion as (sentence, slot values); raises :class:`GrammarError` above ``limit``."""
+    n = count(node, slots)
+    if n > limit:
+        raise GrammarError(f"{n} expansions is more than the limit {limit}: sample instead")
+    return [(" ".join(w), dict(v)) for w, v in _expand(node, slots)]
+
+
+def _expand(node: Node, slots: Mapping[str, SlotDef]) -> Iterator[tuple[tuple[str, ...], tuple[tuple[str, str], ...]]]:
+    if isinstance(node, Word):
+        yield (node.text,), ()
+    elif isinstance(node, SlotRef):
+        for v in slots[node.slot].values:
+            for w, vals in _expand(v.spoken, slots):
+                yield w, (*vals, (node.var, v.canonical))
+    elif isinstance(node, Seq):
+        partial: list[tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = [((), ())]
+        for it in node.items:
+            partial = [(w + w2, v + v2) for w, v in partial for w2, v2 in _expand(it, slots)]
+        yield from partial
+    else:
+        for o in node.options:
+            yield from _expand(o, slots)
+        if node.optional:
+            yield (), ()

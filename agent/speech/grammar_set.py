@@ -1,0 +1,308 @@
+"""Grammar command sets: intents with template sentences and slot lists, from YAML.
+
+Two file formats are read (errors name ``file:line`` and what is wrong):
+
+Rhino-style context files, unchanged::
+
+    context:
+      expressions:
+        changeColor:
+          - "[turn, make] [the] $location:location lights $color:color"
+      slots:
+        color: [blue, green, red]
+        location: [kitchen, bedroom, "living room"]
+
+Ours (a flat set is the special case without templates or slots; see :mod:`agent.speech.commands`)::
+
+    name: lights
+    intents:
+      set_color: ["(turn | make) the {location} lights {color}", "{color} lights [please]"]
+    slots:
+      location: [kitchen, bedroom, {"living room": living_room}, {"(lounge | sitting room)": living_room}]
+      color: [red, {in: "sky blue", out: blue}]
+    negatives: ["turn the page"]     # optional near-misses, always "unknown"
+
+A slot value is a spoken form (its canonical value is the text itself) or a one-entry mapping
+``{spoken: canonical}`` / ``{in: spoken, out: canonical}``; the spoken form may use ``(a | b)`` and
+``[optional]`` (no slots). Template syntax: see :mod:`agent.speech.grammar`. YAML scalars are read as text
+(``on`` stays ``"on"``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import CommandSetError
+from . import grammar as g
+from .commands import UNKNOWN, builtin_sets, resolve_set_path
+
+RHINO_INTENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+OUR_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+TEMPLATE_CHARS = set("[](){}$|")
+ENUMERATE_LIMIT = 50_000
+
+
+@dataclass(frozen=True)
+class Template:
+    text: str
+    node: g.Seq
+    line: int
+
+
+@dataclass(frozen=True)
+class GrammarSet:
+    name: str
+    description: str
+    format: str  # "rhino" | "ours"
+    intents: dict[str, tuple[Template, ...]]
+    slots: dict[str, g.SlotDef]
+    negatives: tuple[str, ...]
+    path: Path
+    sha256: str = field(default="")
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return (*self.intents, UNKNOWN)
+
+    def intent_vars(self, intent: str) -> dict[str, str]:
+        """variable → slot list name, for the slots ``intent``'s templates can contain."""
+        out: dict[str, str] = {}
+        for t in self.intents[intent]:
+            out.update(g.slot_vars(t.node))
+        return out
+
+    def required_vars(self, intent: str) -> tuple[str, ...]:
+        """Variables every template of ``intent`` contains outside optional parts and choices."""
+        req: set[str] | None = None
+        for t in self.intents[intent]:
+            here = {n.var for n in t.node.items if isinstance(n, g.SlotRef)}
+            req = here if req is None else req & here
+        return tuple(v for v in self.intent_vars(intent) if v in (req or set()))
+
+    @property
+    def variables(self) -> dict[str, str]:
+        """Every slot variable of the set (file order) → its slot list name."""
+        out: dict[str, str] = {}
+        for intent in self.intents:
+            out.update(self.intent_vars(intent))
+        return out
+
+    def slot_labels(self, var: str) -> tuple[str, ...]:
+        """A slot head's labels: the canonical values of the variable's slot list, then ``absent``."""
+        return (*self.slots[self.variables[var]].canonical_values, "absent")
+
+    def count(self, intent: str | None = None) -> int:
+        names = [intent] if intent else list(self.intents)
+        return sum(g.count(t.node, self.slots) for n in names for t in self.intents[n])
+
+    def sample(self, intent: str, rng: random.Random, *, uniform: bool = False) -> tuple[str, dict[str, str]]:
+        """A sentence of ``intent`` with its slot values; templates are weighted by their expansion counts
+        (``uniform``) or by the square root of their counts (default: rare short forms are still seen)."""
+        ts = self.intents[intent]
+        counts = [g.count(t.node, self.slots) for t in ts]
+        weights = counts if uniform else [max(1, int(c ** 0.5 * 16)) for c in counts]
+        t = ts[g._pick(weights, rng)]
+        return g.sample(t.node, self.slots, rng, uniform=uniform)
+
+    def expand(self, intent: str, limit: int = ENUMERATE_LIMIT) -> list[tuple[str, dict[str, str]]]:
+        return [e for t in self.intents[intent] for e in g.expand(t.node, self.slots, limit)]
+
+
+def _fail(path: Path, node: Any, msg: str) -> CommandSetError:
+    line = f":{node.start_mark.line + 1}" if node is not None and hasattr(node, "start_mark") else ""
+    return CommandSetError(f"{path}{line}: {msg}")
+
+
+def _get(node: Any, key: str) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode) and k.value == key:
+                return v
+    return None
+
+
+def _keys(path: Path, node: Any, where: str) -> list[tuple[str, Any]]:
+    if not isinstance(node, yaml.MappingNode) or not node.value:
+        raise _fail(path, node, f"'{where}' must be a non-empty mapping")
+    out = []
+    for k, v in node.value:
+        if not isinstance(k, yaml.ScalarNode):
+            raise _fail(path, k, f"'{where}' keys must be names")
+        out.append((k.value, v))
+    return out
+
+
+def _strings(path: Path, node: Any, where: str) -> list[tuple[str, Any]]:
+    if isinstance(node, yaml.ScalarNode):
+        node = yaml.SequenceNode("tag:yaml.org,2002:seq", [node], node.start_mark, node.end_mark)
+    if not isinstance(node, yaml.SequenceNode) or not node.value:
+        raise _fail(path, node, f"'{where}' must be a non-empty list of sentences")
+    for item in node.value:
+        if not isinstance(item, yaml.ScalarNode) or not item.value.strip():
+            raise _fail(path, item, f"'{where}' entries must be non-empty strings")
+    return [(item.value, item) for item in node.value]
+
+
+def _templates(path: Path, node: Any, intent: str) -> tuple[Template, ...]:
+    out = []
+    for text, item in _strings(path, node, intent):
+        try:
+            out.append(Template(text, g.parse_template(text), item.start_mark.line + 1))
+        except g.GrammarError as exc:
+            raise _fail(path, item, f"intent '{intent}': {exc}") from exc
+    return tuple(out)
+
+
+def _slot_value(path: Path, item: Any, slot: str) -> g.SlotValue:
+    if isinstance(item, yaml.ScalarNode):
+        spoken, canonical = item.value, " ".join(item.value.lower().split())
+        if set(spoken) & TEMPLATE_CHARS:
+            raise _fail(path, item, f"slot '{slot}': value {spoken!r} has alternatives: give its canonical "
+                                    f"value as {{\"{spoken}\": canonical}}")
+    elif isinstance(item, yaml.MappingNode):
+        pairs = {k.value: v for k, v in item.value if isinstance(k, yaml.ScalarNode)}
+        if set(pairs) == {"in", "out"}:
+            spoken_n, canon_n = pairs["in"], pairs["out"]
+        elif len(item.value) == 1:
+            spoken_n, canon_n = item.value[0]
+        else:
+            raise _fail(path, item, f"slot '{slot}': a value mapping must be {{spoken: canonical}} or "
+                                    "{in: spoken, out: canonical}")
+        if not isinstance(spoken_n, yaml.ScalarNode) or not isinstance(canon_n, yaml.ScalarNode):
+            raise _fail(path, item, f"slot '{slot}': spoken and canonical values must be strings")
+        spoken, canonical = spoken_n.value, canon_n.value.strip()
+    else:
+        raise _fail(path, item, f"slot '{slot}': a value must be a string or a {{spoken: canonical}} mapping")
+    if not spoken.strip() or not canonical:
+        raise _fail(path, item, f"slot '{slot}': empty value")
+    try:
+        node = g.parse_template(spoken, allow_slots=False)
+    except g.GrammarError as exc:
+        raise _fail(path, item, f"slot '{slot}': {exc}") from exc
+    return g.SlotValue(node, canonical)
+
+
+def _slots(path: Path, node: Any) -> dict[str, g.SlotDef]:
+    if node is None:
+        return {}
+    out: dict[str, g.SlotDef] = {}
+    for name, vnode in _keys(path, node, "slots"):
+        if not isinstance(vnode, yaml.SequenceNode) or not vnode.value:
+            raise _fail(path, vnode, f"slot '{name}' must be a non-empty list of values")
+        out[name] = g.SlotDef(name, tuple(_slot_value(path, it, name) for it in vnode.value))
+    return out
+
+
+def _check(gs: GrammarSet, path: Path) -> None:
+    var_types: dict[str, str] = {}
+    for intent, ts in gs.intents.items():
+        for t in ts:
+            refs = [n for n in g._walk(t.node) if isinstance(n, g.SlotRef)]
+            for ref in refs:
+                if ref.slot not in gs.slots:
+                    raise CommandSetError(f"{path}:{t.line}: intent '{intent}': unknown slot '{ref.slot}' "
+                                          f"(defined slots: {', '.join(gs.slots) or 'none'})")
+                if var_types.setdefault(ref.var, ref.slot) != ref.slot:
+                    raise CommandSetError(f"{path}:{t.line}: variable '{ref.var}' is slot '{ref.slot}' here but "
+                                          f"'{var_types[ref.var]}' elsewhere: name it differently")
+                if ref.var == "intent":
+                    raise CommandSetError(f"{path}:{t.line}: 'intent' cannot be a slot variable name")
+            names = [r.var for r in refs]
+            dup = sorted({v for v in names if names.count(v) > 1})
+            if dup:
+                raise CommandSetError(f"{path}:{t.line}: variable '{dup[0]}' appears twice in one template: "
+                                      f"use {{{dup[0]}:other_name}} / ${dup[0]}:other_name")
+    if gs.count() > ENUMERATE_LIMIT:
+        return
+    seen: dict[str, str] = {}
+    for intent in gs.intents:
+        for text, _ in gs.expand(intent):
+            if seen.setdefault(text, intent) != intent:
+                line = gs.intents[intent][0].line
+                raise CommandSetError(f"{path}:{line}: sentence {text!r} is in both '{seen[text]}' and '{intent}'")
+    clash = [n for n in gs.negatives if n in seen]
+    if clash:
+        raise CommandSetError(f"{path}: negative {clash[0]!r} is also a sentence of intent '{seen[clash[0]]}'")
+
+
+def _rhino(path: Path, root: Any) -> GrammarSet:
+    ctx = _get(root, "context")
+    extra = [k for k, _ in _keys(path, ctx, "context") if k not in ("expressions", "slots", "macros")]
+    if extra:
+        raise _fail(path, _get(ctx, extra[0]), f"unknown key 'context.{extra[0]}'")
+    if _get(ctx, "macros") is not None:
+        raise _fail(path, _get(ctx, "macros"), "Rhino macros are not supported: inline them as (a, b) choices")
+    intents = {}
+    for name, node in _keys(path, _get(ctx, "expressions"), "context.expressions"):
+        if not RHINO_INTENT.match(name) or name == UNKNOWN:
+            raise _fail(path, node, f"intent name {name!r} must match [A-Za-z][A-Za-z0-9_]* and not be {UNKNOWN}")
+        intents[name] = _templates(path, node, name)
+    stem = re.sub(r"[^a-z0-9_]+", "_", path.stem.lower()).strip("_") or "context"
+    name = stem if stem[0].isalpha() else f"set_{stem}"
+    return GrammarSet(name, f"Rhino context {path.name}", "rhino", intents, _slots(path, _get(ctx, "slots")),
+                      (), path)
+
+
+def _ours(path: Path, root: Any) -> GrammarSet:
+    keys = dict(_keys(path, root, "top level"))
+    extra = sorted(set(keys) - {"name", "description", "intents", "negatives", "slots"})
+    if extra:
+        raise _fail(path, keys[extra[0]], f"unknown key '{extra[0]}'")
+    name_n = keys.get("name")
+    name = name_n.value if isinstance(name_n, yaml.ScalarNode) else path.stem
+    if not OUR_NAME.match(name):
+        raise _fail(path, name_n, "'name' must match [a-z][a-z0-9_]*")
+    intents = {}
+    for intent, node in _keys(path, keys.get("intents"), "intents"):
+        if not OUR_NAME.match(intent) or intent == UNKNOWN:
+            raise _fail(path, node, f"intent name {intent!r} must match [a-z][a-z0-9_]* and not be '{UNKNOWN}'")
+        intents[intent] = _templates(path, node, intent)
+    negs = keys.get("negatives")
+    negatives = tuple(" ".join(s.lower().split()) for s, _ in _strings(path, negs, "negatives")) if negs else ()
+    desc = keys.get("description")
+    return GrammarSet(name, desc.value if isinstance(desc, yaml.ScalarNode) else "", "ours", intents,
+                      _slots(path, keys.get("slots")), negatives, path)
+
+
+def is_grammar_text(text: str) -> bool:
+    """Whether a command-set YAML needs the grammar loader (Rhino context, slots, or template syntax)."""
+    try:
+        root = yaml.compose(text, Loader=yaml.BaseLoader)
+    except yaml.YAMLError:
+        return False
+    if _get(root, "context") is not None or _get(root, "slots") is not None:
+        return True
+    intents = _get(root, "intents")
+    if not isinstance(intents, yaml.MappingNode):
+        return False
+    for _, v in intents.value:
+        items = v.value if isinstance(v, yaml.SequenceNode) else [v]
+        if any(isinstance(i, yaml.ScalarNode) and set(i.value) & TEMPLATE_CHARS for i in items):
+            return True
+    return False
+
+
+def load_grammar_set(name_or_file: str | Path) -> GrammarSet:
+    """Load a Rhino-style context, a set of ours with templates/slots, or a flat set, as a grammar."""
+    path = resolve_set_path(name_or_file)
+    if not path.is_file():
+        raise CommandSetError(f"command set {name_or_file!r} not found (built-in: {', '.join(builtin_sets())})")
+    raw = path.read_bytes()
+    try:
+        root = yaml.compose(raw.decode("utf-8"), Loader=yaml.BaseLoader)
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise CommandSetError(f"{path}: invalid YAML: {exc}") from exc
+    if not isinstance(root, yaml.MappingNode):
+        raise CommandSetError(f"{path}: a command set must be a mapping with 'intents' (or a Rhino 'context')")
+    gs = _rhino(path, root) if _get(root, "context") is not None else _ours(path, root)
+    gs = GrammarSet(gs.name, gs.description, gs.format, gs.intents, gs.slots, gs.negatives, path,
+                    hashlib.sha256(raw).hexdigest())
+    _check(gs, path)
+    return gs
