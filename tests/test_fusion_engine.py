@@ -270,3 +270,34 @@ def test_notes_become_reports_not_actions() -> None:
     assert isinstance(req, ConfirmRequest)
     kind, rep = note_report(req, "room")
     assert kind == "confirm" and rep["intent"] == "heat_up" and rep["deadline"] > 11.0
+
+
+def test_thumbs_down_cancels_and_yes_confirms() -> None:
+    e = FusionEngine(cfg(), MODEL)
+    e.push_speech(speech("heat_up", 0.97))
+    [req] = e.step(12.0)
+    assert isinstance(req, ConfirmRequest)
+    e.push_gesture(gesture("thumbs_down", t=12.5))
+    [out] = e.step(14.5)
+    assert isinstance(out, Abstain) and out.reason == "cancelled"
+    e.push_speech(speech("heat_up", 0.97, t=20.0))
+    [req] = e.step(22.0)
+    e.push_speech(speech("yes", 0.9, t=22.5))
+    [i] = e.step(24.6)
+    assert isinstance(i, Intent) and i.name == "heat_up"
+    # a lone thumbs-up with nothing pending does nothing
+    e.push_gesture(gesture("thumbs_up", t=30.0))
+    assert e.step(40.0) == []
+
+
+def test_confirmation_is_configurable() -> None:
+    off = FusionEngine(cfg(confirm={"enabled": False}), MODEL)
+    [i] = run(off, speech("heat_up", 0.97))
+    assert isinstance(i, Intent)  # no confirmation asked when it is switched off
+    custom = FusionEngine(cfg(confirm={"sensitive_intents": ["music_play"], "yes_gestures": ["ok"]}), MODEL)
+    custom.push_speech(speech("music_play", 0.97))
+    [req] = custom.step(12.0)
+    assert isinstance(req, ConfirmRequest)
+    custom.push_gesture(gesture("ok", t=12.5))
+    [i] = custom.step(14.5)
+    assert isinstance(i, Intent) and i.name == "music_play"
