@@ -115,7 +115,7 @@ def _train(path: Path, dest: Path, workers: int) -> None:
            "--workers", str(workers), "--scale", str(train_scale())]
     log.info("training command set %s: %s", path, " ".join(cmd))
     # the child's stdout (its JSON report) goes to our stderr: our stdout is one JSON object per file
-    proc = subprocess.run(cmd, cwd=root, stdout=sys.stderr, check=False)
+    proc = subprocess.run(cmd, cwd=root, stdout=2, check=False)
     if proc.returncode != 0:
         raise ModelError(f"training command set {path} failed (exit {proc.returncode}); see the messages above")
 
