@@ -1,5 +1,5 @@
-"""``homeagent eval speech``: accuracy, confusion matrix, false accepts/hour and real-time factor of a speech
-bundle on labelled recordings (``labels.csv``: ``path,label,speaker``, paths relative to the CSV)."""
+"""``homeagent eval speech``: accuracy, confusion matrix (text, ``--png``), false accepts/hour and real-time
+factor of a speech bundle on labelled recordings (``labels.csv``: ``path,label,speaker``, paths relative to the CSV)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="count clips labelled LABEL as INTENT (repeatable), e.g. stop=music_stop")
     p.add_argument("--negatives", type=Path, default=None, metavar="DIR",
                    help="folder of WAVs without commands: false accepts per hour")
+    p.add_argument("--png", type=Path, default=None, metavar="FILE",
+                   help="also write the confusion matrix as a PNG (rows: truth, columns: decision)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.set_defaults(func=run)
 
@@ -48,6 +50,12 @@ def run(args: argparse.Namespace) -> int:
         res = evaluate(rec, rows, extra)
         out.update(res.summary())
         text = res.confusion_text()
+        if args.png is not None:
+            from ..vision.report import confusion_png
+
+            confusion_png(res.confusion, list(rec.labels), args.png,
+                          f"{rec.manifest.name} v{rec.manifest.version}: truth (rows) vs decision")
+            out["confusion_png"] = str(args.png)
         for e in res.errors:
             print(f"homeagent: error: {e}", file=sys.stderr)
     if args.negatives is not None:

@@ -83,6 +83,13 @@ def reverb(pcm: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return to_i16(wet * _rms(pcm) / (_rms(wet) + 1e-9))
 
 
+def formant_shift(pcm: np.ndarray, factor: float) -> np.ndarray:
+    """Scale the spectral envelope (vocal-tract length) by ``factor`` while keeping the pitch: resample, then
+    undo the pitch change with sox (duration changes by ``1 / factor``)."""
+    x = speaker_shift(pcm, factor)
+    return sox(x, "pitch", str(round(float(-1200 * np.log2(factor)))))
+
+
 def telephone(pcm: np.ndarray) -> np.ndarray:
     return to_i16(resample_ratio(resample_ratio(pcm, 1, 2), 2, 1))
 
@@ -92,9 +99,14 @@ def set_peak(pcm: np.ndarray, dbfs: float) -> np.ndarray:
     return to_i16(pcm.astype(np.float32) * (32767 * 10 ** (dbfs / 20) / peak))
 
 
-def augment(pcm: np.ndarray, rng: np.random.Generator, noise: NoiseBank, strength: float = 1.0) -> np.ndarray:
-    """One randomly augmented copy of a trimmed utterance, with silence margins (a VAD-like segment)."""
+def augment(pcm: np.ndarray, rng: np.random.Generator, noise: NoiseBank, strength: float = 1.0,
+            formant_p: float = 0.0, telephone_p: float = 0.15) -> np.ndarray:
+    """One randomly augmented copy of a trimmed utterance, with silence margins (a VAD-like segment).
+    ``formant_p``: chance (× strength) of a vocal-tract-length change that keeps the pitch; ``telephone_p``:
+    chance (× strength) of 8 kHz band-limiting. The defaults reproduce the first data version exactly."""
     x = pcm
+    if formant_p > 0 and rng.random() < formant_p * strength:
+        x = formant_shift(x, float(rng.uniform(0.85, 1.18)))
     if rng.random() < 0.5 * strength:
         x = speaker_shift(x, float(rng.uniform(0.88, 1.14)))
     if rng.random() < 0.35 * strength:
@@ -108,7 +120,7 @@ def augment(pcm: np.ndarray, rng: np.random.Generator, noise: NoiseBank, strengt
     x = np.concatenate([margins[0], x, margins[1]])
     if rng.random() < 0.75 * strength:
         x = mix_at_snr(x, noise.sample(len(x), rng), float(rng.uniform(0, 30)))
-    if rng.random() < 0.15 * strength:
+    if rng.random() < telephone_p * strength:
         x = telephone(x)
     return x
 

@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -19,17 +20,20 @@ from pathlib import Path
 import numpy as np
 
 from agent.paths import bundles_dir, models_dir
-from agent.speech.commands import load_command_set
+from agent.speech.commands import CommandSet, load_command_set
 
 from . import dataset
 from .bundle import quantize_head, write_bundle
-from .metrics import calibrate_threshold, summarize
+from .metrics import calibrate_threshold, calibrate_threshold_fa, summarize
 
 log = logging.getLogger(__name__)
 REPORTS = Path(__file__).with_name("reports")
+FLOAT_HEADS = REPORTS / "float_heads"  # the float twin of each bundle's int8 head (int8-vs-float checks)
+HEAD_CHANNELS = (64, 96, 64, 96, 64)
 
 
-def train_head(x: np.ndarray, y: np.ndarray, n_labels: int, seed: int, epochs: int) -> object:
+def train_head(x: np.ndarray, y: np.ndarray, n_labels: int, seed: int, epochs: int, ch: int = 64,
+               batch: int = 128) -> object:
     import torch
 
     from .head import Head
@@ -37,12 +41,12 @@ def train_head(x: np.ndarray, y: np.ndarray, n_labels: int, seed: int, epochs: i
     torch.set_num_threads(1)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
-    model = Head(n_labels)
+    model = Head(n_labels, ch=ch)
     counts = np.bincount(y, minlength=n_labels).astype(np.float64)
     weights = torch.tensor((counts.sum() / np.maximum(counts, 1)) ** 0.5, dtype=torch.float32)
     loss_fn = torch.nn.CrossEntropyLoss(weight=weights / weights.mean(), label_smoothing=0.05)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-2)
-    steps = epochs * int(np.ceil(len(x) / 128))
+    steps = epochs * int(np.ceil(len(x) / batch))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
     xt, yt = torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y)
     gen = torch.Generator().manual_seed(seed)
@@ -50,8 +54,8 @@ def train_head(x: np.ndarray, y: np.ndarray, n_labels: int, seed: int, epochs: i
         model.train()
         perm = torch.randperm(len(xt), generator=gen)
         total = 0.0
-        for i in range(0, len(perm), 128):
-            b = perm[i:i + 128]
+        for i in range(0, len(perm), batch):
+            b = perm[i:i + batch]
             xb = xt[b]
             # time masking: zero one random span of up to 3 embeddings per example
             start = torch.randint(0, xb.shape[1], (len(b),), generator=gen)
@@ -71,40 +75,73 @@ def train_head(x: np.ndarray, y: np.ndarray, n_labels: int, seed: int, epochs: i
     return model
 
 
+def load_data(cset: CommandSet, seed: int, cache: Path, workers: int, target: int,
+              pool: bool) -> dict[str, np.ndarray]:
+    """The set's cached features (built if missing) plus, with ``pool``, the shared word pool's; rows whose
+    text is a homophone of one of the set's phrases (trained as unknown in data version 1) are dropped."""
+    feat_dir, items = dataset.build_features(cset, seed, cache, workers=workers, target=target)
+    data = dataset.load_features(feat_dir, items)
+    if not pool:
+        return data
+    from . import lexicon, wordpool
+
+    phrases = {p for ps in cset.intents.values() for p in ps}
+    texts = np.array([items[i].text for i in data["idx"]])
+    homo = {t for t in set(texts.tolist()) if t and lexicon.homophone(t, phrases)}
+    keep = ~np.isin(texts, sorted(homo)) if homo else np.ones(len(texts), bool)
+    log.info("dropping %d rows of homophones of %s's phrases: %s", int((~keep).sum()), cset.name, sorted(homo))
+    data = {k: v[keep] for k, v in data.items()}
+    data["text"] = texts[keep]
+    extra = wordpool.load_for_set(cset, wordpool.pool_dir(seed)[0])
+    keys = ("emb", "label", "strength", "val", "voice", "text")
+    return {k: np.concatenate([data[k], extra[k] if k in ("voice", "text") else extra[k].astype(data[k].dtype)])
+            for k in keys}
+
+
 def run(set_name: str, seed: int, epochs: int, workers: int, out: Path | None,
-        target: int = dataset.TARGET) -> dict[str, object]:
+        target: int = dataset.TARGET, pool: bool = False, heads: int = 1,
+        max_fa: float | None = None) -> dict[str, object]:
+    """Train ``heads`` heads (averaged in one ONNX graph) and write the bundle; ``max_fa`` picks the threshold
+    by :func:`calibrate_threshold_fa` instead of :func:`calibrate_threshold`."""
     cset = load_command_set(set_name)
     labels = list(cset.labels)
     cache = models_dir() / "cache" / "speech"
     t0 = time.time()
-    feat_dir, items = dataset.build_features(cset, seed, cache, workers=workers, target=target)
-    data = dataset.load_features(feat_dir, items)
+    data = load_data(cset, seed, cache, workers, target, pool)
     t_feat = time.time() - t0
     tr, va = ~data["val"], data["val"]
     x, y = data["emb"].astype(np.float32), data["label"]
     log.info("features: %d train rows, %d val rows (%.0f s)", int(tr.sum()), int(va.sum()), t_feat)
-    model = train_head(x[tr], y[tr], len(labels), seed, epochs)
+    models = [train_head(x[tr], y[tr], len(labels), seed + k, epochs, ch=HEAD_CHANNELS[k % len(HEAD_CHANNELS)],
+                         batch=128 if heads == 1 else 256) for k in range(heads)]
     bundle = out or bundles_dir() / cset.name
     tmp = cache / cset.name / "export"
     tmp.mkdir(parents=True, exist_ok=True)
-    from .head import export_onnx
+    from .head import export_ensemble
 
-    export_onnx(model, str(tmp / "head.float.onnx"), labels)  # type: ignore[arg-type]
+    export_ensemble(models, str(tmp / "head.float.onnx"), labels)  # type: ignore[arg-type]
     rng = np.random.default_rng(seed)
     calib = x[tr][rng.choice(int(tr.sum()), min(512, int(tr.sum())), replace=False)]
     quantize_head(tmp / "head.float.onnx", tmp / "head.onnx", calib)
     report = summarize(tmp, x, y, data, labels)
     val_probs = report.pop("_val_probs")
     assert isinstance(val_probs, np.ndarray)
-    threshold, thr_report = calibrate_threshold(val_probs, y[va], labels)
+    if max_fa is None:
+        threshold, thr_report = calibrate_threshold(val_probs, y[va], labels)
+    else:
+        threshold, thr_report = calibrate_threshold_fa(val_probs, y[va], labels, data["voice"][va] == "noise",
+                                                       max_fa)
     report["threshold"] = thr_report
-    report.update({"set": cset.name, "seed": seed, "epochs": epochs, "per_intent": target,
-                   "feature_seconds": round(t_feat, 1),
+    report.update({"set": cset.name, "seed": seed, "epochs": epochs, "per_intent": target, "word_pool": pool,
+                   "heads": heads, "feature_seconds": round(t_feat, 1),
                    "train_rows": int(tr.sum()), "val_rows": int(va.sum()),
                    "val_voices": sorted({str(v) for v in data["voice"][va]})})
     write_bundle(bundle, cset.name, labels, threshold, tmp / "head.onnx")
-    REPORTS.mkdir(exist_ok=True)
-    (REPORTS / f"{cset.name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    float_head = FLOAT_HEADS / f"{cset.name}.onnx" if out is None else bundle.with_name(bundle.name + ".float.onnx")
+    float_head.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(tmp / "head.float.onnx", float_head)
+    rpath = REPORTS / f"{cset.name}.json" if out is None else bundle.with_name(bundle.name + ".report.json")
+    rpath.write_text(json.dumps(report, indent=2) + "\n")
     return report
 
 
@@ -117,10 +154,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="bundle dir (default models/bundles/<set>)")
     ap.add_argument("--per-intent", type=int, default=dataset.TARGET,
                     help="training utterances per intent before augmentation copies")
+    ap.add_argument("--word-pool", action="store_true",
+                    help="add the shared single-word pool (python -m models.speech.wordpool) to the set's data")
+    ap.add_argument("--heads", type=int, default=1, help="heads trained with different seeds and averaged")
+    ap.add_argument("--max-fa", type=float, default=None,
+                    help="threshold = lowest with held-out synthetic unknown false accepts <= this (e.g. 0.03)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    report = run(args.set, args.seed, args.epochs, min(2, max(1, args.workers)), args.out, args.per_intent)
+    report = run(args.set, args.seed, args.epochs, min(2, max(1, args.workers)), args.out, args.per_intent,
+                 args.word_pool, max(1, args.heads), args.max_fa)
     print(json.dumps({k: v for k, v in report.items() if k != "confusion"}, indent=2))
     return 0
 

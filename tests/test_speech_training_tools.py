@@ -1,0 +1,78 @@
+"""Training-side speech tools: homophones kept out of negatives, near-misses found, vocal-tract-length shift,
+ensembles exported as one ONNX graph, and threshold calibration against a false-accept target."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models.speech import augment, lexicon
+from models.speech.metrics import calibrate_threshold_fa
+
+
+def test_homophones_and_near_misses() -> None:
+    if not lexicon.pronunciations():
+        pytest.fail(f"{lexicon.CMUDICT} missing: apt-get install festival festvox-kallpc16k")
+    digits = {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}
+    assert lexicon.homophone("for", digits) and lexicon.homophone("won", digits) and lexicon.homophone("to", digits)
+    assert not lexicon.homophone("four", digits) and not lexicon.homophone("door", digits)
+    assert lexicon.homophone("know", {"no"}) and not lexicon.homophone("now", {"no"})
+    near = lexicon.near_misses({"down"}, ["town", "dawn", "down", "window", "dog"])
+    assert "town" in near and "dawn" in near
+    assert "down" not in near and "window" not in near and "dog" not in near
+
+
+def _f0(x: np.ndarray) -> float:
+    """Autocorrelation pitch (Hz) of a voiced stretch."""
+    seg = x[2000:6000].astype(np.float64)
+    ac = np.correlate(seg, seg, "full")[len(seg) - 1:]
+    lo, hi = 16000 // 400, 16000 // 60
+    return 16000 / (lo + int(np.argmax(ac[lo:hi])))
+
+
+def test_formant_shift_keeps_pitch_and_changes_length() -> None:
+    t = np.arange(16000) / 16000
+    harmonic = sum(np.sin(2 * np.pi * 150 * k * t) / k for k in range(1, 12))
+    pcm = augment.to_i16(harmonic * 8000)
+    out = augment.formant_shift(pcm, 1.15)
+    assert abs(len(out) - len(pcm) / 1.15) < 400
+    assert abs(_f0(out) - _f0(pcm)) < 10
+    assert abs(_f0(augment.speaker_shift(pcm, 1.15)) - 150 * 1.15) < 12
+
+
+def test_ensemble_export_averages_heads(tmp_path: Path) -> None:
+    from agent.runtime.session import load_model
+    from models.speech.head import Head, export_ensemble, export_onnx
+
+    labels = ["a", "b", "unknown"]
+    torch.manual_seed(0)
+    heads = [Head(3, ch=c).eval() for c in (64, 96)]
+    export_ensemble(heads, str(tmp_path / "ens.onnx"), labels)
+    for i, h in enumerate(heads):
+        export_onnx(h, str(tmp_path / f"h{i}.onnx"), labels)
+    x = np.random.default_rng(0).standard_normal((4, 21, 96)).astype(np.float32)
+    singles = [load_model(tmp_path / f"h{i}.onnx")(x)[0] for i in range(2)]
+    ens = load_model(tmp_path / "ens.onnx")(x)[0]
+    np.testing.assert_allclose(ens, (singles[0] + singles[1]) / 2, atol=1e-5)
+    with torch.no_grad():
+        np.testing.assert_allclose(singles[1], torch.softmax(heads[1](torch.from_numpy(x)), 1).numpy(), atol=1e-4)
+
+
+def test_threshold_meets_the_false_accept_target() -> None:
+    rng = np.random.default_rng(0)
+    labels = ["a", "b", "unknown"]
+    y = np.array([0] * 50 + [1] * 50 + [2] * 100)
+    probs = np.full((200, 3), 0.0)
+    conf = rng.uniform(0.3, 0.9, 200)
+    wrong = np.where(y < 2, y, rng.integers(0, 2, 200))  # unknowns whose best label is a command
+    probs[np.arange(200), wrong] = conf
+    probs[np.arange(200), 2] = (1 - conf) / 2
+    noise = np.zeros(200, bool)
+    t, rep = calibrate_threshold_fa(probs, y, labels, noise, max_fa=0.05)
+    unk_conf = conf[100:]
+    assert float((unk_conf >= t).mean()) <= 0.05
+    assert float((unk_conf >= t - 0.01).mean()) > 0.05  # the lowest such threshold
+    assert rep["value"] == t and rep["val_unknown_false_accept"] <= 0.05
