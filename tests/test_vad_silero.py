@@ -111,8 +111,9 @@ def test_segmenter_with_silero_in_real_noise_at_10_db(speak, shared_data: Path) 
 
 
 def test_config_selects_the_engine() -> None:
-    assert isinstance(make_frame_vad(VadConfig()), WebRtcVad)
-    assert Segmenter(VadConfig(frame_ms=20)).n == 320
+    assert isinstance(make_frame_vad(VadConfig()), SileroVad)  # the default
+    assert isinstance(make_frame_vad(VadConfig(engine="webrtc")), WebRtcVad)
+    assert Segmenter(VadConfig(engine="webrtc", frame_ms=20)).n == 320
     cfg = parse_config("vad:\n  engine: silero\n  silero:\n    threshold: 0.6\n    neg_threshold: 0.4\n")
     seg = Segmenter(cfg.vad)
     assert isinstance(seg.vad, SileroVad) and seg.n == 512 and seg.frame_ms == 32

@@ -32,6 +32,11 @@ class FrameVad(Protocol):
     @property
     def frame_samples(self) -> int: ...
 
+    @property
+    def min_snr_db(self) -> float:
+        """The frame SNR gate the segmenter applies when ``vad.min_snr_db`` is null."""
+        ...
+
     def is_speech(self, frame: np.ndarray) -> bool: ...
 
 
@@ -57,6 +62,7 @@ class Segmenter:
         self.vad = vad or make_frame_vad(self.cfg)
         self.n = self.vad.frame_samples
         self.frame_ms = self.n * 1000 / RATE  # the engine's frame: 10/20/30 ms (webrtc) or 32 ms (silero)
+        self.min_snr_db = self.vad.min_snr_db if self.cfg.min_snr_db is None else self.cfg.min_snr_db
         self._pending = np.zeros(0, np.int16)
         self._pending_t = 0.0
         self._pre: deque[tuple[np.ndarray, bool]] = deque(maxlen=self._frames_in(self.cfg.pre_roll_ms))
@@ -97,7 +103,7 @@ class Segmenter:
         # the engine sees every frame (silero carries a recurrent state from frame to frame); webrtcvad alone
         # fires on babble and clatter: a frame must also stand out of the noise floor
         voiced = self.vad.is_speech(chunk)
-        speech = voiced and level >= self._noise_db + cfg.min_snr_db
+        speech = voiced and level >= self._noise_db + self.min_snr_db
         if not self._active:
             # noise floor: fast to fall, slow to rise (minimum-statistics style)
             rate = 0.2 if level < self._noise_db else 0.01
@@ -128,7 +134,6 @@ class Segmenter:
         if self._silence * self.frame_ms >= cfg.hangover_ms:
             return self._finish(t, forced=False)
         if length_ms >= cfg.max_ms:
-            self.forced_ends += 1
             return self._finish(t, forced=True)
         return None
 
@@ -146,6 +151,7 @@ class Segmenter:
         voiced = np.concatenate([f for f, s in zip(frames, flags, strict=True) if s]) if speech_frames else pcm
         snr = _rms_db(voiced) - self._noise_db
         t_end = self._t_start + len(pcm) / RATE
+        self.forced_ends += forced  # max_ms cuts and utterances still open at the end of the stream
         return Segment(pcm=pcm, sample_rate=RATE, t_start=self._t_start, t_end=t_end,
                        speech_ratio=speech_frames / len(flags), snr_db=snr, forced_end=forced)
 

@@ -12,6 +12,7 @@
   onset, hangover, min/max length) that covers at least 80% of the utterance and starts at most 0.6 s before
   it and ends at most 0.8 s after it (pre-roll and kept tail included); **false segments** per minute of gap
   that overlap no utterance; **gap in segments**: fraction of the gap time that lies inside segments;
+  **endpoint ms**: median delay from an utterance's last sample to the segmenter emitting its segment;
 - **CPU ms per second of audio** of the engine alone (thread CPU time, one thread).
 """
 
@@ -64,6 +65,7 @@ class Result:
     segment_recall: float
     false_segments_per_min: float
     gap_in_segments: float
+    endpoint_ms: float
     cpu_ms_per_s: float
 
 
@@ -164,26 +166,30 @@ def frame_flags(vad: FrameVad, pcm: np.ndarray) -> tuple[np.ndarray, float]:
     return flags, cpu * 1000 / (len(frames) * n / RATE)
 
 
-def segments(cfg: VadConfig, pcm: np.ndarray, block: int = 320) -> list[tuple[float, float]]:
+def segments(cfg: VadConfig, pcm: np.ndarray, block: int = 320) -> list[tuple[float, float, float]]:
+    """(start, end, emitted) of each segment, in seconds of the stream; emitted: when the segmenter gave it."""
     seg = Segmenter(cfg)
     out = []
     for k, i in enumerate(range(0, len(pcm), block)):
         for s in seg.push(AudioFrame(pcm=pcm[i:i + block], sample_rate=RATE, t_mono=i / RATE, seq=k)):
-            out.append((s.t_start, s.t_end))
-    out += [(s.t_start, s.t_end) for s in seg.flush()]
+            out.append((s.t_start, s.t_end, min(i + block, len(pcm)) / RATE))
+    out += [(s.t_start, s.t_end, len(pcm) / RATE) for s in seg.flush()]
     return out
 
 
-def _segment_scores(segs: list[tuple[float, float]], spans: list[tuple[int, int]],
-                    total_s: float) -> tuple[float, float, float]:
+def _segment_scores(segs: list[tuple[float, float, float]], spans: list[tuple[int, int]],
+                    total_s: float) -> tuple[float, float, float, float]:
     sp = [(a / RATE, b / RATE) for a, b in spans]
-    hit = sum(any(min(b, e) - max(a, s) >= 0.8 * (b - a) and s >= a - 0.6 and e <= b + 0.8 for s, e in segs)
-              for a, b in sp)
-    false = sum(not any(min(b, e) > max(a, s) for a, b in sp) for s, e in segs)
+    delays = [min((t - b for s, e, t in segs
+                   if min(b, e) - max(a, s) >= 0.8 * (b - a) and s >= a - 0.6 and e <= b + 0.8), default=np.nan)
+              for a, b in sp]
+    hit = sum(not np.isnan(d) for d in delays)
+    false = sum(not any(min(b, e) > max(a, s) for a, b in sp) for s, e, _ in segs)
     gap_s = total_s - sum(b - a for a, b in sp)
-    seg_s = sum(e - s for s, e in segs)
-    overlap = sum(max(0.0, min(b, e) - max(a, s)) for s, e in segs for a, b in sp)
-    return hit / len(sp), false / (gap_s / 60), (seg_s - overlap) / gap_s
+    seg_s = sum(e - s for s, e, _ in segs)
+    overlap = sum(max(0.0, min(b, e) - max(a, s)) for s, e, _ in segs for a, b in sp)
+    endpoint = float(np.nanmedian(delays)) * 1000 if hit else float("nan")
+    return hit / len(sp), false / (gap_s / 60), (seg_s - overlap) / gap_s, endpoint
 
 
 def evaluate(engine: str, name: str, mix: np.ndarray, label: np.ndarray, spans: list[tuple[int, int]],
@@ -195,8 +201,9 @@ def evaluate(engine: str, name: str, mix: np.ndarray, label: np.ndarray, spans: 
     lab = label[:len(flags) * n].reshape(-1, n)
     speech = (lab == 1).mean(axis=1) > 0.5
     gap = (lab == 0).all(axis=1)
-    recall, false, in_gap = _segment_scores(segments(cfg, mix), spans, len(mix) / RATE)
-    return Result(name, engine, float(flags[gap].mean()), float(flags[speech].mean()), recall, false, in_gap, cpu)
+    recall, false, in_gap, endpoint = _segment_scores(segments(cfg, mix), spans, len(mix) / RATE)
+    return Result(name, engine, float(flags[gap].mean()), float(flags[speech].mean()), recall, false, in_gap,
+                  endpoint, cpu)
 
 
 def compare(snr_db: float = 10.0, n_utts: int = 16, noise_dir: Path = NOISE_DIR, cfg: VadConfig | None = None,
@@ -222,6 +229,8 @@ def summary(results: list[Result]) -> dict[str, dict[str, float]]:
         rs = [r for r in results if r.engine == engine]
         real = [r for r in rs if "synthetic" not in r.noise]
         music = [r for r in rs if r.noise.startswith("music")]
+        ends = [r.endpoint_ms for r in rs]
+        found = any(not np.isnan(d) for d in ends)
         out[engine] = {
             "frame_false_alarm_noise": float(np.mean([r.frame_false_alarm for r in real])),
             "frame_false_alarm_music": float(np.mean([r.frame_false_alarm for r in music])),
@@ -229,6 +238,7 @@ def summary(results: list[Result]) -> dict[str, dict[str, float]]:
             "segment_recall": float(np.mean([r.segment_recall for r in rs])),
             "false_segments_per_min": float(np.mean([r.false_segments_per_min for r in rs])),
             "gap_in_segments": float(np.mean([r.gap_in_segments for r in rs])),
+            "endpoint_ms": float(np.median([d for d in ends if not np.isnan(d)])) if found else float("nan"),
             "cpu_ms_per_s": float(np.median([r.cpu_ms_per_s for r in rs])),
         }
     return out
@@ -237,7 +247,8 @@ def summary(results: list[Result]) -> dict[str, dict[str, float]]:
 def _line(r: Result) -> str:
     return (f"{r.noise:24s} {r.engine:7s} frame_false_alarm={r.frame_false_alarm:6.1%} frame_hit={r.frame_hit:6.1%} "
             f"segment_recall={r.segment_recall:6.1%} false_segments/min={r.false_segments_per_min:5.1f} "
-            f"gap_in_segments={r.gap_in_segments:6.1%} cpu_ms/s={r.cpu_ms_per_s:5.2f}")
+            f"gap_in_segments={r.gap_in_segments:6.1%} endpoint_ms={r.endpoint_ms:4.0f} "
+            f"cpu_ms/s={r.cpu_ms_per_s:5.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -72,7 +72,7 @@ class SileroVadConfig(Strict):
 
 class VadConfig(Strict):
     engine: Literal["webrtc", "silero"] = Field(
-        "webrtc", title="VAD engine",
+        "silero", title="VAD engine",
         description="Per-frame speech decision: webrtc (webrtcvad, 10-30 ms frames) or silero (silero ONNX "
                     "model, 32 ms frames, fewer false alarms on music and clatter; built by "
                     "'python -m models.speech.fetch_vad').")
@@ -82,8 +82,10 @@ class VadConfig(Strict):
                                           description="webrtcvad frame length (engine silero always uses 32 ms).")
     silero: SileroVadConfig = Field(default_factory=SileroVadConfig, title="silero VAD",
                                     description="Thresholds of engine silero.")
-    min_snr_db: float = Field(6.0, ge=0, le=40, title="Minimum frame SNR (dB)",
-                              description="A frame counts as speech only this far above the tracked noise floor.")
+    min_snr_db: float | None = Field(
+        None, ge=0, le=40, title="Minimum frame SNR (dB)",
+        description="A frame counts as speech only this far above the tracked noise floor; null = the engine's "
+                    "own (6 for webrtc, which fires on clatter; 3 for silero).")
     pre_roll_ms: int = Field(300, ge=0, le=2000, title="Pre-roll (ms)",
                              description="Audio kept before speech onset.")
     hangover_ms: int = Field(400, ge=30, le=3000, title="Hangover (ms)",
