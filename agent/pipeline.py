@@ -178,8 +178,8 @@ class Pipeline:
 
     def _send_progress(self) -> None:
         assert self.fusion is not None
-        v = self.cfg.vad
-        t = math.inf if self._heard is None else self._heard - (v.pre_roll_ms + v.frame_ms) / 1000.0
+        frame_ms = float(getattr(self.segmenter, "frame_ms", self.cfg.vad.frame_ms))  # the engine's own frame
+        t = math.inf if self._heard is None else self._heard - (self.cfg.vad.pre_roll_ms + frame_ms) / 1000.0
         if self._in_flight:
             t = min(t, self._in_flight[0])
         self.fusion.progress("voice", None if math.isinf(t) else t)
