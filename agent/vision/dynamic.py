@@ -1,9 +1,10 @@
 """Dynamic gestures from a hand's trajectory: swipes (left/right/up/down, in image directions) and wave.
 
 The trajectory is the palm centre in image pixels, normalized by hand size so thresholds do not depend on
-distance to the camera. A swipe is a fast, mostly straight movement of at least ``min_travel`` hand sizes
-within ``window_s``; a wave is at least ``min_reversals`` left-right reversals of ``min_amplitude`` hand
-sizes within ``wave_window_s``.
+distance to the camera. A swipe is a fast, straight movement of at least ``min_travel`` hand sizes within
+``window_s``: no point strays more than ``max_deviation`` of the travel from the start→end line, so the arc of
+a circling fingertip is not a swipe; a wave is at least ``min_reversals`` left-right reversals of ``min_amplitude`` hand
+sizes within ``wave_window_s`` with less than half as much vertical movement.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ class MotionConfig:
     window_s: float = 0.6
     min_travel: float = 1.2
     straightness: float = 2.0
+    max_deviation: float = 0.15
     wave_window_s: float = 1.6
     min_reversals: int = 3
     min_amplitude: float = 0.25
@@ -57,6 +59,10 @@ class MotionDetector:
         path = float(np.sum(np.hypot(np.diff(pts[:, 1]), np.diff(pts[:, 2]))))
         if travel < self.cfg.min_travel or path > 1.5 * travel:
             return None
+        rel = pts[:, 1:3] - pts[0, 1:3]
+        deviation = float(np.max(np.abs(rel[:, 0] * dy - rel[:, 1] * dx))) / (travel * travel)
+        if deviation > self.cfg.max_deviation:
+            return None
         if abs(dx) >= self.cfg.straightness * abs(dy):
             return "swipe_right" if dx > 0 else "swipe_left"
         if abs(dy) >= self.cfg.straightness * abs(dx):
@@ -77,6 +83,7 @@ class MotionDetector:
             if direction and d != direction:
                 reversals += 1
             direction, anchor = d, x
-        if reversals >= self.cfg.min_reversals and np.ptp(pts[:, 2]) < 1.0:
+        # mostly horizontal: a circling hand also reverses in x but moves as much in y
+        if reversals >= self.cfg.min_reversals and np.ptp(pts[:, 2]) < min(1.0, 0.5 * np.ptp(xs)):
             return "wave"
         return None
