@@ -147,6 +147,8 @@ class Agent:
         if self.fusion is not None:
             self.fusion.on_intent.append(lambda intent: self.decided(intent, self.pipeline.last_snr_db))
         if self.video is not None:
+            if self.pipeline.wake is not None:  # a wake gesture opens the wake phrase's listening window too
+                self.video.on_event.append(self.pipeline.wake.window.on_gesture)
             if self.fusion is not None:
                 fusion = self.fusion
                 self.video.on_event.append(fusion.push_gesture)

@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -29,6 +29,9 @@ from .mqtt.publisher import Message, Publisher
 from .ota.hotswap import HotSwap
 from .sources.base import Source
 from .types import AudioFrame, CommandScores, Intent, Segment
+
+if TYPE_CHECKING:
+    from .speech.wake_gate import WakeGate
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +72,7 @@ class Pipeline:
 
     def __init__(self, cfg: AgentConfig, audio: Source[AudioFrame], recognizer: Recognizer | HotSwap[Recognizer],
                  publisher: Publisher, *, segmenter: Segmenter | None = None,
-                 fusion: SpeechSink | None = None) -> None:
+                 fusion: SpeechSink | None = None, wake: WakeGate | None = None) -> None:
         self.cfg = cfg
         self.audio = audio
         # the recognizer sits in a hot-swap holder: an OTA update replaces it between two utterances
@@ -100,6 +103,9 @@ class Pipeline:
         self._heard: float | None = None
         self._in_flight: list[float] = []
         self._progress_lock = threading.Lock()
+        # wake phrase (speech.wake; None = off): strips the phrase from an utterance and opens the listening
+        # window; with speech.wake.required an utterance outside every window reaches neither recognizer nor fusion
+        self.wake = wake if wake is not None else self._build_wake()
 
     # lifecycle -----------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -252,9 +258,23 @@ class Pipeline:
             finally:
                 self._flight(seg.t_start, add=False)
 
+    def _build_wake(self) -> WakeGate | None:
+        if self.cfg.speech.wake is None:
+            return None
+        from .speech.frontend import SpeechFrontend
+        from .speech.wake_gate import WakeGate
+
+        frontend = getattr(self.models.get(), "frontend", None)  # share the recognizer's (same thread)
+        return WakeGate.from_config(self.cfg, frontend if isinstance(frontend, SpeechFrontend) else None)
+
     def handle_segment(self, seg: Segment, detected: float | None = None) -> Intent | None:
         """Recognize one utterance; publish its intent. ``detected``: when its end of speech was found."""
         recognizer = self.models.get()
+        if self.wake is not None:  # the command after the wake phrase, the utterance itself, or nothing
+            admitted = self.wake.admit(seg)
+            if admitted is None:
+                return None
+            seg = admitted
         scores = recognizer.recognize(seg.pcm, seg.t_start, seg.t_end)
         if self.fusion is not None:
             self.last_snr_db = seg.snr_db

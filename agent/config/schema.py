@@ -104,12 +104,44 @@ class VadConfig(Strict):
         return self
 
 
+class WakePhraseConfig(Strict):
+    phrase: str = Field("hey home", min_length=2, max_length=60, title="Wake phrase",
+                        description="Words that open a listening window, said alone or before a command in one "
+                                    "breath ('hey home turn on the lights'). 'hey home' ships trained; another "
+                                    "phrase is trained from synthetic voices on first use (minutes) and cached.")
+    bundle: Path | None = Field(None, title="Wake bundle",
+                                description="A trained wake bundle directory (python -m models.speech.train_wake); "
+                                            "null = the shipped or cached bundle of 'phrase'.")
+    required: bool = Field(True, title="Wake required",
+                           description="Accept commands only inside a listening window opened by the wake phrase "
+                                       "or a wake gesture (fusion.wake); false = the phrase is optional.")
+    window_s: float = Field(5.0, gt=0, le=60, title="Listening window (s)",
+                            description="How long after the wake phrase (or a wake gesture) a command may start.")
+    threshold: float | None = Field(None, gt=0, lt=1, title="Wake threshold",
+                                    description="Wake-phrase score needed (0-1); null = the bundle's calibrated "
+                                                "threshold (at most 0.5 false accepts per hour).")
+    gestures: bool = Field(True, title="Wake gestures open the window",
+                           description="A wake gesture (fusion.wake.gestures / pointing_targets) also opens the "
+                                       "listening window.")
+
+    @field_validator("phrase")
+    @classmethod
+    def _words(cls, v: str) -> str:
+        words = v.lower().split()
+        if not 1 <= len(words) <= 5 or not all(w.replace("'", "").isalpha() for w in words):
+            raise ValueError("must be 1-5 words of letters (e.g. 'hey home')")
+        return " ".join(words)
+
+
 class SpeechConfig(Strict):
     commands: str = Field("home", title="Command set",
                           description="Built-in command set name or a path to a command-set bundle directory.")
     threshold: float | None = Field(None, ge=0, le=1, title="Threshold",
                                     description="Accept threshold; null = the model's calibrated threshold.")
     int8: bool = Field(True, title="int8 frontend", description="Use the int8 speech-embedding model.")
+    wake: WakePhraseConfig | None = Field(None, title="Wake phrase",
+                                          description="Wake phrase settings; null = no wake phrase (every command "
+                                                      "is accepted, as before).")
 
 
 class TlsConfig(Strict):

@@ -1,0 +1,184 @@
+"""The wake gate of the audio pipeline, and finding (or training on first use) a wake phrase's bundle.
+
+:class:`WakeGate` sits between the VAD and the command recognizer: an utterance that starts with the wake
+phrase opens the listening window and hands the rest of the utterance (if it holds speech) to the recognizer;
+with ``speech.wake.required`` an utterance without the phrase is recognized only inside an open window (opened
+by the phrase or by a wake gesture); otherwise it passes unchanged.
+
+Bundles: a committed ``models/bundles/wake_*`` whose manifest names the phrase (``hey home`` ships), else
+``<cache>/wake/<key>/`` where ``key`` hashes the phrase and the training version. A missing one is trained by
+``python -m models.speech.train_wake`` in a child process (the runtime never imports torch) into a temporary
+folder renamed into place under a file lock, like command sets (:mod:`agent.speech.bundle_cache`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..config.schema import AgentConfig
+from ..errors import ModelError
+from ..paths import bundles_dir, cache_dir, models_dir
+from ..types import Segment
+from .bundle_cache import train_scale, verify
+from .frontend import SpeechFrontend
+from .wake import KIND, MANIFEST, ListeningWindow, WakeDetector
+
+log = logging.getLogger(__name__)
+
+WAKE_TRAIN_VERSION = 1
+MIN_COMMAND_S = 0.2  # speech after the phrase shorter than this is not a command (breath, hangover)
+SPEECH_DB = 15.0  # a 20 ms frame counts as speech within this many dB of the utterance's loudest frame
+
+
+def wake_key(phrase: str) -> str:
+    h = hashlib.sha256(f"{phrase}|wake-v{WAKE_TRAIN_VERSION}".encode())
+    scale = train_scale()
+    if scale != 1.0:
+        h.update(f"|scale{scale}".encode())
+    return h.hexdigest()[:20]
+
+
+def committed_wake_bundle(phrase: str) -> Path | None:
+    for m in sorted(bundles_dir().glob(f"wake_*/{MANIFEST}")):
+        try:
+            data = json.loads(m.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("kind") == KIND and data.get("phrase") == phrase:
+            return m.parent
+    return None
+
+
+def find_wake_bundle(phrase: str) -> Path | None:
+    found = committed_wake_bundle(phrase)
+    if found is not None:
+        return found
+    d = cache_dir() / "wake" / wake_key(phrase)
+    return d if verify(d) else None
+
+
+def _train(phrase: str, dest: Path) -> None:
+    root = models_dir().parent
+    if not (root / "models" / "speech" / "train_wake.py").is_file():
+        raise ModelError(f"wake phrase {phrase!r} has no trained bundle and the training code is not under "
+                         f"{root}/models/speech: train it from a repository checkout")
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise ModelError("training a wake phrase needs torch: pip install 'homeagent[train]'") from exc
+    cmd = [sys.executable, "-m", "models.speech.train_wake", "--phrase", phrase, "--out", str(dest),
+           "--scale", str(train_scale())]
+    log.info("training wake phrase %r (first use; minutes): %s", phrase, " ".join(cmd))
+    proc = subprocess.run(cmd, cwd=root, stdout=2, check=False)
+    if proc.returncode != 0:
+        raise ModelError(f"training wake phrase {phrase!r} failed (exit {proc.returncode}); see the messages above")
+
+
+def ensure_wake_bundle(phrase: str) -> Path:
+    """The bundle of ``phrase``, trained from synthetic voices and cached first if there is none."""
+    found = committed_wake_bundle(phrase)
+    if found is not None:
+        return found
+    root = cache_dir() / "wake"
+    root.mkdir(parents=True, exist_ok=True)
+    key = wake_key(phrase)
+    final = root / key
+    with open(root / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a concurrent run waits here, then finds the finished bundle
+        if verify(final):
+            return final
+        if final.exists():
+            log.warning("cached wake bundle %s is incomplete or corrupt: rebuilding it", final)
+            shutil.rmtree(final, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{key}.tmp-", dir=root))
+        try:
+            _train(phrase, tmp)
+            if not verify(tmp):
+                raise ModelError(f"training wake phrase {phrase!r} produced no valid bundle in {tmp}")
+            os.replace(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def has_speech(pcm: np.ndarray, ref_db: float, min_s: float = MIN_COMMAND_S) -> bool:
+    """Whether ``pcm`` holds at least ``min_s`` of 20 ms frames within :data:`SPEECH_DB` of ``ref_db``."""
+    n = len(pcm) // 320
+    if n == 0:
+        return False
+    db = frame_db(pcm[: n * 320])
+    return int((db >= ref_db - SPEECH_DB).sum()) * 0.02 >= min_s
+
+
+def frame_db(pcm: np.ndarray) -> np.ndarray:
+    n = len(pcm) // 320
+    x = pcm[: n * 320].astype(np.float64).reshape(n, 320)
+    return np.asarray(10 * np.log10(np.mean(x * x, axis=1) + 1.0))
+
+
+@dataclass
+class WakeStats:
+    wakes: int = 0  # utterances that started with the wake phrase
+    in_breath: int = 0  # ... and went on with a command
+    ignored: int = 0  # utterances dropped because no listening window was open
+
+
+class WakeGate:
+    """Decides which part of each utterance reaches the recognizer (see the module docstring)."""
+
+    def __init__(self, detector: WakeDetector, window: ListeningWindow, *, required: bool) -> None:
+        self.detector = detector
+        self.window = window
+        self.required = required
+        self.stats = WakeStats()
+
+    @classmethod
+    def from_config(cls, cfg: AgentConfig, frontend: SpeechFrontend | None = None) -> WakeGate | None:
+        """The gate for ``cfg.speech.wake`` (None when no wake phrase is configured); trains on first use."""
+        w = cfg.speech.wake
+        if w is None:
+            return None
+        bundle = w.bundle if w.bundle is not None else ensure_wake_bundle(w.phrase)
+        detector = WakeDetector.load(bundle, frontend=frontend, threshold=w.threshold)
+        if detector.phrase != w.phrase:
+            log.warning("wake bundle %s was trained for %r, not the configured %r", bundle, detector.phrase,
+                        w.phrase)
+        g = cfg.fusion.wake
+        on = w.gestures and g.enabled
+        window = ListeningWindow(w.window_s, gestures=tuple(g.gestures) if on else (),
+                                 pointing_targets=tuple(g.pointing_targets) if on else ())
+        return cls(detector, window, required=w.required)
+
+    def admit(self, seg: Segment) -> Segment | None:
+        """The utterance (or its part after the wake phrase) to recognize as a command, or None."""
+        hit = self.detector.detect(seg.pcm)
+        if hit is not None:
+            t_cmd = seg.t_start + hit.cut / seg.sample_rate
+            self.window.open(t_cmd)
+            self.stats.wakes += 1
+            rest = seg.pcm[hit.cut:]
+            if not has_speech(rest, float(frame_db(seg.pcm).max(initial=0.0))):
+                log.info("wake phrase %r (%.2f): listening for %.1f s", self.detector.phrase, hit.score,
+                         self.window.window_s)
+                return None
+            self.stats.in_breath += 1
+            log.info("wake phrase %r (%.2f) with a command in the same breath", self.detector.phrase, hit.score)
+            return dataclasses.replace(seg, pcm=rest, t_start=t_cmd)
+        if not self.required or self.window.is_open(seg.t_start):
+            return seg
+        self.stats.ignored += 1
+        log.debug("utterance at %.2f s ignored: no wake phrase and no listening window", seg.t_start)
+        return None

@@ -1,0 +1,119 @@
+"""Measure a wake bundle (never tunes anything): ``python -m models.speech.wake_measure [--bundle DIR]``.
+
+- false accepts per hour on real noise (``/work/shared/data/noise``: every file cut into consecutive 2.5 s
+  segments, each scored as an utterance; and the segments the VAD finds in it), on the Mycroft Precise clips
+  labelled ``not_wake_word`` and on its other wake words (athena, computer, hey computer): real speech that is
+  not the phrase;
+- the hit rate on fresh clips of synthetic voices held out of training, with the phrase alone and followed in
+  the same breath by a ``home`` command, and how often that command is then recognized right.
+Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from agent.audio.vad import Segmenter
+from agent.audio.wav import read_wav_16k
+from agent.config.schema import AgentConfig
+from agent.speech.commands import load_command_set
+from agent.speech.recognizer import CommandRecognizer
+from agent.speech.wake import ListeningWindow, WakeDetector
+from agent.speech.wake_gate import WakeGate, committed_wake_bundle
+from agent.types import AudioFrame, Segment
+
+from . import augment, dataset, synth, wake_data
+
+log = logging.getLogger(__name__)
+DATA = Path("/work/shared/data")
+SR = 16000
+
+
+def vad_segments(pcm: np.ndarray) -> list[np.ndarray]:
+    seg = Segmenter(AgentConfig().vad)
+    out: list[np.ndarray] = []
+    for i in range(0, len(pcm) - 320, 320):
+        out += [s.pcm for s in seg.push(AudioFrame(pcm[i:i + 320], SR, i / SR, i // 320))]
+    out += [s.pcm for s in seg.flush()]
+    return out
+
+
+def fa(det: WakeDetector, segs: list[np.ndarray], seconds: float) -> dict[str, object]:
+    scores = np.array([det.score(s)[0] for s in segs]) if segs else np.zeros(0)
+    n = int((scores >= det.threshold).sum())
+    return {"segments": len(segs), "hours": round(seconds / 3600, 4), "false_accepts": n,
+            "fa_per_hour": round(n / (seconds / 3600), 2), "max_score": round(float(scores.max(initial=0.0)), 4)}
+
+
+def noise_fa(det: WakeDetector) -> dict[str, object]:
+    files = [p for d in augment.NOISE_DIRS for p in sorted(d.glob("*.wav"))]
+    audio = [read_wav_16k(p) for p in files]
+    secs = sum(len(a) for a in audio) / SR
+    chunks = [a[i:i + 40000] for a in audio for i in range(0, len(a) - 8000, 40000)]
+    vad = [s for a in audio for s in vad_segments(a)]
+    return {"chunks": fa(det, chunks, secs), "vad_segments": fa(det, vad, secs)}
+
+
+def mycroft_fa(det: WakeDetector) -> dict[str, object]:
+    root = DATA / "speech" / "mycroft_precise"
+    by: dict[str, list[np.ndarray]] = {}
+    with open(root / "labels.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            by.setdefault(row["label"], []).append(read_wav_16k(root / row["path"]))
+    return {label: fa(det, clips, sum(len(c) for c in clips) / SR) for label, clips in sorted(by.items())}
+
+
+def held_out(det: WakeDetector, home: CommandRecognizer, n: int, seed: int) -> dict[str, object]:
+    """Fresh clips (new prosody and augmentation) of the voices held out of training."""
+    _, val = dataset.voices(0, synth.available_engines())
+    voices = sorted(val)
+    cset = load_command_set("home")
+    cmds = [(p, intent) for intent, ps in cset.intents.items() for p in ps]
+    noise = augment.NoiseBank.default()
+    rng = np.random.default_rng(seed)
+    alone = breath = cmd_ok = 0
+    for i in range(n):
+        voice = voices[i % len(voices)]
+        pcm, _ = wake_data.make_clip(wake_data.WakeItem(i, "pos", det.phrase, "", voice, "val"), seed, noise)
+        alone += det.detect(pcm) is not None
+        text, intent = cmds[int(rng.integers(len(cmds)))]
+        item = wake_data.WakeItem(n + i, "pos", det.phrase, text, voice, "val")
+        pcm, _ = wake_data.make_clip(item, seed, noise)
+        gate = WakeGate(det, ListeningWindow(5.0), required=True)
+        rest = gate.admit(Segment(pcm=pcm, sample_rate=SR, t_start=0.0, t_end=len(pcm) / SR))
+        breath += gate.stats.wakes
+        if rest is not None:
+            cmd_ok += home.decide(home.recognize(rest.pcm))[0] == intent
+    return {"voices": voices, "clips": n, "hit_rate_alone": round(alone / n, 4),
+            "hit_rate_one_breath": round(breath / n, 4), "one_breath_command_correct": round(cmd_ok / n, 4)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--bundle", type=Path, default=None, help="wake bundle (default: the shipped 'hey home')")
+    ap.add_argument("--clips", type=int, default=120, help="held-out synthetic clips of each kind")
+    ap.add_argument("--seed", type=int, default=4242)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    home = CommandRecognizer.load("home")
+    bundle = args.bundle or committed_wake_bundle("hey home")
+    if bundle is None:
+        raise SystemExit("no wake bundle: train one with python -m models.speech.train_wake --phrase 'hey home'")
+    det = WakeDetector.load(bundle, frontend=home.frontend)  # type: ignore[attr-defined]
+    out = {"bundle": str(bundle), "phrase": det.phrase, "threshold": det.threshold, "noise": noise_fa(det),
+           "mycroft_precise": mycroft_fa(det), "held_out_synthetic": held_out(det, home, args.clips, args.seed)}
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
