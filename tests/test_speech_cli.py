@@ -69,3 +69,25 @@ def test_eval_speech_reports_accuracy(tmp_path: Path, speak, capsys: pytest.Capt
     assert 0.0 <= out["accuracy"] <= 1.0 and out["real_time_factor"] > 0
     assert out["negatives"]["negative_files"] == 1 and out["negatives"]["windows"] >= 1
     assert "seven" in out["confusion"]
+
+
+def test_recognize_grammar_set_prints_intent_and_slots(tmp_path: Path, speak, monkeypatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """A Rhino-style context given by name or as a file (any file name): the committed bundle made from the
+    same bytes is used (nothing is trained), and each line carries the slots."""
+    import shutil
+
+    from agent.speech.commands import SETS_DIR
+
+    monkeypatch.setenv("HOMEAGENT_CACHE", str(tmp_path / "cache"))
+    ctx = tmp_path / "My Lights Context.yml"
+    shutil.copyfile(SETS_DIR / "smart_lighting.yaml", ctx)
+    wav = tmp_path / "cmd.wav"
+    _write_wav(wav, speak("turn off the lights in the kitchen", "en-gb-x-gbcwmd", 150)[:, None], 16000)
+    for commands in ("smart_lighting", str(ctx)):
+        assert main(["recognize", "--commands", commands, str(wav)]) == 0
+        line = json.loads(capsys.readouterr().out)
+        assert line == {"file": str(wav), "intent": "changeLightState",
+                        "slots": {"state": "off", "location": "kitchen"}, "confidence": line["confidence"]}
+        assert 0.0 < line["confidence"] <= 1.0
+    assert not (tmp_path / "cache").exists()

@@ -76,14 +76,17 @@ def verify(d: Path) -> bool:
 
 def _committed(path: Path) -> Path | None:
     cset = load_any_set(path)
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    for m in sorted(bundles_dir().glob(f"*/{MANIFEST}")):  # a grammar bundle made from these exact bytes
+        if manifest_kind(m) == GRAMMAR_KIND:
+            info = json.loads(m.read_text(encoding="utf-8")).get("set", {})
+            if isinstance(info, dict) and info.get("sha256") == sha:
+                return m.parent
     d = bundles_dir() / cset.name
     kind = manifest_kind(d / MANIFEST)
     if not kind:
         return None
     data = json.loads((d / MANIFEST).read_text(encoding="utf-8"))
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    if kind == GRAMMAR_KIND and data.get("set", {}).get("sha256") == sha:
-        return d
     builtin = SETS_DIR / f"{cset.name}.yaml"
     if kind == KIND and (
             (builtin.is_file() and builtin.read_bytes() == path.read_bytes())

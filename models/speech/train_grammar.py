@@ -94,7 +94,7 @@ def _progress(total: int, desc: str) -> Any:
     from tqdm import tqdm
 
     bar = tqdm(total=total, desc=desc, unit="utt", file=sys.stderr, dynamic_ncols=True,
-               disable=not sys.stderr.isatty() and os.environ.get("HOMEAGENT_PROGRESS") != "1")
+               disable=os.environ.get("HOMEAGENT_PROGRESS") == "0", mininterval=1.0)
     return bar
 
 
