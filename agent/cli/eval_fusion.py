@@ -25,8 +25,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="refit the late-fusion weights, the early-fusion classifier and all thresholds")
     p.add_argument("--refit-standins", action="store_true",
                    help="also refit the stand-in speech and gesture classifiers (implies --refit)")
-    p.add_argument("--recognizer", default=None, metavar="BUNDLE",
-                   help="measure with a trained speech bundle instead of the stand-in (fits on the fly)")
+    p.add_argument("--recognizer", default="home", metavar="BUNDLE",
+                   help="speech bundle to measure (default: home, the shipped one); 'standin' = the stand-in head "
+                        "of models/fusion; a bundle other than the committed profile's is fitted on the fly")
+    p.add_argument("--real-gestures", action="store_true",
+                   help="classify the landmark tracks with the shipped gesture classifier instead of the stand-in "
+                        "(fitted on the fly; see models/fusion/README.md for why it is not the default)")
     p.set_defaults(func=run)
 
 
@@ -42,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from models.fusion.run import evaluate
 
     res = evaluate(n_test=args.scenarios, refit=args.refit or args.refit_standins, recognizer_name=args.recognizer,
-                   png=args.png, refit_standins=args.refit_standins)
+                   png=args.png, refit_standins=args.refit_standins, real_gestures=args.real_gestures)
     if args.json:
         print(json.dumps(res))
     else:

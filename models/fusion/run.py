@@ -31,6 +31,7 @@ HERE = Path(__file__).parent
 EARLY = HERE / "early_fusion.json"
 CALIBRATION = HERE / "calibration.json"
 SEED = 20261128
+CACHE_VERSION = 5
 
 
 def cache_dir() -> Path:
@@ -66,6 +67,29 @@ def _file_id(p: Path) -> str:
     return hashlib.sha1(p.read_bytes()).hexdigest()[:10] if p.is_file() else "none"
 
 
+DEFAULT_RECOGNIZER = "home"  # the shipped speech bundle; "standin" = the stand-in head of models/fusion
+STANDIN = "standin"
+
+
+def recognizer_id(name: str) -> str:
+    """Cache/profile key of a speech recognizer: the stand-in head's file, or a bundle's name and manifest
+    (a retrained bundle invalidates cached scenario scores and the fitted fusion)."""
+    if name == STANDIN:
+        return f"standin:{_file_id(audio.STANDIN_HEAD)}"
+    from agent.speech.recognizer import MANIFEST, resolve_bundle
+
+    return f"{name}:{_file_id(resolve_bundle(name) / MANIFEST)}"
+
+
+def gesture_id(real_gestures: bool) -> str:
+    if not real_gestures:
+        return f"standin:{_file_id(vision.STANDIN_HEAD)}"
+    from agent.paths import bundles_dir
+    from agent.vision.classifier import DEFAULT_MODEL
+
+    return f"real:{_file_id(bundles_dir() / DEFAULT_MODEL)}"
+
+
 def load_heads(refit: bool, recognizer_name: str | None,
                real_gestures: bool = False) -> tuple[Any, vision.StandinGestures | vision.RealGestures]:
     from agent.speech.frontend import SpeechFrontend
@@ -77,7 +101,7 @@ def load_heads(refit: bool, recognizer_name: str | None,
             vision.STANDIN_HEAD, data="hand_landmarks.csv head split")
     ghead: vision.StandinGestures | vision.RealGestures = (
         vision.RealGestures() if real_gestures else vision.StandinGestures(Softmax.load(vision.STANDIN_HEAD)))
-    if recognizer_name:
+    if recognizer_name and recognizer_name != STANDIN:
         from agent.speech.recognizer import CommandRecognizer
 
         return CommandRecognizer.load(recognizer_name), ghead
@@ -93,28 +117,41 @@ def load_heads(refit: bool, recognizer_name: str | None,
 
 def observed(split: str, n: int, recognizer: Any, ghead: vision.StandinGestures | vision.RealGestures,
              rec_id: str) -> list[scenarios.Observed]:
+    """The scenario set of a split as the systems see it. The recognizer's scores are cached per recognizer
+    (``speech_<split>_<key>.npz``); the hand tracks are drawn and classified anew (a few seconds)."""
     voices, noises = (FIT_VOICES, TRAIN_NOISES) if split == "fit" else (TEST_VOICES, TEST_NOISES)
-    key = scenarios.cache_key(split, n, rec_id, _file_id(vision.STANDIN_HEAD), ghead.name, SEED, 4)
-    path = cache_dir() / f"observed_{split}_{key}.npz"
+    seed = SEED + (1 if split == "fit" else 2)
+    base = scenarios.draw_scenarios(n, voices, noises, np.random.default_rng(seed))
+    path = cache_dir() / f"speech_{split}_{scenarios.cache_key(split, n, rec_id, seed, CACHE_VERSION)}.npz"
     if path.is_file():
-        return scenarios.load_observed(path)
-    rng = np.random.default_rng(SEED + (1 if split == "fit" else 2))
-    base = scenarios.draw_scenarios(n, voices, noises, rng)
-    log.info("building %s scenarios: %d x %d SNRs", split, n, len(SNRS))
-    obs = scenarios.observe(base, recognizer, ghead, vision.split_blocks(vision.load_landmarks(), split),
-                            audio.load_noises(noises), speaker(), rng)
-    scenarios.save_observed(path, obs)
-    return obs
+        speech = scenarios.load_speech(path)
+    else:
+        log.info("scoring %s speech: %d scenarios x %d SNRs with %s", split, n, len(SNRS), rec_id)
+        speech = scenarios.observe_speech(base, recognizer, audio.load_noises(noises), speaker(), seed)
+        scenarios.save_speech(path, speech)
+    return scenarios.observe(base, speech, ghead, vision.split_blocks(vision.load_landmarks(), split), seed)
 
 
-def evaluate(n_fit: int = 400, n_test: int = 300, refit: bool = False, recognizer_name: str | None = None,
+def committed_profile() -> str | None:
+    """The (recognizer, gesture classifier) the committed fusion files were fitted for."""
+    try:
+        return str(LateFusionModel.load().meta.get("profile")) if EARLY.is_file() and CALIBRATION.is_file() else None
+    except Exception:  # unreadable weights: refit
+        return None
+
+
+def evaluate(n_fit: int = 400, n_test: int = 300, refit: bool = False, recognizer_name: str | None = DEFAULT_RECOGNIZER,
              png: Path | None = None, refit_standins: bool = False, real_gestures: bool = False) -> dict[str, Any]:
-    """Measure the four systems per SNR. With a real recognizer or the real gesture classifier the fusion is
-    refitted for them on the fit split, and nothing committed is overwritten."""
+    """Measure the four systems per SNR. The committed fusion files (late-fusion weights, early-fusion
+    classifier, thresholds) belong to the default profile (the shipped speech bundle + the stand-in gesture
+    classifier); they are refitted on the fit split when that profile changed (a retrained bundle) or on
+    ``refit``. Any other profile is fitted on the fly and nothing committed is overwritten."""
+    recognizer_name = recognizer_name or STANDIN
     recognizer, ghead = load_heads(refit_standins, recognizer_name, real_gestures)
-    standins = recognizer_name is None and not real_gestures
-    rec_id = recognizer_name or _file_id(audio.STANDIN_HEAD)
-    need_fit = refit or not standins or not (EARLY.is_file() and CALIBRATION.is_file())
+    rec_id = recognizer_id(recognizer_name)
+    profile = f"{rec_id}|{gesture_id(real_gestures)}"
+    default = recognizer_name == DEFAULT_RECOGNIZER and not real_gestures
+    need_fit = refit or not default or committed_profile() != profile
     if need_fit:
         fit_obs = observed("fit", n_fit, recognizer, ghead, rec_id)
         truths = [o.scenario.truth for o in fit_obs]
@@ -126,8 +163,9 @@ def evaluate(n_fit: int = 400, n_test: int = 300, refit: bool = False, recognize
         late_model, _ = systems.calibrate_late(late_model, fit_obs)
         th["late"] = late_model.threshold
         late_model = dataclasses.replace(late_model, meta={
-            **late_model.meta, "max_false_actions": systems.MAX_FA, "fitted_on": "models/fusion scenario fit split"})
-        if standins:
+            **late_model.meta, "max_false_actions": systems.MAX_FA, "fitted_on": "models/fusion scenario fit split",
+            "profile": profile})
+        if default:
             early_model.save(EARLY, fit_examples=len(fit_obs))
             DEFAULT_WEIGHTS.write_text(late_model.to_json() + "\n")
             CALIBRATION.write_text(json.dumps(th, indent=1, sort_keys=True) + "\n")
@@ -156,8 +194,9 @@ def evaluate(n_fit: int = 400, n_test: int = 300, refit: bool = False, recognize
     if png is not None:
         report.plot(rows, png)
     return {"by_snr": rows, "thresholds": th, "scenarios_per_snr": n_test,
-            "families": scenarios.FAMILIES, "recognizer": recognizer_name or "stand-in (models/fusion)",
-            "gesture_classifier": ghead.name, "png": str(png) if png else None}
+            "families": scenarios.FAMILIES, "recognizer": rec_id, "gesture_classifier": ghead.name,
+            "fitted": "now, on the fit split" if need_fit else "committed files (same profile)",
+            "png": str(png) if png else None}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-fit", type=int, default=400)
     ap.add_argument("--n-test", type=int, default=300)
     ap.add_argument("--png", type=Path, default=Path("out/fusion_eval.png"))
-    ap.add_argument("--recognizer", default=None, help="a trained speech bundle instead of the stand-in")
+    ap.add_argument("--recognizer", default=DEFAULT_RECOGNIZER,
+                    help=f"speech bundle (default {DEFAULT_RECOGNIZER}, the shipped one) or '{STANDIN}'")
     ap.add_argument("--real-gestures", action="store_true", help="agent.vision's GestureClassifier")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)

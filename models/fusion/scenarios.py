@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -101,20 +101,20 @@ class Observed:
     gesture_probs: np.ndarray  # mean class probabilities, zeros without a hand
 
 
-def observe(scenarios: list[Scenario], recognizer: object, gestures: vision.StandinGestures | vision.RealGestures,
-            blocks: dict[str, list[np.ndarray]], noises: dict[str, np.ndarray],
-            speak: Callable[[str, str], np.ndarray], rng: np.random.Generator) -> list[Observed]:
-    """Run every scenario at every SNR through the recognizer and the gesture classifier."""
-    out: list[Observed] = []
+SpeechObs = list[tuple[CommandScores | None, np.ndarray]]  # per SNR: scores (None without speech), pooled embedding
+
+
+def observe_speech(scenarios: list[Scenario], recognizer: object, noises: dict[str, np.ndarray],
+                   speak: Callable[[str, str], np.ndarray], seed: int) -> list[SpeechObs]:
+    """Every scenario's utterance mixed at every SNR, through the recognizer (the slow part: cached by the
+    caller). Each scenario has its own random stream, so the gestures can change without touching this."""
+    out: list[SpeechObs] = []
     embed = getattr(recognizer, "embed", None)
-    for sc in scenarios:
-        track = vision.draw_track(blocks, sc.gesture, rng, sc.zone) if sc.gesture else None
+    for i, sc in enumerate(scenarios):
+        rng = np.random.default_rng([seed, i, 1])
         pcm = speak(sc.phrase, sc.voice) if sc.phrase and sc.voice else None
         dur = len(pcm) / SR + 2 * PAD_S if pcm is not None else 1.0
-        g_t0 = T0 + sc.offset
-        ev, probs = (vision.track_event(gestures, track, g_t0, g_t0 + GESTURE_S) if track is not None
-                     else (None, np.zeros(len(gestures.labels))))
-        gfeat = vision.features(track.frames).mean(axis=0) if track is not None else np.zeros(vision.FEATURE_DIM)
+        per_snr: SpeechObs = []
         for snr in SNRS:
             scores, sfeat = None, np.zeros(192)
             if pcm is not None:
@@ -126,37 +126,44 @@ def observe(scenarios: list[Scenario], recognizer: object, gestures: vision.Stan
                     sfeat = pooled(recognizer.frontend.embed(mixed))  # type: ignore[attr-defined]
                     scores = recognizer.recognize(mixed, T0, T0 + dur)  # type: ignore[attr-defined]
                     scores = CommandScores(scores.labels, scores.scores, T0, T0 + dur, snr_db=estimate_snr(mixed))
+            per_snr.append((scores, sfeat))
+        out.append(per_snr)
+    return out
+
+
+def observe(scenarios: list[Scenario], speech: list[SpeechObs],
+            gestures: vision.StandinGestures | vision.RealGestures, blocks: dict[str, list[np.ndarray]],
+            seed: int) -> list[Observed]:
+    """Combine the observed speech with each scenario's hand track, classified by ``gestures``."""
+    out: list[Observed] = []
+    for i, sc in enumerate(scenarios):
+        rng = np.random.default_rng([seed, i, 2])
+        track = vision.draw_track(blocks, sc.gesture, rng, sc.zone) if sc.gesture else None
+        g_t0 = T0 + sc.offset
+        ev, probs = (vision.track_event(gestures, track, g_t0, g_t0 + GESTURE_S) if track is not None
+                     else (None, np.zeros(len(gestures.labels))))
+        seen = track is not None and track.detected
+        gfeat = vision.features(track.frames).mean(axis=0) if seen and track is not None \
+            else np.zeros(vision.FEATURE_DIM)
+        for snr, (scores, sfeat) in zip(SNRS, speech[i], strict=True):
             out.append(Observed(sc, snr, scores, sfeat, ev, gfeat, probs))
     return out
 
 
+def save_speech(path: Path, speech: list[SpeechObs]) -> None:
+    rows = [[None if s is None else {"labels": list(s.labels), "scores": list(s.scores), "t": [s.t_start, s.t_end],
+                                     "snr_db": s.snr_db} for s, _ in per] for per in speech]
+    np.savez_compressed(path, meta=np.array(json.dumps(rows)),
+                        feat=np.stack([np.stack([f for _, f in per]) for per in speech]))
+
+
+def load_speech(path: Path) -> list[SpeechObs]:
+    with np.load(path) as z:
+        rows, feat = json.loads(str(z["meta"])), z["feat"]
+    return [[(None if s is None else CommandScores(tuple(s["labels"]), tuple(s["scores"]), s["t"][0], s["t"][1],
+                                                   snr_db=s["snr_db"]), feat[i, j]) for j, s in enumerate(per)]
+            for i, per in enumerate(rows)]
+
+
 def cache_key(*parts: object) -> str:
     return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
-def save_observed(path: Path, obs: list[Observed]) -> None:
-    rows = []
-    for o in obs:
-        rows.append({"scenario": asdict(o.scenario), "snr": o.snr,
-                     "speech": None if o.speech is None else {"labels": list(o.speech.labels),
-                                                              "scores": list(o.speech.scores),
-                                                              "t": [o.speech.t_start, o.speech.t_end],
-                                                              "snr_db": o.speech.snr_db},
-                     "gesture": None if o.gesture is None else asdict(o.gesture)})
-    np.savez_compressed(path, meta=np.array(json.dumps(rows)), speech_feat=np.stack([o.speech_feat for o in obs]),
-                        gesture_feat=np.stack([o.gesture_feat for o in obs]),
-                        gesture_probs=np.stack([o.gesture_probs for o in obs]))
-
-
-def load_observed(path: Path) -> list[Observed]:
-    with np.load(path) as z:
-        rows = json.loads(str(z["meta"]))
-        sf, gf, gp = z["speech_feat"], z["gesture_feat"], z["gesture_probs"]
-    out = []
-    for i, r in enumerate(rows):
-        s = r["speech"]
-        speech = None if s is None else CommandScores(tuple(s["labels"]), tuple(s["scores"]), s["t"][0], s["t"][1],
-                                                      snr_db=s["snr_db"])
-        gesture = None if r["gesture"] is None else GestureEvent(**r["gesture"])
-        out.append(Observed(Scenario(**r["scenario"]), r["snr"], speech, sf[i], gesture, gf[i], gp[i]))
-    return out

@@ -1,11 +1,13 @@
-"""Scenario gestures: tracks of real recorded hand landmarks (shared ``landmarks.csv``), degraded as a small or
-occluded hand would be, classified frame by frame and smoothed into one :class:`GestureEvent`, with the
-pointing ray cast at the scene's device zones. The stand-in classifier (numpy softmax on landmark features)
-is used until ``agent.vision`` ships a ``GestureClassifier``."""
+"""Scenario gestures: tracks of real recorded hand landmarks (shared ``landmarks.csv``), degraded as the shipped
+hand tracker sees a small or partly occluded hand (detection rate and landmark error measured on real hand photos
+by ``tracker_noise.py``), classified frame by frame and smoothed into one :class:`GestureEvent`, with the pointing
+ray cast at the scene's device zones. A hand the tracker would not find yields no event at all."""
 
 from __future__ import annotations
 
 import csv
+import functools
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +21,11 @@ from .linear import Softmax, fit_softmax
 from .vocab import CSV_LABEL, GESTURES, IMAGE_H, LANDMARKS, ZONES
 
 STANDIN_HEAD = Path(__file__).with_name("standin_gesture.json")
+TRACKER_NOISE = Path(__file__).with_name("tracker_noise.json")
+SIZE_RANGE = (0.08, 0.45)  # hand height over image height: from across the room to close by
+MAX_OCCLUSION = 0.4  # visibility 0.6 .. 1
 SPLITS = {"head": (0.0, 0.5), "fit": (0.5, 0.7), "test": (0.7, 1.0)}
 TRACK_FRAMES = 8
-JITTER_PX = 2.5
 TIPS = (4, 8, 12, 16, 20)
 MCPS = (2, 5, 9, 13, 17)
 
@@ -78,13 +82,51 @@ def features(lm: np.ndarray) -> np.ndarray:
 FEATURE_DIM = 2 * 57 + 2
 
 
+class TrackerNoise:
+    """Detection rate and landmark error of the shipped hand tracker per (hand size, occluded fraction), measured
+    on real photos (``tracker_noise.json``), interpolated bilinearly and clamped to the measured range."""
+
+    def __init__(self, path: Path = TRACKER_NOISE) -> None:
+        d = json.loads(path.read_text())
+        cells = d["cells"]
+        self.sizes = np.array(sorted({c["hand_size"] for c in cells}))
+        self.occl = np.array(sorted({c["occlusion"] for c in cells}))
+        self.detect = np.zeros((len(self.sizes), len(self.occl)))
+        self.err = np.full((len(self.sizes), len(self.occl)), np.nan)
+        for c in cells:
+            i, j = int(np.searchsorted(self.sizes, c["hand_size"])), int(np.searchsorted(self.occl, c["occlusion"]))
+            self.detect[i, j] = c["detected"]
+            if c["landmark_error"] is not None and c["detected"] * c["n"] >= 5:  # too few hands: not an estimate
+                self.err[i, j] = c["landmark_error"]
+        for j in range(len(self.occl)):  # where (almost) nothing was detected, use the next larger size's error
+            col = self.err[:, j]
+            for i in range(len(col) - 2, -1, -1):
+                if np.isnan(col[i]):
+                    col[i] = col[i + 1]
+
+    def _interp(self, table: np.ndarray, size: float, occlusion: float) -> float:
+        s = float(np.clip(size, self.sizes[0], self.sizes[-1]))
+        o = float(np.clip(occlusion, self.occl[0], self.occl[-1]))
+        row = np.array([np.interp(o, self.occl, table[i]) for i in range(len(self.sizes))])
+        return float(np.interp(s, self.sizes, row))
+
+    def detected(self, size: float, occlusion: float) -> float:
+        return self._interp(self.detect, size, occlusion)
+
+    def error(self, size: float, occlusion: float) -> float:
+        return self._interp(self.err, size, occlusion)
+
+
+@functools.cache
+def tracker_noise() -> TrackerNoise:
+    return TrackerNoise()
+
+
 def degrade(lm: np.ndarray, hand_size: float, visibility: float, rng: np.random.Generator) -> np.ndarray:
-    """Jitter scaled to the hand's pixel size; occluded points (1 - visibility) land at random."""
-    hand_px = max(hand_size * IMAGE_H, 4.0)
-    out = lm + rng.standard_normal(lm.shape) * (JITTER_PX / hand_px)
-    occluded = rng.random(lm.shape[:-1]) > visibility
-    out[occluded] = rng.standard_normal((int(occluded.sum()), 2)) * 0.4
-    return np.asarray(out)
+    """Landmark noise of the shipped tracker for this hand size and occluded fraction (1 - visibility): Gaussian
+    with the measured mean absolute error (mean |N(0, s)| = 0.8 s)."""
+    sigma = tracker_noise().error(hand_size, 1.0 - visibility) / math.sqrt(2.0 / math.pi)
+    return np.asarray(lm + rng.standard_normal(lm.shape) * sigma)
 
 
 def train_standin(blocks: dict[str, list[np.ndarray]], rng: np.random.Generator) -> Softmax:
@@ -92,8 +134,8 @@ def train_standin(blocks: dict[str, list[np.ndarray]], rng: np.random.Generator)
     for label, bl in blocks.items():
         rows = np.concatenate(bl)
         for _ in range(3):
-            size = rng.uniform(0.04, 0.35, len(rows))
-            vis = rng.uniform(0.5, 1.0)
+            size = rng.uniform(*SIZE_RANGE, len(rows))
+            vis = rng.uniform(1.0 - MAX_OCCLUSION, 1.0)
             xs.append(features(np.stack([degrade(r, float(s), vis, rng) for r, s in zip(rows, size, strict=True)])))
             ys += [GESTURES.index(label)] * len(rows)
     y = np.array(ys)
@@ -111,18 +153,20 @@ class Track:
     visibility: float
     position: tuple[float, float]
     aim: float  # rotation (radians) that points the index finger at the intended zone
+    detected: bool = True  # False: the tracker would not find this hand (too small or too occluded)
 
 
 def draw_track(blocks: dict[str, list[np.ndarray]], label: str, rng: np.random.Generator,
                target_zone: str | None, size: float | None = None, visibility: float | None = None) -> Track:
     """A random window of recorded frames, degraded for a random (or the given) hand size and visibility,
-    placed in the lower image and turned so its index finger aims at ``target_zone``."""
+    placed in the lower image and turned so its index finger aims at ``target_zone``; found by the tracker with
+    the measured detection rate."""
     bl = blocks[label]
     blk = bl[int(rng.integers(len(bl)))]
     start = int(rng.integers(len(blk)))
     clean = np.take(blk, range(start, start + TRACK_FRAMES), axis=0, mode="wrap")
-    size = float(rng.uniform(0.04, 0.35)) if size is None else size
-    vis = float(rng.uniform(0.5, 1.0)) if visibility is None else visibility
+    size = float(rng.uniform(*SIZE_RANGE)) if size is None else size
+    vis = float(rng.uniform(1.0 - MAX_OCCLUSION, 1.0)) if visibility is None else visibility
     pos = (float(rng.uniform(80, 560)), float(rng.uniform(360, 450)))
     aim = 0.0
     if target_zone is not None:
@@ -131,7 +175,8 @@ def draw_track(blocks: dict[str, list[np.ndarray]], label: str, rng: np.random.G
         v = d[8] - d[5]
         aim = math.atan2(cy - pos[1], cx - pos[0]) - math.atan2(v[1], v[0])
     frames = np.stack([degrade(f, size, vis, rng) for f in clean])
-    return Track(frames, size, vis, pos, aim)
+    detected = bool(rng.random() < tracker_noise().detected(size, 1.0 - vis))
+    return Track(frames, size, vis, pos, aim, detected)
 
 
 def pointing_target(track: Track, min_agree: float = 0.5) -> str | None:
@@ -184,7 +229,10 @@ class RealGestures:
 
 def track_event(model: StandinGestures | RealGestures, track: Track, t_start: float,
                 t_end: float) -> tuple[GestureEvent | None, np.ndarray]:
-    """(event or None when the hand shows no gesture, mean class probabilities in ``GESTURES`` order)."""
+    """(event or None when the hand shows no gesture or is not found, mean class probabilities in ``GESTURES``
+    order; zeros when not found)."""
+    if not track.detected:
+        return None, np.zeros(len(GESTURES))
     probs = model.frame_probs(track.frames).mean(axis=0)
     if isinstance(model, StandinGestures):
         probs = probs[[model.labels.index(g) for g in GESTURES]]
