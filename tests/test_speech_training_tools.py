@@ -20,6 +20,10 @@ def test_homophones_and_near_misses() -> None:
     assert lexicon.homophone("for", digits) and lexicon.homophone("won", digits) and lexicon.homophone("to", digits)
     assert not lexicon.homophone("four", digits) and not lexicon.homophone("door", digits)
     assert lexicon.homophone("know", {"no"}) and not lexicon.homophone("now", {"no"})
+    # what accents and 8 kHz audio blur is not a negative; a different consonant is
+    assert lexicon.confusable("tree", digits) and lexicon.confusable("free", digits)
+    assert lexicon.confusable("for", digits) and not lexicon.confusable("three", digits)
+    assert not lexicon.confusable("fine", digits) and not lexicon.confusable("town", {"down"})
     near = lexicon.near_misses({"down"}, ["town", "dawn", "down", "window", "dog"])
     assert "town" in near and "dawn" in near
     assert "down" not in near and "window" not in near and "dog" not in near

@@ -64,6 +64,34 @@ def phrase_phones(text: str) -> set[Phones]:
     return out
 
 
+VOWELS = frozenset(["aa", "ae", "ah", "ao", "aw", "ax", "ay", "eh", "er", "ey", "ih", "iy", "ow", "oy", "uh", "uw"])
+# weak fricatives and h: lost in 8 kHz audio and swapped by accents ("tree"/"free" for "three")
+WEAK = frozenset(["f", "v", "th", "dh", "s", "z", "hh", "h"])
+CLOSE = [{"t", "th"}, {"d", "dh"}]  # "tree" for "three", "dis" for "this"
+
+
+def _accent_edit(a: Phones, b: Phones) -> bool:
+    """One edit that accents or band-limiting blur: a vowel for a vowel, a weak fricative for another (or th
+    for t, dh for d), or a weak fricative inserted or deleted."""
+    if len(a) == len(b):
+        diff = [(x, y) for x, y in zip(a, b, strict=True) if x != y]
+        return len(diff) == 1 and (set(diff[0]) <= VOWELS or set(diff[0]) <= WEAK or set(diff[0]) in CLOSE)
+    if abs(len(a) - len(b)) != 1:
+        return False
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1:] == short and long_[i] in WEAK for i in range(len(long_)))
+
+
+def confusable(text: str, phrases: set[str]) -> bool:
+    """A homophone of one of ``phrases``, or one accent/bandwidth edit away ("tree", "free" → "three";
+    "dawn" → "down"): a real speaker saying the command can sound like it, so it must not be trained as
+    unknown."""
+    if text in phrases:
+        return False
+    mine = phrase_phones(text)
+    return any(a == b or _accent_edit(a, b) for p in phrases for b in phrase_phones(p) for a in mine)
+
+
 def _one_edit(a: Phones, b: Phones) -> bool:
     if a == b or abs(len(a) - len(b)) > 1:
         return False
@@ -82,7 +110,8 @@ def homophone(text: str, phrases: set[str]) -> bool:
 
 
 def near_misses(phrases: set[str], words: list[str]) -> list[str]:
-    """Words one phone (substitution, insertion or deletion) away from one of ``phrases``, not homophones."""
+    """Words one phone (substitution, insertion or deletion) away from one of ``phrases``, not homophones
+    (:func:`confusable` tells which of them a real speaker's command can sound like)."""
     targets = {ph for p in phrases for ph in phrase_phones(p)}
     prons = pronunciations()
     out = []

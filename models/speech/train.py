@@ -76,9 +76,10 @@ def train_head(x: np.ndarray, y: np.ndarray, n_labels: int, seed: int, epochs: i
 
 
 def load_data(cset: CommandSet, seed: int, cache: Path, workers: int, target: int,
-              pool: bool) -> dict[str, np.ndarray]:
+              pool: bool, pool_shards: int | None = None) -> dict[str, np.ndarray]:
     """The set's cached features (built if missing) plus, with ``pool``, the shared word pool's; rows whose
-    text is a homophone of one of the set's phrases (trained as unknown in data version 1) are dropped."""
+    text a real speaker's command can sound like (:func:`lexicon.confusable`: homophones, accent/8 kHz
+    one-edit variants such as "free"/"tree" for "three", trained as unknown in data version 1) are dropped."""
     feat_dir, items = dataset.build_features(cset, seed, cache, workers=workers, target=target)
     data = dataset.load_features(feat_dir, items)
     if not pool:
@@ -87,27 +88,53 @@ def load_data(cset: CommandSet, seed: int, cache: Path, workers: int, target: in
 
     phrases = {p for ps in cset.intents.values() for p in ps}
     texts = np.array([items[i].text for i in data["idx"]])
-    homo = {t for t in set(texts.tolist()) if t and lexicon.homophone(t, phrases)}
+    homo = {t for t in set(texts.tolist()) if t and lexicon.confusable(t, phrases)}
     keep = ~np.isin(texts, sorted(homo)) if homo else np.ones(len(texts), bool)
-    log.info("dropping %d rows of homophones of %s's phrases: %s", int((~keep).sum()), cset.name, sorted(homo))
+    log.info("dropping %d rows confusable with %s's phrases: %s", int((~keep).sum()), cset.name, sorted(homo))
     data = {k: v[keep] for k, v in data.items()}
     data["text"] = texts[keep]
-    extra = wordpool.load_for_set(cset, wordpool.pool_dir(seed)[0])
+    extra = wordpool.load_for_set(cset, wordpool.pool_dir(seed)[0], pool_shards)
     keys = ("emb", "label", "strength", "val", "voice", "text")
     return {k: np.concatenate([data[k], extra[k] if k in ("voice", "text") else extra[k].astype(data[k].dtype)])
             for k in keys}
 
 
+def near_miss_rows(cset: CommandSet, data: dict[str, np.ndarray]) -> np.ndarray:
+    """Rows whose text is one of the set's negatives or a word one phone away from one of its phrases."""
+    if "text" not in data:
+        return np.zeros(len(data["label"]), bool)
+    from . import lexicon
+
+    texts = sorted(set(data["text"].tolist()))
+    near = set(lexicon.near_misses({p for ps in cset.intents.values() for p in ps}, texts)) | set(cset.negatives)
+    return np.isin(data["text"], sorted(near))
+
+
+def noise_window_probs(head: Path, hop_s: float = 1.2) -> np.ndarray:
+    """Probabilities of canvas-long windows slid over the noise recordings (as ``homeagent eval speech``)."""
+    from agent.runtime.session import load_model
+    from agent.speech.frontend import SpeechFrontend
+
+    from .augment import NoiseBank, to_i16
+
+    fe, model = SpeechFrontend(int8=True, threads=1), load_model(head)
+    hop, canvas = int(hop_s * 16000), dataset.CANVAS
+    wins = [to_i16(c[a:a + canvas]) for c in NoiseBank.default().clips
+            for a in range(0, max(1, len(c) - canvas + hop), hop)]
+    wins = [np.concatenate([w, np.zeros(canvas - len(w), np.int16)]) for w in wins]
+    return np.concatenate([model(fe.embed(w)[None])[0] for w in wins])
+
+
 def run(set_name: str, seed: int, epochs: int, workers: int, out: Path | None,
         target: int = dataset.TARGET, pool: bool = False, heads: int = 1,
-        max_fa: float | None = None) -> dict[str, object]:
+        max_fa: float | None = None, pool_shards: int | None = None) -> dict[str, object]:
     """Train ``heads`` heads (averaged in one ONNX graph) and write the bundle; ``max_fa`` picks the threshold
     by :func:`calibrate_threshold_fa` instead of :func:`calibrate_threshold`."""
     cset = load_command_set(set_name)
     labels = list(cset.labels)
     cache = models_dir() / "cache" / "speech"
     t0 = time.time()
-    data = load_data(cset, seed, cache, workers, target, pool)
+    data = load_data(cset, seed, cache, workers, target, pool, pool_shards)
     t_feat = time.time() - t0
     tr, va = ~data["val"], data["val"]
     x, y = data["emb"].astype(np.float32), data["label"]
@@ -130,10 +157,11 @@ def run(set_name: str, seed: int, epochs: int, workers: int, out: Path | None,
         threshold, thr_report = calibrate_threshold(val_probs, y[va], labels)
     else:
         threshold, thr_report = calibrate_threshold_fa(val_probs, y[va], labels, data["voice"][va] == "noise",
-                                                       max_fa)
+                                                       max_fa, near_miss_rows(cset, data)[va],
+                                                       hard_noise=noise_window_probs(tmp / "head.onnx"))
     report["threshold"] = thr_report
     report.update({"set": cset.name, "seed": seed, "epochs": epochs, "per_intent": target, "word_pool": pool,
-                   "heads": heads, "feature_seconds": round(t_feat, 1),
+                   "word_pool_shards": pool_shards, "heads": heads, "feature_seconds": round(t_feat, 1),
                    "train_rows": int(tr.sum()), "val_rows": int(va.sum()),
                    "val_voices": sorted({str(v) for v in data["voice"][va]})})
     write_bundle(bundle, cset.name, labels, threshold, tmp / "head.onnx")
@@ -156,14 +184,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="training utterances per intent before augmentation copies")
     ap.add_argument("--word-pool", action="store_true",
                     help="add the shared single-word pool (python -m models.speech.wordpool) to the set's data")
+    ap.add_argument("--pool-shards", type=int, default=None, help="use only the word pool's first N shards")
     ap.add_argument("--heads", type=int, default=1, help="heads trained with different seeds and averaged")
     ap.add_argument("--max-fa", type=float, default=None,
-                    help="threshold = lowest with held-out synthetic unknown false accepts <= this (e.g. 0.03)")
+                    help="threshold = lowest with held-out synthetic unknown speech false accepts <= this "
+                         "(near-misses aside; e.g. 0.05), noise rows <= 1%% and no noise-recording window accepted")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     report = run(args.set, args.seed, args.epochs, min(2, max(1, args.workers)), args.out, args.per_intent,
-                 args.word_pool, max(1, args.heads), args.max_fa)
+                 args.word_pool, max(1, args.heads), args.max_fa, args.pool_shards)
     print(json.dumps({k: v for k, v in report.items() if k != "confusion"}, indent=2))
     return 0
 

@@ -5,7 +5,8 @@ Why: the two sets' words are each other's negatives, so one pool serves both at 
 adds what measurement said matters most on real speech — many more voices (every espeak-ng accent × every
 ``+variant``, Piper with wide noise/length scales, flite, Festival), vocal-tract-length (formant) shifts,
 8 kHz band-limiting, and thousands of varied negative words (near-misses one phone away from a command plus
-common English words), with homophones of a set's commands ("for"/"four") left out of that set's negatives.
+common English words), with words a set's commands can sound like (homophones "for"/"four", accent or 8 kHz
+variants "tree"/"free" for "three") left out of that set's negatives.
 Validation uses the same held-out voices as :mod:`models.speech.dataset`. Shards live in
 ``models/cache/speech/_wordpool/<fingerprint>/``; resumable and seeded like the per-set cache.
 
@@ -158,19 +159,21 @@ def build(seed: int = 0, per_command: int = 200) -> Path:
     return d
 
 
-def load_for_set(cset: CommandSet, d: Path) -> dict[str, np.ndarray]:
-    """The pool's finished shards labelled for ``cset``: its phrases → intent index, homophones of its
-    phrases dropped, everything else unknown. Same keys as :func:`dataset.load_features`."""
+def load_for_set(cset: CommandSet, d: Path, max_shards: int | None = None) -> dict[str, np.ndarray]:
+    """The pool's finished shards (the first ``max_shards`` of them: items are shuffled, so any prefix is a
+    random sample) labelled for ``cset``: its phrases → intent index, texts confusable with them dropped,
+    everything else unknown. Same keys as :func:`dataset.load_features`."""
     items = [Item(**i) for i in json.loads((d / "items.json").read_text())]
     phrase_label = {p: li for li, ps in enumerate(cset.intents.values()) for p in ps}
     unk = len(cset.labels) - 1
     phrases = set(phrase_label)
     parts = [np.load(p) for p in sorted(d.glob("shard_*.npz")) if not p.name.endswith(".part.npz")]
+    parts = parts[:max_shards] if max_shards else parts
     if not parts:
         raise FileNotFoundError(f"no word-pool shards in {d}: run python -m models.speech.wordpool")
     out = {k: np.concatenate([p[k] for p in parts]) for k in ("emb", "idx", "strength")}
     texts = [items[i].text for i in out["idx"]]
-    drop = {t for t in set(texts) if t and lexicon.homophone(t, phrases)}
+    drop = {t for t in set(texts) if t and lexicon.confusable(t, phrases)}
     keep = np.array([t not in drop for t in texts])
     out = {k: v[keep] for k, v in out.items()}
     texts = [t for t, k in zip(texts, keep, strict=True) if k]
@@ -178,7 +181,7 @@ def load_for_set(cset: CommandSet, d: Path) -> dict[str, np.ndarray]:
     out["val"] = np.array([items[i].split == "val" for i in out["idx"]])
     out["voice"] = np.array([items[i].voice for i in out["idx"]])
     out["text"] = np.array(texts)
-    log.info("word pool for %s: %d rows from %d shards (%d homophone texts dropped: %s)", cset.name,
+    log.info("word pool for %s: %d rows from %d shards (%d confusable texts dropped: %s)", cset.name,
              len(texts), len(parts), len(drop), ", ".join(sorted(drop)))
     return out
 
