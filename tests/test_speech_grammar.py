@@ -85,6 +85,8 @@ def test_sample_is_uniform_over_expansions_when_asked() -> None:
     ("turn (on] light", "closed by"),
     ("set $pv.TwoDigitInteger:n", "built-in slot type"),
     ("a | b", "outside brackets"),
+    ("turn on <device>", "expansion rules"),
+    ("turn on @devices", "macros"),
     ("", "empty template"),
 ])
 def test_malformed_templates_say_what_is_wrong(text: str, msg: str) -> None:

@@ -121,7 +121,11 @@ class _Parser:
                 start = self.pos
                 while self.pos < len(t) and not t[self.pos].isspace() and t[self.pos] not in _SPECIAL:
                     self.pos += 1
-                items.append(Word(t[start:self.pos].lower()))
+                word = t[start:self.pos]
+                if word[0] in "<@":
+                    raise self.error(f"{word!r}: expansion rules (<rule>) and macros (@macro) are not supported: "
+                                     "write the alternatives out as (a | b)", start)
+                items.append(Word(word.lower()))
         return Seq(tuple(items))
 
     def group(self, opener: str) -> Alt:
