@@ -6,6 +6,7 @@ speech and gesture publish nothing."""
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,9 +23,10 @@ from agent.intents.actions import ActionExecutor, ActionMap
 from agent.mqtt.client import MqttClient
 from agent.sources import WavReplaySource
 from agent.speech.frontend import SpeechFrontend
+from agent.speech.recognizer import CommandRecognizer
 from agent.types import CommandScores, Intent
+from agent.vision.pointing import pointing_ray
 from models.fusion import vision
-from models.fusion.audio import StandinRecognizer
 from models.fusion.linear import Softmax
 from models.fusion.systems import DEICTIC
 from models.fusion.vocab import ZONES
@@ -51,10 +53,9 @@ class Inbox:
 
 
 @pytest.fixture(scope="module")
-def heads() -> tuple[StandinRecognizer, vision.StandinGestures]:
-    from models.fusion.audio import STANDIN_HEAD
-
-    return (StandinRecognizer(Softmax.load(STANDIN_HEAD), SpeechFrontend()),
+def heads() -> tuple[CommandRecognizer, vision.StandinGestures]:
+    """The shipped speech bundle (the committed fusion weights are fitted for it) and the eval's gesture head."""
+    return (CommandRecognizer.load("home", frontend=SpeechFrontend()),
             vision.StandinGestures(Softmax.load(vision.STANDIN_HEAD)))
 
 
@@ -85,24 +86,29 @@ def scene() -> FusionConfig:
 
 
 def first_clear_window(ghead: vision.StandinGestures, gesture: str) -> np.ndarray:
-    """The first window of recorded frames (held-out split) that the classifier gets right with score >= 0.6:
-    this test is about the plumbing; ``homeagent eval fusion`` measures accuracy on random windows."""
+    """The first window of recorded frames (held-out split) that the classifier gets right with score >= 0.6 and,
+    for pointing, whose finger holds still (every frame's ray within 5 degrees of the window's: the recordings
+    include circling fingertips, which no tracker reports as a steady target). This test is about the plumbing;
+    ``homeagent eval fusion`` measures accuracy on random windows."""
     rows = np.concatenate(vision.split_blocks(vision.load_landmarks(), "test")[gesture])
     probs = ghead.frame_probs(rows)
     k = ghead.labels.index(gesture)
+    angle = np.array([math.atan2(*pointing_ray(r)[1][::-1]) for r in rows])
     for a in range(len(rows) - vision.TRACK_FRAMES):
         p = probs[a:a + vision.TRACK_FRAMES].mean(axis=0)
-        if int(np.argmax(p)) == k and p[k] >= 0.6:
+        w = angle[a:a + vision.TRACK_FRAMES]
+        steady = gesture != "pointing" or np.degrees(np.abs(np.angle(np.exp(1j * (w - w.mean()))))).max() <= 5.0
+        if int(np.argmax(p)) == k and p[k] >= 0.6 and steady:
             return rows[a:a + vision.TRACK_FRAMES]
     raise AssertionError(f"no clear {gesture} window in the held-out landmark recordings")
 
 
 def replay(speak: Callable[..., np.ndarray], text: str, gesture: str, zone: str | None, g_start: float,
-           heads: tuple[StandinRecognizer, vision.StandinGestures], executor: ActionExecutor) -> list[Output]:
+           heads: tuple[CommandRecognizer, vision.StandinGestures], executor: ActionExecutor) -> list[Output]:
     """Replay 1 s of room tone, the utterance, 1.5 s of room tone, and a landmark track at ``g_start``.
 
-    The voice (espeak-ng en-us+f1) is one the stand-in recognizer was trained on: the stand-in is weak on
-    unseen voices, and this test checks the plumbing with the default, calibrated thresholds."""
+    The recognizer is the shipped ``home`` bundle; this test checks the plumbing with the default, calibrated
+    thresholds (the agent-level tests in test_fusion_agent.py run the whole live path)."""
     recognizer, ghead = heads
     rng = np.random.default_rng(7)
     pcm = np.concatenate([np.zeros(SR), speak(text, "en-us+f1", 150), np.zeros(int(1.5 * SR))]).astype(np.float64)
@@ -140,6 +146,7 @@ def replay(speak: Callable[..., np.ndarray], text: str, gesture: str, zone: str 
 def test_deictic_command_switches_the_pointed_device(speak: Any, heads: Any, mqtt: Any) -> None:
     agent, inbox = mqtt
     outs = replay(speak, "turn that on", "pointing", "lamp_zone", 1.3, heads, ActionExecutor(ActionMap.load(), agent))
+    assert len([o for o in outs if isinstance(o, Intent)]) == 1, outs
     [intent] = [o for o in outs if isinstance(o, Intent)]
     assert intent.name == "device_on" and intent.slots == {"device": "floor_lamp"}
     [(topic, payload)] = inbox.wait(1, 5.0)

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from agent.types import GestureEvent
-from agent.zones import hit_zone
+from agent.vision.pointing import pointing_ray
+from agent.vision.pointing import pointing_target as runtime_pointing_target
 
 from .linear import Softmax, fit_softmax
 from .vocab import CSV_LABEL, GESTURES, IMAGE_H, LANDMARKS, ZONES
@@ -24,6 +25,8 @@ STANDIN_HEAD = Path(__file__).with_name("standin_gesture.json")
 TRACKER_NOISE = Path(__file__).with_name("tracker_noise.json")
 SIZE_RANGE = (0.08, 0.45)  # hand height over image height: from across the room to close by
 MAX_OCCLUSION = 0.4  # visibility 0.6 .. 1
+POINTING_MAX_ANGLE_DEG = 8.0  # agent.vision.GestureTracker's defaults
+STABLE_FRAMES = 4
 SPLITS = {"head": (0.0, 0.5), "fit": (0.5, 0.7), "test": (0.7, 1.0)}
 TRACK_FRAMES = 8
 TIPS = (4, 8, 12, 16, 20)
@@ -156,6 +159,21 @@ class Track:
     detected: bool = True  # False: the tracker would not find this hand (too small or too occluded)
 
 
+def aim_at(hand: np.ndarray, size: float, pos: tuple[float, float], zone: list[tuple[float, float]]) -> float:
+    """Rotation (radians, about the wrist at ``pos``) that makes the runtime's finger ray — from the fingertip,
+    along the finger — pass through the zone's centre (the ray starts at the tip, not the wrist: aiming the
+    wrist-to-centre line misses small or far zones by the finger's sideways offset)."""
+    centre = np.mean(zone, axis=0)
+    tip, v = pointing_ray(hand)
+    a = np.linspace(-math.pi, math.pi, 3600, endpoint=False)  # every 0.1 degree: the tip moves with the turn
+    c, s = np.cos(a), np.sin(a)
+    origin = np.stack([c * tip[0] - s * tip[1], s * tip[0] + c * tip[1]], -1) * (size * IMAGE_H) + np.array(pos)
+    ray = np.stack([c * v[0] - s * v[1], s * v[0] + c * v[1]], -1)
+    to = centre - origin
+    cos_err = (ray * to).sum(-1) / (np.linalg.norm(to, axis=-1) + 1e-9)
+    return float(a[int(np.argmax(cos_err))])
+
+
 def draw_track(blocks: dict[str, list[np.ndarray]], label: str, rng: np.random.Generator,
                target_zone: str | None, size: float | None = None, visibility: float | None = None) -> Track:
     """A random window of recorded frames, degraded for a random (or the given) hand size and visibility,
@@ -168,34 +186,27 @@ def draw_track(blocks: dict[str, list[np.ndarray]], label: str, rng: np.random.G
     size = float(rng.uniform(*SIZE_RANGE)) if size is None else size
     vis = float(rng.uniform(1.0 - MAX_OCCLUSION, 1.0)) if visibility is None else visibility
     pos = (float(rng.uniform(80, 560)), float(rng.uniform(360, 450)))
-    aim = 0.0
-    if target_zone is not None:
-        cx, cy = np.mean(ZONES[target_zone][1], axis=0)
-        d = clean.mean(axis=0)
-        v = d[8] - d[5]
-        aim = math.atan2(cy - pos[1], cx - pos[0]) - math.atan2(v[1], v[0])
+    aim = 0.0 if target_zone is None else aim_at(clean.mean(axis=0), size, pos, ZONES[target_zone][1])
     frames = np.stack([degrade(f, size, vis, rng) for f in clean])
     detected = bool(rng.random() < tracker_noise().detected(size, 1.0 - vis))
     return Track(frames, size, vis, pos, aim, detected)
 
 
-def pointing_target(track: Track, min_agree: float = 0.5) -> str | None:
-    """Zone hit by the track's mean index ray, if at least ``min_agree`` of the frames' own rays hit it too (a
-    stable target); else None."""
+def pointing_target(track: Track, stable_frames: int = STABLE_FRAMES) -> str | None:
+    """The zone as ``agent.vision.GestureTracker`` reports it: the runtime's finger ray and angle tolerance per
+    frame, and a target only once it has been the same for ``stable_frames`` consecutive frames (a finger that
+    sweeps around names no device); else None."""
     c, s = math.cos(track.aim), math.sin(track.aim)
     rot = np.array([[c, -s], [s, c]])
     zones = {name: poly for name, (_, poly) in ZONES.items()}
     px = track.frames @ rot.T * (track.hand_size * IMAGE_H) + np.array(track.position)
-
-    def ray(p: np.ndarray) -> str | None:
-        tip, base = p[8], p[5]
-        return hit_zone((float(tip[0]), float(tip[1])), (float(tip[0] - base[0]), float(tip[1] - base[1])), zones)
-
-    target = ray(px.mean(axis=0))
-    if target is None:
-        return None
-    agree = sum(ray(p) == target for p in px)
-    return target if agree >= min_agree * len(px) else None
+    run: tuple[str | None, int] = (None, 0)
+    for p in px:
+        t = runtime_pointing_target(p, zones, POINTING_MAX_ANGLE_DEG)
+        run = (t, run[1] + 1) if t == run[0] else (t, 1)
+        if run[0] is not None and run[1] >= stable_frames:
+            return run[0]
+    return None
 
 
 class StandinGestures:
