@@ -34,6 +34,7 @@ DATA_VERSION = 1
 ENGINE_SHARE = {"espeak": 0.5, "piper": 0.25, "flite": 0.15, "festival": 0.1}
 FIRST_WORDS = ["okay", "hi", "hello", "hey", "a", "oh", "say", "stay", "they", "play"]
 # (kind, split) -> clips at scale 1
+EXTRA = {("pos", "train"): 1200}  # a second batch of positives (another seed): voice variety is the lever
 COUNTS = {("pos", "train"): 650, ("neg", "train"): 900, ("noise", "train"): 150,
           ("pos", "val"): 150, ("neg", "val"): 250, ("noise", "val"): 50}
 
@@ -69,6 +70,15 @@ def near_miss_phrases(phrase: str, n: int = 120) -> list[str]:
     return keep[:n]
 
 
+def extends_phrase(text: str, phrase: str) -> bool:
+    """Whether ``text`` starts with the sounds of ``phrase`` ("hey homes", "hey homer" for "hey home"): such
+    clips are not used as negatives, since "hey home" + "switch on the light" starts the same way."""
+    if text == phrase or text.startswith(phrase):
+        return text != phrase
+    mine, theirs = lexicon.phrase_phones(text), lexicon.phrase_phones(phrase)
+    return any(a[:len(b)] == b and len(a) > len(b) for a in mine for b in theirs)
+
+
 def other_speech(seed: int) -> tuple[list[str], list[str]]:
     """(spoken commands of the built-in ``home`` set, other sentences and word strings)."""
     home = load_command_set("home")
@@ -76,14 +86,14 @@ def other_speech(seed: int) -> tuple[list[str], list[str]]:
     return commands, negatives.generate(home, 400, seed)
 
 
-def plan(phrase: str, seed: int, scale: float) -> list[WakeItem]:
+def plan(phrase: str, seed: int, scale: float, counts: dict[tuple[str, str], int] | None = None) -> list[WakeItem]:
     engines = synth.available_engines()
     train_v, val_v = dataset.voices(seed, engines)
     rng = np.random.default_rng(seed + 7)
     near = near_miss_phrases(phrase)
     commands, sentences = other_speech(seed)
     items: list[WakeItem] = []
-    for (kind, split), count in COUNTS.items():
+    for (kind, split), count in (counts or COUNTS).items():
         vs = train_v if split == "train" else val_v
         names = list(vs)
         per_engine = {e: sum(1 for v in names if v.startswith(e + ":")) for e in ENGINE_SHARE}
@@ -105,9 +115,11 @@ def plan(phrase: str, seed: int, scale: float) -> list[WakeItem]:
     return items
 
 
-def fingerprint(phrase: str, seed: int, scale: float) -> str:
-    spec = {"phrase": phrase, "seed": seed, "scale": scale, "v": DATA_VERSION, "pad": PAD_SAMPLES,
-            "engines": sorted(synth.available_engines())}
+def fingerprint(phrase: str, seed: int, scale: float, counts: dict[tuple[str, str], int] | None = None) -> str:
+    spec: dict[str, object] = {"phrase": phrase, "seed": seed, "scale": scale, "v": DATA_VERSION, "pad": PAD_SAMPLES,
+                               "engines": sorted(synth.available_engines())}
+    if counts is not None:
+        spec["counts"] = sorted(f"{k}:{s}:{n}" for (k, s), n in counts.items())
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -172,12 +184,14 @@ def build_shard(items: list[WakeItem], seed: int, path: Path, fe: SpeechFrontend
     part.replace(path)
 
 
-def build(phrase: str, seed: int, scale: float, cache: Path) -> tuple[Path, list[WakeItem]]:
-    """Build missing shards (one process) and return (shard dir, items)."""
+def build(phrase: str, seed: int, scale: float, cache: Path,
+          counts: dict[tuple[str, str], int] | None = None) -> tuple[Path, list[WakeItem]]:
+    """Build missing shards (one process) and return (shard dir, items). ``counts``: clips per (kind, split)
+    instead of :data:`COUNTS` (e.g. extra positives with another seed)."""
     from tqdm import tqdm
 
-    items = plan(phrase, seed, scale)
-    d = cache / fingerprint(phrase, seed, scale)
+    items = plan(phrase, seed, scale, counts)
+    d = cache / fingerprint(phrase, seed, scale, counts)
     d.mkdir(parents=True, exist_ok=True)
     (d / "items.json").write_text(json.dumps([asdict(i) for i in items]))
     todo = [k for k in range(0, len(items), SHARD) if not (d / f"shard_{k // SHARD:04d}.npz").is_file()]

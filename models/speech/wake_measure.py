@@ -96,6 +96,19 @@ def held_out(det: WakeDetector, home: CommandRecognizer, n: int, seed: int) -> d
             "hit_rate_one_breath": round(breath / n, 4), "one_breath_command_correct": round(cmd_ok / n, 4)}
 
 
+def latency_ms(det: WakeDetector, runs: int = 20) -> float:
+    """Median CPU time of scoring one 2 s utterance (one thread)."""
+    import time
+
+    pcm = (np.random.default_rng(0).standard_normal(2 * SR) * 1000).astype(np.int16)
+    times = []
+    for _ in range(runs):
+        t = time.process_time()
+        det.score(pcm)
+        times.append(time.process_time() - t)
+    return round(1000 * float(np.median(times)), 1)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bundle", type=Path, default=None, help="wake bundle (default: the shipped 'hey home')")
@@ -109,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     if bundle is None:
         raise SystemExit("no wake bundle: train one with python -m models.speech.train_wake --phrase 'hey home'")
     det = WakeDetector.load(bundle, frontend=home.frontend)  # type: ignore[attr-defined]
-    out = {"bundle": str(bundle), "phrase": det.phrase, "threshold": det.threshold, "noise": noise_fa(det),
+    out = {"bundle": str(bundle), "phrase": det.phrase, "threshold": det.threshold,
+           "score_2s_cpu_ms": latency_ms(det), "noise": noise_fa(det),
            "mycroft_precise": mycroft_fa(det), "held_out_synthetic": held_out(det, home, args.clips, args.seed)}
     print(json.dumps(out, indent=2))
     return 0
