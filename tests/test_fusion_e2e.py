@@ -27,7 +27,6 @@ from agent.speech.recognizer import CommandRecognizer
 from agent.types import CommandScores, Intent
 from agent.vision.pointing import pointing_ray
 from models.fusion import vision
-from models.fusion.linear import Softmax
 from models.fusion.systems import DEICTIC
 from models.fusion.vocab import ZONES
 
@@ -53,10 +52,9 @@ class Inbox:
 
 
 @pytest.fixture(scope="module")
-def heads() -> tuple[CommandRecognizer, vision.StandinGestures]:
-    """The shipped speech bundle (the committed fusion weights are fitted for it) and the eval's gesture head."""
-    return (CommandRecognizer.load("home", frontend=SpeechFrontend()),
-            vision.StandinGestures(Softmax.load(vision.STANDIN_HEAD)))
+def heads() -> tuple[CommandRecognizer, vision.RealGestures]:
+    """The shipped speech bundle and gesture classifier (the committed fusion weights are fitted for them)."""
+    return CommandRecognizer.load("home", frontend=SpeechFrontend()), vision.RealGestures()
 
 
 @pytest.fixture
@@ -85,7 +83,7 @@ def scene() -> FusionConfig:
         "zones": {z: {"device": dev, "polygon": poly} for z, (dev, poly) in ZONES.items()}})
 
 
-def first_clear_window(ghead: vision.StandinGestures, gesture: str) -> np.ndarray:
+def first_clear_window(ghead: vision.RealGestures, gesture: str) -> np.ndarray:
     """The first window of recorded frames (held-out split) that the classifier gets right with score >= 0.6 and,
     for pointing, whose finger holds still (every frame's ray within 5 degrees of the window's: the recordings
     include circling fingertips, which no tracker reports as a steady target). This test is about the plumbing;
@@ -104,7 +102,7 @@ def first_clear_window(ghead: vision.StandinGestures, gesture: str) -> np.ndarra
 
 
 def replay(speak: Callable[..., np.ndarray], text: str, gesture: str, zone: str | None, g_start: float,
-           heads: tuple[CommandRecognizer, vision.StandinGestures], executor: ActionExecutor) -> list[Output]:
+           heads: tuple[CommandRecognizer, vision.RealGestures], executor: ActionExecutor) -> list[Output]:
     """Replay 1 s of room tone, the utterance, 1.5 s of room tone, and a landmark track at ``g_start``.
 
     The recognizer is the shipped ``home`` bundle; this test checks the plumbing with the default, calibrated

@@ -28,9 +28,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--recognizer", default="home", metavar="BUNDLE",
                    help="speech bundle to measure (default: home, the shipped one); 'standin' = the stand-in head "
                         "of models/fusion; a bundle other than the committed profile's is fitted on the fly")
-    p.add_argument("--real-gestures", action="store_true",
-                   help="classify the landmark tracks with the shipped gesture classifier instead of the stand-in "
-                        "(fitted on the fly; see models/fusion/README.md for why it is not the default)")
+    p.add_argument("--standin-gestures", action="store_true",
+                   help="classify the landmark tracks with the stand-in head of models/fusion (trained on the head "
+                        "split only) instead of the shipped gesture classifier, which was trained on every landmark "
+                        "row, the scenario test rows included (fitted on the fly)")
     p.set_defaults(func=run)
 
 
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from models.fusion.run import evaluate
 
     res = evaluate(n_test=args.scenarios, refit=args.refit or args.refit_standins, recognizer_name=args.recognizer,
-                   png=args.png, refit_standins=args.refit_standins, real_gestures=args.real_gestures)
+                   png=args.png, refit_standins=args.refit_standins, real_gestures=not args.standin_gestures)
     if args.json:
         print(json.dumps(res))
     else:
