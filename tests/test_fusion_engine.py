@@ -301,3 +301,13 @@ def test_confirmation_is_configurable() -> None:
     custom.push_gesture(gesture("ok", t=12.5))
     [i] = custom.step(14.5)
     assert isinstance(i, Intent) and i.name == "music_play"
+
+
+def test_doubtful_intent_under_the_threshold_is_asked_not_dropped() -> None:
+    weak = speech("music_play", 0.6, snr=10.0)
+    [out] = run(FusionEngine(cfg(threshold=0.95, confirm={"ask_from": 0.3}), MODEL), weak)
+    assert isinstance(out, ConfirmRequest) and out.intent.name == "music_play"
+    [out] = run(FusionEngine(cfg(threshold=0.95, confirm={"ask_from": 0.99}), MODEL), weak)
+    assert isinstance(out, Abstain) and out.reason == "low_confidence"
+    [out] = run(FusionEngine(cfg(threshold=0.95, confirm={"enabled": False, "ask_from": 0.3}), MODEL), weak)
+    assert isinstance(out, Abstain)  # without confirmation the threshold is the threshold

@@ -48,8 +48,11 @@ class WakeConfig(_Strict):
 class ConfirmConfig(_Strict):
     enabled: bool = Field(True, title="Confirm/cancel", description="Ask before acting on doubtful intents.")
     below: float = Field(0.75, ge=0, le=1, title="Confirm below",
-                         description="Intents under this fused confidence (but over the abstain threshold) wait "
-                                     "for confirmation.")
+                         description="Intents under this fused confidence (or under the abstain threshold, "
+                                     "whichever is higher) wait for confirmation instead of acting.")
+    ask_from: float = Field(0.5, ge=0, le=1, title="Ask from",
+                            description="Intents under the abstain threshold but with at least this fused "
+                                        "confidence are not dropped: they wait for confirmation.")
     sensitive_intents: list[str] = Field(
         ["heat_up", "heat_down", "lock", "unlock"], title="Sensitive intents",
         description="Intents that always wait for confirmation (locks, heating).")

@@ -235,7 +235,9 @@ class FusionEngine:
         k = int(np.argmax(post))
         name, conf = cands[k], float(post[k])
         detail: dict[str, object] = {"best": name, "confidence": round(conf, 4)}
+        c = self.cfg.confirm
         threshold = min(self.threshold, self.cfg.wake.threshold) if awake else self.threshold
+        ask_from = min(threshold, c.ask_from) if c.enabled else threshold  # doubtful intents are asked, not dropped
         sup = self.supported(g)
         if name != NONE and s is not None and g is not None and sup and not boost_only:
             contra = self._contradiction(name, s, g, sup)
@@ -243,7 +245,7 @@ class FusionEngine:
                 detail.update(contra)
                 log.info("conflict: %s", contra)
                 return [Abstain("conflict", t0, t1, detail)]
-        if name == NONE or conf < threshold:
+        if name == NONE or conf < ask_from:
             return [Abstain("low_confidence", t0, t1, detail)] if s is not None or sup else []
         slots = dict(s.slots) if s is not None else {}
         sensitive = name in self.cfg.confirm.sensitive_intents
@@ -256,8 +258,7 @@ class FusionEngine:
             name = self.cfg.deictic[name].intent
         modalities = tuple(m for m, e in (("voice", s), ("gesture", g or pointing)) if e is not None)
         intent = self._intent(name, conf, t0, t1, slots, modalities)
-        c = self.cfg.confirm
-        if c.enabled and (sensitive or conf < c.below):
+        if c.enabled and (sensitive or conf < max(threshold, c.below)):
             out: list[Output] = []
             if self._pending is not None:
                 p = self._pending
