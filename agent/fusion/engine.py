@@ -150,9 +150,13 @@ class FusionEngine:
             out.append(Abstain("confirm_timeout", p.intent.t_start, p.intent.t_end, {"intent": p.intent.name}))
         seen_gestures = self.stream_time("gesture", now)
         for s in [s for s in self._speech if seen_gestures >= s.t_end + self.cfg.wait_s]:
+            log.debug("speech %.2f-%.2f decided at %.2f, gestures seen to %.2f, waiting: %s", s.t_start, s.t_end,
+                      now, seen_gestures, [(g.gesture, round(g.t_start, 2), round(g.t_end, 2)) for g in self._gestures])
             self._speech.remove(s)
             out.extend(self._decide_speech(s))
         for g in [g for g in self._gestures if self._gesture_ready(g, now)]:
+            log.debug("gesture %s %.2f-%.2f decided alone at %.2f, voice seen to %.2f", g.gesture, g.t_start, g.t_end,
+                      now, self.stream_time("voice", now))
             self._gestures.remove(g)
             out.extend(self._decide_gesture(g))
         horizon = now - self.cfg.window_s - self.cfg.wake.window_s
