@@ -51,6 +51,7 @@ class Item:
     slots: dict[str, str] = field(default_factory=dict)
     voice: str = "noise"
     split: str = "train"
+    kind: str = "command"  # "command" | "other" (other speech) | "near_miss" | "noise"
 
 
 def voice_pools(seed: int, engines: set[str]) -> tuple[list[str], list[float], list[str]]:
@@ -116,19 +117,20 @@ def plan(gs: GrammarSet, seed: int, engines: set[str], n_train: int, n_val: int)
     flat = CommandSet(gs.name, "", {i: () for i in intents}, gs.negatives)
     others = [s for s in negatives.generate(flat, 800, seed) if s not in positives]
     misses = [s for s in near_misses(gs, 400, rng) if s not in positives]
-    rows: list[tuple[str, int, dict[str, str], str, str]] = []
+    rows: list[tuple[str, int, dict[str, str], str, str, str]] = []
     for split, n, pick in (("train", n_train, lambda: rng.choices(train_v, train_w)[0]),
                            ("val", n_val, lambda: val_v[rng.randrange(len(val_v))])):
         per_intent = ceil(n / len(intents))
         for k, intent in enumerate(intents):
             for j in range(per_intent):
                 text, slots = gs.sample(intent, rng, uniform=j % 3 == 2)
-                rows.append((text, k, slots, pick(), split))
+                rows.append((text, k, slots, pick(), split, "command"))
         n_neg = int(0.35 * per_intent * len(intents))
         for j in range(n_neg):
-            pool = misses if j % 3 == 0 and misses else others
-            rows.append((pool[rng.randrange(len(pool))], unk, {}, pick(), split))
-        rows += [("", unk, {}, "noise", split)] * max(4, n // 12)
+            near = j % 3 == 0 and bool(misses)
+            pool = misses if near else others
+            rows.append((pool[rng.randrange(len(pool))], unk, {}, pick(), split, "near_miss" if near else "other"))
+        rows += [("", unk, {}, "noise", split, "noise")] * max(4, n // 12)
     rng.shuffle(rows)
     return [Item(i, *r) for i, r in enumerate(rows)]
 
@@ -219,4 +221,5 @@ def load_features(d: Path, items: list[Item]) -> dict[str, Any]:
     out["emb"] = np.stack(out["emb"])
     out["val"] = np.array([items[i].split == "val" for i in out["idx"]])
     out["voice"] = np.array([items[i].voice for i in out["idx"]])
+    out["kind"] = np.array([items[i].kind for i in out["idx"]])
     return out

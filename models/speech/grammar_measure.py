@@ -55,13 +55,13 @@ def make_items(set_name: str, n: int, seed: int) -> list[gd.Item]:
     for k in range(n // 2):
         pool = misses if k % 2 else others
         items.append(gd.Item(len(items), pool[rng.randrange(len(pool))], len(gs.intents), {},
-                             voices[k % len(voices)]))
+                             voices[k % len(voices)], kind="near_miss" if k % 2 else "other"))
     return items
 
 
 def run_set(rec: CommandRecognizer, items: list[gd.Item], labels: tuple[str, ...], seed: int) -> dict[str, Any]:
     noise = augment.NoiseBank.default()
-    rows: dict[str, list[tuple[bool, bool, bool]]] = {"clean": [], "augmented": []}
+    rows: dict[str, list[tuple[bool, bool, bool, str]]] = {"clean": [], "augmented": []}
     for it in items:
         rng = np.random.default_rng([seed, it.idx])
         try:
@@ -75,16 +75,19 @@ def run_set(rec: CommandRecognizer, items: list[gd.Item], labels: tuple[str, ...
             intent, _ = rec.decide(scores)
             want = labels[it.intent]
             if want == "unknown":
-                rows[kind].append((False, intent is not None, False))
+                rows[kind].append((False, intent is not None, False, it.kind))
             else:
-                rows[kind].append((True, intent == want, intent == want and dict(scores.slots) == it.slots))
+                rows[kind].append((True, intent == want, intent == want and dict(scores.slots) == it.slots, ""))
     out: dict[str, Any] = {}
     for kind, r in rows.items():
         pos = [x for x in r if x[0]]
-        neg = [x for x in r if not x[0]]
+        neg = [x for x in r if not x[0] and x[3] == "other"]
+        near = [x for x in r if not x[0] and x[3] == "near_miss"]
         out[kind] = {"commands": len(pos), "intent_acc": round(float(np.mean([x[1] for x in pos])), 4),
                      "intent_and_slots_acc": round(float(np.mean([x[2] for x in pos])), 4),
-                     "unknowns": len(neg), "unknown_false_accept": round(float(np.mean([x[1] for x in neg])), 4)}
+                     "other_speech": len(neg),
+                     "other_speech_false_accept": round(float(np.mean([x[1] for x in neg])), 4),
+                     "near_misses": len(near), "near_miss_false_accept": round(float(np.mean([x[1] for x in near])), 4)}
     return out
 
 
