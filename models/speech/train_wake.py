@@ -13,6 +13,7 @@ Seeded and resumable (cached shards). Needs torch.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
@@ -125,20 +126,40 @@ def fit(x: np.ndarray, y: np.ndarray, seed: int, epochs: int) -> object:
     return model
 
 
-def export(model: object, path: Path) -> None:
-    """The MLP as ONNX opset 17: ``embeddings`` (B, WINDOW, 96) → ``probs`` (B, 2) = [wake, other]."""
+class Ensemble:
+    """Several MLPs; called like a torch module, returns the log of their mean probabilities."""
+
+    def __init__(self, members: list[object]) -> None:
+        self.members = members
+
+    def __call__(self, x: object) -> object:
+        import torch
+
+        p = torch.stack([torch.softmax(m(x), dim=1) for m in self.members]).mean(0)  # type: ignore[operator]
+        return torch.log(p.clamp_min(1e-12))
+
+
+def export(model: Ensemble, path: Path) -> None:
+    """The MLPs as ONNX opset 17: ``embeddings`` (B, WINDOW, 96) → ``probs`` (B, 2) = [wake, other], averaged."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    lins = [m for m in model if hasattr(m, "weight")]  # type: ignore[attr-defined]
     inits = [numpy_helper.from_array(np.array([-1, WINDOW * EMBED_DIM], dtype=np.int64), "shape")]
-    nodes = [helper.make_node("Reshape", ["embeddings", "shape"], ["h0"])]
-    for i, lin in enumerate(lins):
-        inits += [numpy_helper.from_array(lin.weight.detach().numpy().astype(np.float32), f"w{i}"),
-                  numpy_helper.from_array(lin.bias.detach().numpy().astype(np.float32), f"b{i}")]
-        nodes.append(helper.make_node("Gemm", [f"h{i}", f"w{i}", f"b{i}"], [f"g{i}"], transB=1))
-        nodes.append(helper.make_node("Relu", [f"g{i}"], [f"h{i + 1}"]) if i < len(lins) - 1 else
-                     helper.make_node("Softmax", [f"g{i}"], ["probs"], axis=1))
+    nodes = [helper.make_node("Reshape", ["embeddings", "shape"], ["x"])]
+    outs = []
+    for m, member in enumerate(model.members):
+        lins = [layer for layer in member if hasattr(layer, "weight")]  # type: ignore[attr-defined]
+        h = "x"
+        for i, lin in enumerate(lins):
+            p = f"m{m}.{i}"
+            inits += [numpy_helper.from_array(lin.weight.detach().numpy().astype(np.float32), f"{p}.w"),
+                      numpy_helper.from_array(lin.bias.detach().numpy().astype(np.float32), f"{p}.b")]
+            nodes.append(helper.make_node("Gemm", [h, f"{p}.w", f"{p}.b"], [f"{p}.g"], transB=1))
+            h = f"{p}.h"
+            nodes.append(helper.make_node("Relu", [f"{p}.g"], [h]) if i < len(lins) - 1 else
+                         helper.make_node("Softmax", [f"{p}.g"], [h], axis=1))
+        outs.append(h)
+    nodes.append(helper.make_node("Mean", outs, ["probs"]))
     graph = helper.make_graph(
         nodes, "wake_head", [helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, ["batch", WINDOW,
                                                                                             EMBED_DIM])],
@@ -211,10 +232,19 @@ def write_bundle(out: Path, phrase: str, head: Path, threshold: float, report: d
     os.replace(out / (MANIFEST + ".part"), old)
 
 
-def run(phrase: str, out: Path, seed: int, scale: float, epochs: int, max_fa: float) -> dict[str, object]:
+def run(phrase: str, out: Path, seed: int, scale: float, epochs: int, max_fa: float,
+        heads: int = 3) -> dict[str, object]:
     phrase = wake_data.normalize_phrase(phrase)
-    d, items = wake_data.build(phrase, seed, scale, models_dir() / "cache" / "speech" / "_wake")
-    clips = wake_data.load(d)
+    cache = models_dir() / "cache" / "speech" / "_wake"
+    batches = [wake_data.build(phrase, seed, scale, cache)]
+    if scale >= 1.0:  # a second batch of positives with another seed: more voices and prosody per phrase
+        batches.append(wake_data.build(phrase, seed + 1, scale, cache, wake_data.EXTRA))
+    clips: list[Clip] = []
+    items: list[wake_data.WakeItem] = []
+    for b, (d, its) in enumerate(batches):
+        off = b * 1_000_000  # item indices are per batch
+        clips += [(i + off, e, n, end) for i, e, n, end in wake_data.load(d)]
+        items += [dataclasses.replace(it, idx=it.idx + off) for it in its]
     split = {i.idx: i.split for i in items}
     extends = {i.idx for i in items if i.kind == "neg" and wake_data.extends_phrase(i.text, phrase)}
     clips = [c for c in clips if c[0] not in extends]
@@ -225,7 +255,7 @@ def run(phrase: str, out: Path, seed: int, scale: float, epochs: int, max_fa: fl
     cx, cval = command_cache(seed) if scale >= 1.0 else (np.zeros((0, WINDOW, EMBED_DIM), np.float32), [])
     x, y = np.concatenate([x, cx]), np.concatenate([y, np.ones(len(cx), dtype=np.int64)])
     log.info("wake training: %d windows (%d wake) from %d clips", len(x), int((y == 0).sum()), len(train))
-    model = fit(x, y, seed, epochs)
+    model = Ensemble([fit(x, y, seed + k, epochs) for k in range(heads)])
     noise = noise_clips(max(1, round(6 * scale)), seed)
     # false accepts per hour are set on natural audio: held-out voices' other speech and commands, and noise;
     # one-phone near-misses ("hey rome") are adversarial, not an hour of speech: their accept rate is reported
@@ -237,7 +267,8 @@ def run(phrase: str, out: Path, seed: int, scale: float, epochs: int, max_fa: fl
     neg = np.concatenate([clip_scores(model, neg_clips), canvas_scores(model, cval)])
     thr, report = calibrate(neg, hours, pos, max_fa)
     near_scores = clip_scores(model, [c for c in val if c[3] < 0 and text[c[0]] in near])
-    report.update({"phrase": phrase, "seed": seed, "scale": scale, "epochs": epochs, "train_windows": len(x),
+    report.update({"phrase": phrase, "seed": seed, "scale": scale, "epochs": epochs, "heads": heads,
+                   "train_windows": len(x),
                    "train_clips": len(train), "val_clips": len(val), "noise_segments": len(noise),
                    "command_cache_val_canvases": len(cval),
                    "near_miss_accept_rate": round(float((near_scores >= thr).mean()), 4) if len(near_scores) else None,
@@ -260,11 +291,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale", type=float, default=1.0, help="< 1 trains on fewer clips (tests)")
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--max-fa-per-hour", type=float, default=0.5)
+    ap.add_argument("--heads", type=int, default=3, help="MLPs trained with different seeds and averaged")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     report = run(args.phrase, args.out or default_out(args.phrase), args.seed, args.scale, args.epochs,
-                 args.max_fa_per_hour)
+                 args.max_fa_per_hour, max(1, args.heads))
     print(json.dumps(report, indent=2))
     return 0
 
