@@ -115,6 +115,11 @@ def test_listening_window_opens_and_expires() -> None:
     assert not w.is_open(41.0)
     w.on_gesture(GestureEvent("pointing", 0.9, 50.0, 50.5, pointing_target="camera"))
     assert w.is_open(51.0) and not w.is_open(56.0)
+    for k in range(1000):  # months of gestures keep only the recent windows
+        w.on_gesture(GestureEvent("open_palm", 0.9, 100.0 + 10 * k, 100.5 + 10 * k))
+    assert len(w._spans) <= 8 and w.is_open(10092.0) and not w.is_open(10076.0)
+    w.close()
+    assert not w.is_open(10092.0)
 
 
 # pipeline gate ----------------------------------------------------------------------------------------------

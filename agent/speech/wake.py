@@ -193,18 +193,20 @@ class ListeningWindow:
         self._spans: list[tuple[float, float]] = []  # (opened at, open until)
         self._lock = threading.Lock()
 
+    def _add(self, start: float, until: float) -> None:
+        with self._lock:  # spans long past are dropped: a daemon runs for months
+            self._spans = [s for s in self._spans if s[1] >= start - 60.0]
+            self._spans.append((start, until))
+
     def open(self, t: float, window_s: float | None = None) -> None:
         """A wake event ended at ``t``: commands starting until ``t + window_s`` are accepted."""
-        with self._lock:
-            self._spans.append((t, t + (self.window_s if window_s is None else window_s)))
-            self._spans = [s for s in self._spans if s[1] >= t - 60.0]
+        self._add(t, t + (self.window_s if window_s is None else window_s))
 
     def on_gesture(self, event: GestureEvent) -> None:
         """Feed every gesture event here; wake gestures open the window from their start."""
         if event.gesture in self.gestures or (event.gesture == "pointing" and
                                               event.pointing_target in self.pointing_targets):
-            with self._lock:
-                self._spans.append((event.t_start, event.t_end + self.window_s))
+            self._add(event.t_start, event.t_end + self.window_s)
 
     def is_open(self, t_start: float) -> bool:
         """Whether an utterance starting at ``t_start`` falls in a listening window."""
