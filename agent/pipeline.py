@@ -27,6 +27,7 @@ from .errors import AgentError, DeviceUnavailable
 from .intents.topics import hermes_topic, intent_topic
 from .mqtt.publisher import Message, Publisher
 from .ota.hotswap import HotSwap
+from .runtime.memory import TRIMMER
 from .sources.base import Source
 from .types import AudioFrame, CommandScores, Intent, Segment
 
@@ -257,6 +258,7 @@ class Pipeline:
                 log.error("recognition failed for the utterance at %.2f s: %s", seg.t_start, exc)
             finally:
                 self._flight(seg.t_start, add=False)
+                TRIMMER.maybe_trim()  # the frontend's buffers are freed now: give the pages back
 
     def _build_wake(self) -> WakeGate | None:
         if self.cfg.speech.wake is None:

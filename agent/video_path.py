@@ -21,6 +21,7 @@ import numpy as np
 
 from .errors import AgentError, DeviceUnavailable
 from .pipeline import LATENCY_SAMPLES
+from .runtime.memory import TRIMMER
 from .sources.base import Source
 from .types import GestureEvent, Hand, VideoFrame
 
@@ -132,6 +133,7 @@ class VideoPath:
                         break
                     continue
                 self.handle(frame)
+                TRIMMER.maybe_trim()
         finally:
             self._progress(None)
             self.thread_cpu_s["video"] = time.thread_time()
