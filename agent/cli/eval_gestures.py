@@ -126,6 +126,16 @@ def _trajectories(data: Path, hand_frac: float = 0.2, fps: float = 15.0) -> dict
                 "fired": {g: v.count(g) for g in sorted({x for x in v if x})}} for k, v in fired.items()}
 
 
+def print_heldout(rep: dict) -> None:
+    """The bundle's leave-one-person-out numbers (people the shipped model has seen are held out there)."""
+    print(f"== held out (leave one person out; regenerate: {rep.get('command', '?')})")
+    for person, accs in rep.get("landmarks_per_person", {}).items():
+        print(f"  {person:<20}" + "  ".join(f"{k} {v:.3f}" for k, v in accs.items()))
+    keys = ("landmarks_macro_accuracy", "landmarks_unknown_reject_rate", "photos_125_accuracy",
+            "photos_unknown_reject_rate", "min_score")
+    print("  " + "  ".join(f"{k} {rep[k]}" for k in keys if k in rep))
+
+
 def run(args: argparse.Namespace) -> int:
     data = Path(args.data)
     out = Path(args.out) if args.out else cache_dir() / "eval" / "gestures"
@@ -136,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
     heldout = Path(__file__).resolve().parents[2] / "models" / "bundles" / "gestures" / "heldout_report.json"
     if heldout.is_file():
         report["training_heldout"] = json.loads(heldout.read_text())
+        print_heldout(report["training_heldout"])
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report, indent=1))

@@ -22,17 +22,19 @@ DEFAULT_MODEL = "gestures/gesture_classifier.onnx"
 class GestureClassifier:
     """Classify one hand's 21 landmarks (x, y; y down; any consistent units) into a gesture or ``none``.
 
-    ``min_score``: a prediction below it is reported as ``none`` (the model also has ``none`` as a class).
+    ``min_score``: a prediction below it is reported as ``none`` (the model also has ``none`` as a class);
+    default: the threshold chosen by leave-one-person-out cross-validation at training (the bundle's JSON).
     """
 
-    def __init__(self, model: str | Path | None = None, *, min_score: float = 0.5, threads: int = 1) -> None:
+    def __init__(self, model: str | Path | None = None, *, min_score: float | None = None, threads: int = 1) -> None:
         path = Path(model) if model else bundles_dir() / DEFAULT_MODEL
         self.model: OnnxModel = load_model(path, threads=threads)
-        meta = path.with_suffix(".json")
-        self.labels = json.loads(meta.read_text())["labels"] if meta.is_file() else LABELS
+        meta_path = path.with_suffix(".json")
+        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        self.labels: list[str] = meta.get("labels", LABELS)
         if self.model.outputs[0].shape[-1] != len(self.labels) or self.model.inputs[0].shape[-1] != N_FEATURES:
             raise ModelError(f"{path}: classifier shape does not match the feature code; retrain it")
-        self.min_score = min_score
+        self.min_score = float(meta.get("min_score", 0.5)) if min_score is None else min_score
 
     def probabilities(self, landmarks: np.ndarray) -> np.ndarray:
         """Class probabilities (N, len(labels)) for landmarks (21, 2) or (N, 21, 2)."""
@@ -46,18 +48,20 @@ class GestureClassifier:
 
     def classify(self, hand_landmarks: np.ndarray) -> tuple[str, float]:
         """(gesture, score) of one hand; ``none`` for anything that is not one of the gestures."""
-        probs = self.probabilities(hand_landmarks)[0]
-        i = int(np.argmax(probs))
-        label, score = self.labels[i], float(probs[i])
-        if label != "none" and score < self.min_score:
-            return "none", float(probs[self.labels.index("none")]) if "none" in self.labels else 1 - score
-        return label, score
+        return decide(self.probabilities(hand_landmarks), self.labels, self.min_score)[0]
 
     def classify_batch(self, landmarks: np.ndarray) -> list[tuple[str, float]]:
-        probs = self.probabilities(landmarks)
-        out = []
-        for p in probs:
-            i = int(np.argmax(p))
-            out.append((self.labels[i], float(p[i])) if self.labels[i] == "none" or p[i] >= self.min_score
-                       else ("none", float(p[self.labels.index("none")])))
-        return out
+        return decide(self.probabilities(landmarks), self.labels, self.min_score)
+
+
+def decide(probs: np.ndarray, labels: list[str], min_score: float) -> list[tuple[str, float]]:
+    """Arg-max class per row; a gesture whose probability is below ``min_score`` becomes ``none`` (scored by
+    the ``none`` probability). Shared by serving and the leave-one-person-out evaluation."""
+    out = []
+    for p in np.atleast_2d(probs):
+        i = int(np.argmax(p))
+        if labels[i] == "none" or p[i] >= min_score:
+            out.append((labels[i], float(p[i])))
+        else:
+            out.append(("none", float(p[labels.index("none")]) if "none" in labels else 1 - float(p[i])))
+    return out
