@@ -80,3 +80,28 @@ def test_threshold_meets_the_false_accept_target() -> None:
     assert float((unk_conf >= t).mean()) <= 0.05
     assert float((unk_conf >= t - 0.01).mean()) > 0.05  # the lowest such threshold
     assert rep["value"] == t and rep["val_unknown_false_accept"] <= 0.05
+
+
+def test_combined_int8_heads_and_their_float_twin(tmp_path: Path) -> None:
+    import onnx
+
+    from agent.runtime.session import load_model
+    from models.speech.bundle import quantize_head
+    from models.speech.combine import float_twin, merge
+    from models.speech.head import Head, export_onnx
+
+    labels = ["a", "b", "unknown"]
+    torch.manual_seed(1)
+    rng = np.random.default_rng(1)
+    calib = rng.standard_normal((128, 21, 96)).astype(np.float32)
+    for i in range(2):
+        export_onnx(Head(3).eval(), str(tmp_path / f"f{i}.onnx"), labels)
+        quantize_head(tmp_path / f"f{i}.onnx", tmp_path / f"q{i}.onnx", calib)
+    merge([tmp_path / "q0.onnx", tmp_path / "q1.onnx"], tmp_path / "ens.onnx")
+    float_twin(tmp_path / "q0.onnx", tmp_path / "twin.onnx")
+    x = rng.standard_normal((6, 21, 96)).astype(np.float32)
+    q = [load_model(tmp_path / f"q{i}.onnx")(x)[0] for i in range(2)]
+    np.testing.assert_allclose(load_model(tmp_path / "ens.onnx")(x)[0], (q[0] + q[1]) / 2, atol=1e-6)
+    twin, flt = load_model(tmp_path / "twin.onnx")(x)[0], load_model(tmp_path / "f0.onnx")(x)[0]
+    assert np.abs(twin - flt).max() < 0.02
+    assert not any(n.op_type.endswith("QuantizeLinear") for n in onnx.load(str(tmp_path / "twin.onnx")).graph.node)
