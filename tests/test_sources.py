@@ -32,7 +32,7 @@ def test_wav_replay_real_time_pacing_and_stamps() -> None:
 
 
 def test_wav_replay_flat_out_is_fast() -> None:
-    src = WavReplaySource(pcm=np.zeros(16000 * 10, np.int16), realtime=False)
+    src = WavReplaySource(pcm=np.zeros(16000 * 10, np.int16), block_ms=20, realtime=False)
     t = time.monotonic()
     src.open()
     n = 0

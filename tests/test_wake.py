@@ -26,13 +26,21 @@ SR = 16000
 T0 = time.monotonic()
 
 
+@pytest.fixture(autouse=True)
+def _clock_from_test_start() -> None:
+    """Segment times count from each test's start, not the module's import: in a full suite run the module is
+    imported minutes before its tests run, and intents older than their TTL are (rightly) not published."""
+    global T0
+    T0 = time.monotonic()
+
+
 def silence(s: float) -> np.ndarray:
     return np.zeros(int(s * SR), dtype=np.int16)
 
 
 def seg(pcm: np.ndarray, t0: float) -> Segment:
     """A VAD-like segment: 0.3 s pre-roll and 0.4 s hangover around the speech, ``t0`` seconds after the test
-    module started (intents carry a TTL on the monotonic clock: they must be recent to be published)."""
+    test started (intents carry a TTL on the monotonic clock: they must be recent to be published)."""
     x = np.concatenate([silence(0.3), pcm, silence(0.4)])
     t0 += T0
     return Segment(pcm=x, sample_rate=SR, t_start=t0, t_end=t0 + len(x) / SR)

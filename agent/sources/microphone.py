@@ -41,7 +41,7 @@ def resolve_device(sd: Any, device: str | int | None) -> int | None:
 
 
 class MicrophoneSource:
-    def __init__(self, device: str | int | None = None, block_ms: int = 20, max_queue: int = 200) -> None:
+    def __init__(self, device: str | int | None = None, block_ms: int = 32, max_queue: int = 200) -> None:
         self.device = device
         self.block = RATE * block_ms // 1000
         self._queue: queue.Queue[AudioFrame] = queue.Queue(maxsize=max_queue)

@@ -24,7 +24,7 @@ class WavReplaySource:
     """Replays one or more WAVs back to back; ``gap_s`` of silence is inserted between files."""
 
     def __init__(self, paths: Sequence[str | Path] | None = None, *, pcm: np.ndarray | None = None,
-                 block_ms: int = 20, realtime: bool = True, loop: bool = False, gap_s: float = 0.0,
+                 block_ms: int = 32, realtime: bool = True, loop: bool = False, gap_s: float = 0.0,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         if (paths is None) == (pcm is None):
             raise ValueError("give either paths or pcm")
