@@ -135,7 +135,10 @@ def test_outage_outbox_delivers_fresh_drops_stale_and_bounds_size(broker: LocalB
 
 
 def test_stale_message_in_outbox_is_not_sent(broker: LocalBroker) -> None:
-    pub = _client(broker, "p2")
+    # the publisher retries only every 3 s, so the listener below is subscribed before it flushes its outbox
+    # (with the usual 0.5 s backoff it sometimes reconnected first and the fresh message went to nobody)
+    pub = MqttClient(MqttConfig(host=broker.host, port=broker.port, reconnect_min_s=3, reconnect_max_s=3), "p2",
+                     client_id=f"c-p2-{time.monotonic_ns()}")
     pub.start()
     assert pub.wait_connected(5)
     broker.kill()
