@@ -75,9 +75,11 @@ def build_recognizer(cfg: AgentConfig, bundle: str | Path | None = None) -> Reco
 
 def build_video_path(cfg: AgentConfig, source: Source[VideoFrame]) -> VideoPath:
     from .vision import GestureTracker, HandTracker
+    from .vision.hands import LANDMARK_MODEL, LANDMARK_MODEL_LITE
 
     zones = {name: z.polygon for name, z in cfg.fusion.zones.items()}
-    return VideoPath(source, HandTracker(threads=1), GestureTracker(zones=zones))
+    landmarks = LANDMARK_MODEL_LITE if cfg.vision.landmarks == "lite" else LANDMARK_MODEL
+    return VideoPath(source, HandTracker(threads=1, landmark_model=landmarks), GestureTracker(zones=zones))
 
 
 class Agent:

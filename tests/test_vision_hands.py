@@ -66,3 +66,18 @@ def test_no_hand_no_gesture(tracker, classifier) -> None:
         assert hands == []
         events += gestures.update(hands, i / 15)
     assert events == []
+
+
+def test_lite_landmark_model_selected_by_config_tracks_and_classifies(classifier, vision_data: Path) -> None:
+    from agent.app import build_video_path
+    from agent.config.schema import AgentConfig
+    from agent.sources.video_replay import ArrayVideoSource
+
+    cfg = AgentConfig.model_validate({"vision": {"landmarks": "lite"}})
+    path = build_video_path(cfg, ArrayVideoSource([], 15.0, False))
+    tracker = path.hands
+    assert Path(tracker.landmark_model.path).name == "hand_landmark_lite_int8.onnx"  # type: ignore[attr-defined]
+    for digit, gesture in (("1", "pointing"), ("2", "victory"), ("5", "open_palm")):
+        photo = sorted((vision_data / "sign_language_digits" / digit).iterdir())[0]
+        hands = tracker.process_image(cv2.imread(str(photo)))  # type: ignore[attr-defined]
+        assert hands and classifier.classify(hands[0].landmarks)[0] == gesture, photo

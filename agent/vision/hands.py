@@ -25,6 +25,7 @@ LANDMARK_SIZE = 224
 PALM_MODEL = "palm_detection_lite.onnx"
 LANDMARK_MODEL = "hand_landmark_full_int8.onnx"
 LANDMARK_MODEL_FLOAT = "hand_landmark_full.onnx"
+LANDMARK_MODEL_LITE = "hand_landmark_lite_int8.onnx"  # config vision.landmarks: lite (Pi-class CPUs)
 STILL_PAD = 2.5  # tight hand crops: pad with replicated edges to 2.5× before palm detection
 SMALL_IMAGE = 400  # frames smaller than this (pixels, longest side) also get the padded retry
 
