@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from agent.cli import main
 
 
-def test_bench_json_contract(capsys) -> None:  # type: ignore[no-untyped-def]
-    assert main(["bench", "--seconds", "3", "--flat-out", "--json"]) == 0
+@pytest.mark.parametrize("landmarks", ["full", "lite"])
+def test_bench_json_contract(capsys, landmarks: str) -> None:  # type: ignore[no-untyped-def]
+    assert main(["bench", "--seconds", "3", "--flat-out", "--json", "--landmarks", landmarks]) == 0
     r = json.loads(capsys.readouterr().out)
+    assert r["landmarks"] == landmarks
+    assert r["int8_vs_float"]["hands_found_int8"] > 0 and r["int8_vs_float"]["landmark_mean_err_hand_size"] < 0.02
     assert set(r["cpu_core_s_per_s"]) >= {"idle", "busy"}
     assert all(r["cpu_core_s_per_s"][k] > 0 for k in ("idle", "busy"))
     for key in ("speech_to_publish_ms", "frame_to_gesture_ms"):

@@ -34,11 +34,13 @@ log = logging.getLogger(__name__)
 FPS = 15.0
 
 
-def _components() -> tuple[Any, Any, Any]:
+def _components(landmarks: str = "full") -> tuple[Any, Any, Any]:
     from ..speech.recognizer import CommandRecognizer
     from ..vision import GestureTracker, HandTracker
+    from ..vision.hands import LANDMARK_MODEL, LANDMARK_MODEL_LITE
 
-    return CommandRecognizer.load("home"), HandTracker(threads=1), GestureTracker
+    model = LANDMARK_MODEL_LITE if landmarks == "lite" else LANDMARK_MODEL
+    return CommandRecognizer.load("home"), HandTracker(threads=1, landmark_model=model), GestureTracker
 
 
 def run_phase(name: str, audio: np.ndarray, frames: FrameSequence, realtime: bool, mqtt: MqttClient,
@@ -73,7 +75,7 @@ def run_phase(name: str, audio: np.ndarray, frames: FrameSequence, realtime: boo
     }
 
 
-def int8_vs_float(hands_int8: Any, frames: list[np.ndarray]) -> dict[str, Any]:
+def int8_vs_float(hands_int8: Any, frames: list[np.ndarray], float_landmarks: str = "") -> dict[str, Any]:
     """Speed ratio and accuracy difference of the int8 models against their float originals."""
     from ..demo.run import MEDIA
     from ..speech.frontend import SpeechFrontend
@@ -95,7 +97,7 @@ def int8_vs_float(hands_int8: Any, frames: list[np.ndarray]) -> dict[str, Any]:
                 correct += rec.decide(rec.recognize(pcm))[0] == expect
         times[f"speech_{kind}"] = time.perf_counter() - t
         out[f"speech_accuracy_{kind}"] = round(correct / (3 * len(clips)), 4)
-    hands_float = HandTracker(threads=1, landmark_model=LANDMARK_MODEL_FLOAT)
+    hands_float = HandTracker(threads=1, landmark_model=float_landmarks or LANDMARK_MODEL_FLOAT)
     errs = []
     for kind, tracker in (("int8", hands_int8), ("float", hands_float)):
         tracker.reset()
@@ -119,8 +121,8 @@ def int8_vs_float(hands_int8: Any, frames: list[np.ndarray]) -> dict[str, Any]:
 
 
 def run_bench(seconds: float = 10.0, realtime: bool = True, soak_minutes: float = 0.0,
-              mqtt_host: str | None = None, mqtt_port: int = 1883) -> dict[str, Any]:
-    recognizer, hands, gesture_cls = _components()
+              mqtt_host: str | None = None, mqtt_port: int = 1883, landmarks: str = "full") -> dict[str, Any]:
+    recognizer, hands, gesture_cls = _components(landmarks)
     broker = None if mqtt_host else LocalBroker().start()
     host, port = (mqtt_host, mqtt_port) if mqtt_host else (broker.host, broker.port)  # type: ignore[union-attr]
     mqtt = MqttClient(MqttConfig(host=host, port=port), "bench")
@@ -136,14 +138,15 @@ def run_bench(seconds: float = 10.0, realtime: bool = True, soak_minutes: float 
             soak = None
             if soak_minutes > 0:
                 soak = run_soak(soak_minutes, realtime, mqtt, recognizer, hands, gesture_cls)
-        models = int8_vs_float(hands, [busy_frames[i] for i in range(min(len(busy_frames), int(FPS * 4)))])
+        models = int8_vs_float(hands, [busy_frames[i] for i in range(min(len(busy_frames), int(FPS * 4)))],
+                               "hand_landmark_lite.onnx" if landmarks == "lite" else "")
     finally:
         mqtt.stop()
         if broker is not None:
             broker.stop()
     rss_values = [v for _, v in rss.samples]
     result: dict[str, Any] = {
-        "seconds": seconds, "realtime": realtime,
+        "seconds": seconds, "realtime": realtime, "landmarks": landmarks,
         "cpu_core_s_per_s": {"idle": idle["cpu_core_s_per_s"]["total"], "busy": busy["cpu_core_s_per_s"]["total"],
                              "idle_by_path": idle["cpu_core_s_per_s"], "busy_by_path": busy["cpu_core_s_per_s"]},
         "speech_to_publish_ms": busy["speech_to_publish_ms"],

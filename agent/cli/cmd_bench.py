@@ -25,6 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="also write the JSON result to this file")
     p.add_argument("--mqtt-host", help="use this broker instead of a local Mosquitto")
     p.add_argument("--mqtt-port", type=int, default=1883)
+    p.add_argument("--landmarks", choices=["full", "lite"], default="full",
+                   help="hand landmark model, as config vision.landmarks (default: full)")
     p.set_defaults(func=_bench)
 
 
@@ -32,7 +34,7 @@ def _bench(args: argparse.Namespace) -> int:
     from ..bench.full import format_table, run_bench, write_json
 
     result = run_bench(args.seconds, realtime=not args.flat_out, soak_minutes=args.soak,
-                       mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port)
+                       mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port, landmarks=args.landmarks)
     if args.out:
         write_json(result, args.out)
     if args.json:
