@@ -44,8 +44,8 @@ def _components(landmarks: str = "full") -> tuple[Any, Any, Any]:
 
 
 def run_phase(name: str, audio: np.ndarray, frames: FrameSequence, realtime: bool, mqtt: MqttClient,
-              recognizer: Any, hands: Any, gesture_cls: Any) -> dict[str, Any]:
-    cfg = AgentConfig(site_id="bench")
+              recognizer: Any, hands: Any, gesture_cls: Any, cfg: AgentConfig | None = None) -> dict[str, Any]:
+    cfg = cfg or AgentConfig(site_id="bench")
     pipe = Pipeline(cfg, WavReplaySource(pcm=audio, realtime=realtime), recognizer, mqtt)
     hands.reset()
     video = VideoPath(ArrayVideoSource(frames, FPS, realtime), hands, gesture_cls())
@@ -121,8 +121,10 @@ def int8_vs_float(hands_int8: Any, frames: list[np.ndarray], float_landmarks: st
 
 
 def run_bench(seconds: float = 10.0, realtime: bool = True, soak_minutes: float = 0.0,
-              mqtt_host: str | None = None, mqtt_port: int = 1883, landmarks: str = "full") -> dict[str, Any]:
+              mqtt_host: str | None = None, mqtt_port: int = 1883, landmarks: str = "full",
+              vad: str | None = None) -> dict[str, Any]:
     recognizer, hands, gesture_cls = _components(landmarks)
+    cfg = AgentConfig.model_validate({"site_id": "bench", **({"vad": {"engine": vad}} if vad else {})})
     broker = None if mqtt_host else LocalBroker().start()
     host, port = (mqtt_host, mqtt_port) if mqtt_host else (broker.host, broker.port)  # type: ignore[union-attr]
     mqtt = MqttClient(MqttConfig(host=host, port=port), "bench")
@@ -131,13 +133,13 @@ def run_bench(seconds: float = 10.0, realtime: bool = True, soak_minutes: float 
     try:
         with RssSampler(1.0) as rss:
             idle = run_phase("idle", media.idle_audio(seconds), media.idle_frames(seconds, FPS), realtime, mqtt,
-                             recognizer, hands, gesture_cls)
+                             recognizer, hands, gesture_cls, cfg)
             busy_frames = media.busy_frames(seconds, FPS)
             busy = run_phase("busy", media.busy_audio(seconds), busy_frames, realtime, mqtt, recognizer, hands,
-                             gesture_cls)
+                             gesture_cls, cfg)
             soak = None
             if soak_minutes > 0:
-                soak = run_soak(soak_minutes, realtime, mqtt, recognizer, hands, gesture_cls)
+                soak = run_soak(soak_minutes, realtime, mqtt, recognizer, hands, gesture_cls, cfg=cfg)
         models = int8_vs_float(hands, [busy_frames[i] for i in range(min(len(busy_frames), int(FPS * 4)))],
                                "hand_landmark_lite.onnx" if landmarks == "lite" else "")
     finally:
@@ -146,7 +148,7 @@ def run_bench(seconds: float = 10.0, realtime: bool = True, soak_minutes: float 
             broker.stop()
     rss_values = [v for _, v in rss.samples]
     result: dict[str, Any] = {
-        "seconds": seconds, "realtime": realtime, "landmarks": landmarks,
+        "seconds": seconds, "realtime": realtime, "landmarks": landmarks, "vad": cfg.vad.engine,
         "cpu_core_s_per_s": {"idle": idle["cpu_core_s_per_s"]["total"], "busy": busy["cpu_core_s_per_s"]["total"],
                              "idle_by_path": idle["cpu_core_s_per_s"], "busy_by_path": busy["cpu_core_s_per_s"]},
         "speech_to_publish_ms": busy["speech_to_publish_ms"],
@@ -165,13 +167,13 @@ def run_bench(seconds: float = 10.0, realtime: bool = True, soak_minutes: float 
 
 
 def run_soak(minutes: float, realtime: bool, mqtt: MqttClient, recognizer: Any, hands: Any,
-             gesture_cls: Any, sample_s: float = 30.0) -> dict[str, Any]:
+             gesture_cls: Any, sample_s: float = 30.0, cfg: AgentConfig | None = None) -> dict[str, Any]:
     """One long-lived pipeline and video path, as in the daemon, on looping busy-room media for ``minutes``.
 
     RSS is sampled every ``sample_s``; growth is measured from the end of the first minute (warm-up:
     allocator pools, ORT arenas) to the end.
     """
-    cfg = AgentConfig(site_id="bench")
+    cfg = cfg or AgentConfig(site_id="bench")
     pipe = Pipeline(cfg, WavReplaySource(pcm=media.busy_audio(30.0), realtime=realtime, loop=True), recognizer,
                     mqtt)
     hands.reset()

@@ -27,6 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--mqtt-port", type=int, default=1883)
     p.add_argument("--landmarks", choices=["full", "lite"], default="full",
                    help="hand landmark model, as config vision.landmarks (default: full)")
+    p.add_argument("--vad", choices=["silero", "webrtc"], help="VAD engine, as config vad.engine (default: the "
+                                                               "config default)")
     p.set_defaults(func=_bench)
 
 
@@ -34,7 +36,7 @@ def _bench(args: argparse.Namespace) -> int:
     from ..bench.full import format_table, run_bench, write_json
 
     result = run_bench(args.seconds, realtime=not args.flat_out, soak_minutes=args.soak,
-                       mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port, landmarks=args.landmarks)
+                       mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port, landmarks=args.landmarks, vad=args.vad)
     if args.out:
         write_json(result, args.out)
     if args.json:
