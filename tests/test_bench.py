@@ -28,3 +28,15 @@ def test_bench_json_contract(capsys, landmarks: str) -> None:  # type: ignore[no
     idle = r["phases"][0]
     assert idle["intents"] == 0 and idle["gesture_events"] == 0
     assert idle["video_skipped_still"] > idle["video_processed"], "a still room must skip vision work"
+
+
+def test_soak_growth_is_robust_to_trim_swings_but_sees_a_leak() -> None:
+    from agent.bench.full import soak_window_medians
+
+    times = [30.0 * i for i in range(121)]  # a 60-minute soak sampled every 30 s
+    swinging = [(t, 200.0 if i % 3 else 185.0) for i, t in enumerate(times)]  # trims: -15 MB now and then
+    base, end = soak_window_medians(swinging, 60.0)
+    assert abs(end - base) / base < 0.001
+    leaking = [(t, 180.0 + t / 360.0) for t in times]  # +10 MB over the hour
+    base, end = soak_window_medians(leaking, 60.0)
+    assert 0.04 < (end - base) / base < 0.06

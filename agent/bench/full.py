@@ -191,12 +191,24 @@ def run_soak(minutes: float, realtime: bool, mqtt: MqttClient, recognizer: Any, 
     finally:
         pipe.stop()
         video.stop()
-    base = next((v for t, v in samples if t >= 60.0), samples[0][1])
-    end = samples[-1][1]
+    base, end = soak_window_medians(samples, minutes)
+    point_base = next((v for t, v in samples if t >= 60.0), samples[0][1])
     return {"minutes": minutes, "rss_mb": [round(v, 1) for _, v in samples], "base_mb": round(base, 1),
             "end_mb": round(end, 1), "growth_pct": round(100 * (end - base) / base, 2),
+            "growth_pct_point": round(100 * (samples[-1][1] - point_base) / point_base, 2),
             "intents": pipe.stats.intents, "video_frames": video.stats.frames,
             "dropped_frames": video.stats.dropped + pipe.stats.dropped_segments}
+
+
+def soak_window_medians(samples: list[tuple[float, float]], minutes: float) -> tuple[float, float]:
+    """Median RSS of the first window after the one-minute warm-up and of the last window (window: a sixth of
+    the soak, at most 10 minutes). Single samples swing by ±10 MB as freed heap is handed back every 10 s, so
+    comparing two single samples measures that swing, not growth."""
+    window = min(600.0, minutes * 60 / 6)
+    t_end = samples[-1][0]
+    first = [v for t, v in samples if 60.0 <= t <= 60.0 + window] or [samples[0][1]]
+    last = [v for t, v in samples if t >= t_end - window] or [samples[-1][1]]
+    return float(np.median(first)), float(np.median(last))
 
 
 def format_table(r: dict[str, Any]) -> str:
