@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import AgentError, ModelError
@@ -128,22 +129,27 @@ def ensure_bundle(path: Path, *, workers: int = 1) -> Path:
     found = _committed(path)
     if found is not None:
         return found
-    root = cache_root()
+    return build_cached(cache_root(), set_key(path), lambda out: _train(path, out, workers),
+                        f"command set {path}")
+
+
+def build_cached(root: Path, key: str, train: Callable[[Path], None], what: str) -> Path:
+    """``root/key`` as a verified bundle: built by ``train(tmp_dir)`` under a file lock when it is missing or
+    corrupt, then moved into place atomically (a concurrent run waits, then finds the finished bundle)."""
     root.mkdir(parents=True, exist_ok=True)
-    key = set_key(path)
     final = root / key
     with open(root / f"{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # a concurrent run waits here, then finds the finished bundle
+        fcntl.flock(lock, fcntl.LOCK_EX)
         if verify(final):
             return final
         if final.exists():
-            log.warning("cached bundle %s is incomplete or corrupt: rebuilding it", final)
+            log.warning("cached bundle of %s in %s is incomplete or corrupt: rebuilding it", what, final)
             shutil.rmtree(final, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f"{key}.tmp-", dir=root))
         try:
-            _train(path, tmp, workers)
+            train(tmp)
             if not verify(tmp):
-                raise ModelError(f"training command set {path} produced no valid bundle in {tmp}")
+                raise ModelError(f"training {what} produced no valid bundle in {tmp}")
             os.replace(tmp, final)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -14,15 +14,11 @@ folder renamed into place under a file lock, like command sets (:mod:`agent.spee
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import hashlib
 import json
 import logging
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +28,7 @@ from ..config.schema import AgentConfig
 from ..errors import ModelError
 from ..paths import bundles_dir, cache_dir, models_dir
 from ..types import Segment
-from .bundle_cache import train_scale, verify
+from .bundle_cache import build_cached, train_scale, verify
 from .frontend import SpeechFrontend
 from .wake import KIND, MANIFEST, ListeningWindow, WakeDetector
 
@@ -92,26 +88,8 @@ def ensure_wake_bundle(phrase: str) -> Path:
     found = committed_wake_bundle(phrase)
     if found is not None:
         return found
-    root = cache_dir() / "wake"
-    root.mkdir(parents=True, exist_ok=True)
-    key = wake_key(phrase)
-    final = root / key
-    with open(root / f"{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # a concurrent run waits here, then finds the finished bundle
-        if verify(final):
-            return final
-        if final.exists():
-            log.warning("cached wake bundle %s is incomplete or corrupt: rebuilding it", final)
-            shutil.rmtree(final, ignore_errors=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f"{key}.tmp-", dir=root))
-        try:
-            _train(phrase, tmp)
-            if not verify(tmp):
-                raise ModelError(f"training wake phrase {phrase!r} produced no valid bundle in {tmp}")
-            os.replace(tmp, final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    return build_cached(cache_dir() / "wake", wake_key(phrase), lambda out: _train(phrase, out),
+                        f"wake phrase {phrase!r}")
 
 
 def has_speech(pcm: np.ndarray, ref_db: float, min_s: float = MIN_COMMAND_S) -> bool:
