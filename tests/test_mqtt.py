@@ -169,3 +169,32 @@ def test_client_survives_broker_absence_and_connects_later() -> None:
     finally:
         c.stop()
         b.stop()
+
+
+def test_network_thread_wakes_for_publish_subscribe_and_stop(broker: LocalBroker) -> None:
+    """The network thread sleeps up to ``tick_s`` between socket events; a publish, a new subscription or a stop
+    from another thread must interrupt that sleep instead of waiting for the next tick."""
+    listener, inbox = _listen(broker, "wake/#")
+    c = MqttClient(MqttConfig(host=broker.host, port=broker.port), "w", client_id=f"wake-{time.monotonic_ns()}",
+                   tick_s=30.0)
+    c.start()
+    try:
+        assert c.wait_connected(5)
+        time.sleep(0.3)  # the thread is now asleep in select with a 30 s timeout
+        c.publish(Message("wake/a", b"1", qos=1))
+        got = inbox.wait_for(1, timeout=5.0)
+        assert [t for t, _, _ in got] == ["wake/a"], "a queued message waited for the 30 s tick"
+
+        sub_inbox = Inbox()
+        c.subscribe("wake/b", sub_inbox)
+        deadline = time.monotonic() + 5.0
+        while not sub_inbox.items and time.monotonic() < deadline:  # the SUBSCRIBE goes out without a tick
+            listener.publish(Message("wake/b", b"2", qos=1))
+            sub_inbox.wait_for(1, timeout=0.2)
+        assert sub_inbox.items, "the subscription was not made before the 30 s tick"
+    finally:
+        t0 = time.monotonic()
+        c.stop()
+        stop_s = time.monotonic() - t0
+        listener.stop()
+    assert stop_s < 10.0, f"stop() waited {stop_s:.1f} s for the tick"
