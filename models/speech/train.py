@@ -33,7 +33,12 @@ HEAD_CHANNELS = (64, 96, 64, 96, 64)
 
 
 def train_head(x: np.ndarray, y: np.ndarray, n_labels: int, seed: int, epochs: int, ch: int = 64,
-               batch: int = 128) -> object:
+               batch: int = 128, unk_weight: float = 1.0, label_smoothing: float = 0.05,
+               mixup: float = 0.0, shift: float = 0.0) -> object:
+    """One head; ``unk_weight`` scales the ``unknown`` (last) class's loss weight, ``mixup`` > 0 mixes pairs
+    of examples with a Beta(mixup, mixup) weight (soft targets) and ``shift`` > 0 adds to each example one
+    random offset (``shift`` × the per-dimension std) shared by all its frames, a crude voice/channel change in
+    embedding space — knobs measured by :mod:`models.speech.proxy`."""
     import torch
 
     from .head import Head
@@ -44,12 +49,15 @@ def train_head(x: np.ndarray, y: np.ndarray, n_labels: int, seed: int, epochs: i
     model = Head(n_labels, ch=ch)
     counts = np.bincount(y, minlength=n_labels).astype(np.float64)
     weights = torch.tensor((counts.sum() / np.maximum(counts, 1)) ** 0.5, dtype=torch.float32)
-    loss_fn = torch.nn.CrossEntropyLoss(weight=weights / weights.mean(), label_smoothing=0.05)
+    weights[-1] *= unk_weight
+    loss_fn = torch.nn.CrossEntropyLoss(weight=weights / weights.mean(), label_smoothing=label_smoothing)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-2)
     steps = epochs * int(np.ceil(len(x) / batch))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
     xt, yt = torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y)
     gen = torch.Generator().manual_seed(seed)
+    rng_mix = np.random.default_rng(seed)
+    dim_sd = xt.std(dim=(0, 1))
     for ep in range(epochs):
         model.train()
         perm = torch.randperm(len(xt), generator=gen)
@@ -63,7 +71,15 @@ def train_head(x: np.ndarray, y: np.ndarray, n_labels: int, seed: int, epochs: i
             mask = (span >= start[:, None]) & (span < start[:, None] + torch.randint(0, 4, (len(b), 1),
                                                                                    generator=gen))
             xb = xb.masked_fill(mask[..., None], 0.0) + 0.02 * torch.randn(xb.shape, generator=gen)
-            loss = loss_fn(model(xb), yt[b])
+            if shift > 0:
+                xb = xb + shift * dim_sd * torch.randn((len(b), 1, xb.shape[2]), generator=gen)
+            if mixup > 0:
+                lam = float(rng_mix.beta(mixup, mixup))
+                other = torch.randperm(len(b), generator=gen)
+                out = model(lam * xb + (1 - lam) * xb[other])
+                loss = lam * loss_fn(out, yt[b]) + (1 - lam) * loss_fn(out, yt[b][other])
+            else:
+                loss = loss_fn(model(xb), yt[b])
             opt.zero_grad()
             loss.backward()
             opt.step()
