@@ -121,10 +121,13 @@ def int8_vs_float(hands_int8: Any, frames: list[np.ndarray], float_landmarks: st
 
 
 def run_bench(seconds: float = 10.0, realtime: bool = True, soak_minutes: float = 0.0,
-              mqtt_host: str | None = None, mqtt_port: int = 1883, landmarks: str = "full",
+              mqtt_host: str | None = None, mqtt_port: int = 1883, landmarks: str | None = None,
               vad: str | None = None) -> dict[str, Any]:
+    """``landmarks`` / ``vad``: as config ``vision.landmarks`` / ``vad.engine``; None = the config default."""
+    cfg = AgentConfig.model_validate({"site_id": "bench", **({"vad": {"engine": vad}} if vad else {}),
+                                      **({"vision": {"landmarks": landmarks}} if landmarks else {})})
+    landmarks = cfg.vision.landmarks
     recognizer, hands, gesture_cls = _components(landmarks)
-    cfg = AgentConfig.model_validate({"site_id": "bench", **({"vad": {"engine": vad}} if vad else {})})
     broker = None if mqtt_host else LocalBroker().start()
     host, port = (mqtt_host, mqtt_port) if mqtt_host else (broker.host, broker.port)  # type: ignore[union-attr]
     mqtt = MqttClient(MqttConfig(host=host, port=port), "bench")

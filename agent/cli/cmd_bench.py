@@ -25,8 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="also write the JSON result to this file")
     p.add_argument("--mqtt-host", help="use this broker instead of a local Mosquitto")
     p.add_argument("--mqtt-port", type=int, default=1883)
-    p.add_argument("--landmarks", choices=["full", "lite"], default="full",
-                   help="hand landmark model, as config vision.landmarks (default: full)")
+    p.add_argument("--landmarks", choices=["full", "lite"],
+                   help="hand landmark model, as config vision.landmarks (default: the config default)")
     p.add_argument("--vad", choices=["silero", "webrtc"], help="VAD engine, as config vad.engine (default: the "
                                                                "config default)")
     p.set_defaults(func=_bench)

@@ -203,10 +203,11 @@ class OtaConfig(Strict):
 
 class VisionConfig(Strict):
     landmarks: Literal["full", "lite"] = Field(
-        "full", title="Hand landmark model",
-        description="full: MediaPipe's full landmark model (int8), the most accurate; lite: its lite model, about "
-                    "30% less CPU per tracked frame at ~1 point lower gesture accuracy on the digit photos "
-                    "(measured: 4.3 vs 6.2 ms per frame, 0.971 vs 0.984) - for Pi-class CPUs.")
+        "lite", title="Hand landmark model",
+        description="lite (default): MediaPipe's lite landmark model (int8), sized for Pi-class CPUs; full: its "
+                    "full model, ~1.3 points more accurate on the digit photos (0.984 vs 0.971) for about 60% more "
+                    "CPU per tracked frame (5.2 vs 3.3 ms model time on one core). With full, the busy-room "
+                    "benchmark misses the 0.15 core-s/s budget.")
 
 
 class HomeAssistantConfig(Strict):
