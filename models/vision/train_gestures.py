@@ -159,11 +159,13 @@ class Ensemble:
 
 
 def train(real: tuple[np.ndarray, list[str]], n_synth: int = 2500, seed: int = 0, epochs: int = 40,
-          members: int = 3) -> tuple[Ensemble, np.ndarray, np.ndarray]:
+          members: int = 3, synth_base: int = 0) -> tuple[Ensemble, np.ndarray, np.ndarray]:
+    """``seed``: initialization and augmentation; ``synth_base``: which synthetic draws (``synth_base * 10 + k``
+    for member k) — the run-to-run seed of the whole recipe is the pair."""
     mlps: list[MLP] = []
     mean = std = np.zeros(0)
     for k in range(members):
-        x, y, w = make_training_set(real, n_synth, seed * 100 + k, synth_seed=k)
+        x, y, w = make_training_set(real, n_synth, seed * 100 + k, synth_seed=synth_base * 10 + k)
         if k == 0:
             mean, std = x.mean(axis=0), x.std(axis=0) + 1e-3
         mlp = MLP([N_FEATURES, 64, 64, len(LABELS)], seed * 100 + k)
@@ -206,12 +208,13 @@ def export(model: Ensemble, mean: np.ndarray, std: np.ndarray, path: Path, min_s
 def heldout(args: argparse.Namespace) -> float:
     """Leave-one-person-out evaluation → ``heldout_report.json`` next to the model; returns the threshold."""
     def trainer(real: tuple[np.ndarray, list[str]], fold: int) -> Callable[[np.ndarray], np.ndarray]:
-        model, mean, std = train(real, args.synthetic, seed=fold, epochs=args.epochs, members=args.members)
+        model, mean, std = train(real, args.synthetic, seed=args.seed * 1000 + fold, epochs=args.epochs,
+                                 members=args.members, synth_base=args.seed)
         return lambda lms: model.predict((features_batch(lms) - mean) / std)
 
     oof = cross_validate(args.data, trainer)
     report = heldout_report(oof, {"synthetic_per_class": args.synthetic, "epochs": args.epochs,
-                                  "members": args.members})
+                                  "members": args.members, "seed": args.seed})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     (args.out.parent / "heldout_report.json").write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps({k: v for k, v in report.items() if k != "thresholds"}, indent=1))
@@ -225,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--synthetic", type=int, default=1500, help="synthetic samples per class")
     ap.add_argument("--epochs", type=int, default=25)
     ap.add_argument("--members", type=int, default=3, help="MLPs in the ensemble")
+    ap.add_argument("--seed", type=int, default=0, help="run seed (synthetic draws, initialization, augmentation)")
     ap.add_argument("--eval", action="store_true", help="leave-one-person-out report (and threshold) first")
     ap.add_argument("--eval-only", action="store_true", help="only the leave-one-person-out report")
     args = ap.parse_args(argv)
@@ -239,8 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         min_score = float(json.loads(report_path.read_text()).get("min_score", min_score))
     lms, labels, _ = real_landmarks(args.data, clean=True)
     p_lms, p_lab, _, _ = photo_landmarks(args.data)
-    model, mean, std = train((np.concatenate([lms, p_lms]), labels + p_lab), args.synthetic, epochs=args.epochs,
-                             members=args.members)
+    model, mean, std = train((np.concatenate([lms, p_lms]), labels + p_lab), args.synthetic, seed=args.seed * 1000,
+                             epochs=args.epochs, members=args.members, synth_base=args.seed)
     export(model, mean, std, args.out, min_score)
     log.info("wrote %s (min_score %.2f)", args.out, min_score)
     return 0
