@@ -158,3 +158,17 @@ def test_flat_sets_load_exactly_as_before_and_grammar_sets_are_pointed_elsewhere
         assert {i: {s for s, _ in gs.expand(i)} for i in gs.intents} == {i: set(p) for i, p in flat.intents.items()}
     with pytest.raises(CommandSetError, match="grammar command set"):
         load_command_set("smart_lighting")
+
+
+def test_slot_patterns_list_the_variable_combinations_sentences_can_fill(tmp_path: Path) -> None:
+    node = g.parse_template("turn on (the {device} | the {room} lights) [please]")
+    assert g.slot_patterns(node) == {frozenset({"device"}), frozenset({"room"})}
+    node = g.parse_template("[in the {room}] set {temperature} degrees")
+    assert g.slot_patterns(node) == {frozenset({"temperature"}), frozenset({"room", "temperature"})}
+    assert g.slot_patterns(g.parse_template("what time is it")) == {frozenset()}
+    p = tmp_path / "s.yaml"
+    p.write_text('name: s\nintents:\n  on: ["turn on the {device}", "turn on the {room} lights", "lights on"]\n'
+                 "slots:\n  device: [lamp, fan]\n  room: [kitchen, hall]\n")
+    gs = load_grammar_set(p)
+    assert gs.slot_patterns("on") == ((), ("device",), ("room",))
+    assert gs.required_vars("on") == ()

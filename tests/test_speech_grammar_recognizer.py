@@ -101,3 +101,33 @@ def test_broken_grammar_bundles_are_refused(tmp_path: Path) -> None:
         (d2 / "manifest.json").write_text(json.dumps({**m, field: value}))
         with pytest.raises(ModelError, match=msg):
             CommandRecognizer.load(d2)
+
+
+def test_slots_are_decided_jointly_over_the_grammar_patterns() -> None:
+    """"turn on the {device}" / "turn on the {room} lights": neither slot is required, but exactly one is filled.
+    Deciding each slot on its own would report none (both heads lean to absent) or both."""
+    from agent.speech.grammar_recognizer import decide_row
+
+    labels = ("on", "unknown")
+    slot_labels = {"device": ("lamp", "fan", "absent"), "room": ("kitchen", "hall", "absent")}
+    meta = {"on": {"slots": ("device", "room"), "required": (), "patterns": ("device", "room")}}
+    old = {"on": {"slots": ("device", "room"), "required": ()}}
+    intent = np.array([0.9, 0.1])
+    both_absent = {"device": np.array([0.35, 0.05, 0.6]), "room": np.array([0.1, 0.1, 0.8])}
+    assert decide_row(intent, both_absent, labels, old, slot_labels)[1] == {}  # the old rule: no slot at all
+    label, slots, conf = decide_row(intent, both_absent, labels, meta, slot_labels)
+    assert (label, slots) == ("on", {"device": "lamp"})
+    assert conf == pytest.approx(0.9 * 0.35 * 0.8)
+    both_present = {"device": np.array([0.7, 0.1, 0.2]), "room": np.array([0.1, 0.6, 0.3])}
+    assert decide_row(intent, both_present, labels, old, slot_labels)[1] == {"device": "lamp", "room": "hall"}
+    assert decide_row(intent, both_present, labels, meta, slot_labels)[1] == {"device": "lamp"}
+
+
+def test_shipped_grammar_bundles_carry_their_slot_patterns() -> None:
+    for name in ("smart_lighting", "devices"):
+        rec = CommandRecognizer.load(name)
+        assert isinstance(rec, GrammarRecognizer)
+        gs = load_grammar_set(Path(__file__).resolve().parents[1] / "agent" / "speech" / "sets" / f"{name}.yaml")
+        for intent in gs.intents:
+            pats = rec.manifest.intents[intent]["patterns"]
+            assert pats == tuple("+".join(p) for p in gs.slot_patterns(intent))

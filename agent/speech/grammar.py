@@ -197,6 +197,23 @@ def slot_vars(node: Node) -> dict[str, str]:
     return {n.var: n.slot for n in _walk(node) if isinstance(n, SlotRef)}
 
 
+def slot_patterns(node: Node) -> set[frozenset[str]]:
+    """Every set of variables that one expansion of ``node`` fills together (``{frozenset()}`` for none)."""
+    if isinstance(node, Word):
+        return {frozenset()}
+    if isinstance(node, SlotRef):
+        return {frozenset((node.var,))}
+    if isinstance(node, Seq):
+        acc: set[frozenset[str]] = {frozenset()}
+        for it in node.items:
+            acc = {a | b for a in acc for b in slot_patterns(it)}
+        return acc
+    out: set[frozenset[str]] = set().union(*(slot_patterns(o) for o in node.options))
+    if node.optional:
+        out.add(frozenset())
+    return out
+
+
 def count(node: Node, slots: Mapping[str, SlotDef]) -> int:
     """Number of expansions (paths) of ``node``, without enumerating them."""
     if isinstance(node, Word):

@@ -5,8 +5,12 @@ The bundle's ``head.onnx`` maps the utterance's speech embeddings to an intent p
 (:func:`decide_row`, shared with training so the calibrated threshold means the same thing):
 
 - intent = argmax; rejected (None) when it is ``unknown`` or the confidence is under the threshold;
-- slots = the intent's variables (only those its templates can contain) whose head's argmax is a value;
-  a variable every template of the intent requires takes its best value even when ``absent`` scores higher;
+- slots: when the manifest lists the intent's slot ``patterns`` (the combinations of variables its sentences
+  can fill together), the most probable pattern is chosen jointly: each variable in it takes its best value,
+  each variable outside it scores ``absent``; so "turn on the {device}" / "turn on the {room} lights" never
+  comes out with neither slot, nor with both. Older manifests without patterns: each variable of the intent
+  whose head's argmax is a value; a variable every template requires takes its best value even when
+  ``absent`` scores higher;
 - confidence = p(intent) × the probability of each of its slot decisions (a joint score).
 
 Manifest (``kind: speech-grammar``): ``labels`` (intents + ``unknown``), ``slots`` {variable: labels ending
@@ -36,6 +40,11 @@ log = logging.getLogger(__name__)
 
 KIND = "speech-grammar"
 ABSENT = "absent"
+PATTERN_SEP = "+"  # a slot pattern in memory: its variables joined ("" = no slot); variables are identifiers
+
+
+def split_pattern(pattern: str) -> tuple[str, ...]:
+    return tuple(pattern.split(PATTERN_SEP)) if pattern else ()
 
 
 @dataclass(frozen=True)
@@ -68,10 +77,15 @@ class GrammarManifest(Manifest):
             slots = {str(k): tuple(str(x) for x in v) for k, v in data["slots"].items()}
             if any(not v or v[-1] != ABSENT for v in slots.values()):
                 raise ModelError(f"{path}: every slot's labels must end with '{ABSENT}'")
-            intents = {str(k): {"slots": tuple(v["slots"]), "required": tuple(v["required"])}
+            intents = {str(k): {"slots": tuple(v["slots"]), "required": tuple(v["required"]),
+                                **({"patterns": tuple(PATTERN_SEP.join(p) for p in v["patterns"])}
+                                   if "patterns" in v else {})}
                        for k, v in data["intents"].items()}
             if set(intents) != set(labels[:-1]) or any(s not in slots for v in intents.values() for s in v["slots"]):
                 raise ModelError(f"{path}: 'intents' must list every label's slots, all of them in 'slots'")
+            if any(var not in v["slots"] for v in intents.values() for p in v.get("patterns", ())
+                   for var in split_pattern(p)):
+                raise ModelError(f"{path}: an intent's 'patterns' may only name that intent's slots")
             outputs = tuple(str(v) for v in data["outputs"])
             if outputs != ("intent", *(f"slot_{v}" for v in slots)):
                 raise ModelError(f"{path}: 'outputs' must be intent then slot_<variable> for every slot")
@@ -96,8 +110,11 @@ def decide_row(intent_probs: np.ndarray, slot_probs: dict[str, np.ndarray], labe
     conf = float(intent_probs[i])
     if label == UNKNOWN:
         return label, {}, conf
-    values: dict[str, str] = {}
     meta = intents[label]
+    if meta.get("patterns"):
+        score, filled = _best_pattern(meta["slots"], meta["patterns"], slot_probs, slot_labels)
+        return label, filled, conf * score
+    values: dict[str, str] = {}
     for var in meta["slots"]:
         p = slot_probs[var]
         j = int(np.argmax(p[:-1])) if var in meta["required"] else int(np.argmax(p))
@@ -105,6 +122,23 @@ def decide_row(intent_probs: np.ndarray, slot_probs: dict[str, np.ndarray], labe
         if slot_labels[var][j] != ABSENT:
             values[var] = slot_labels[var][j]
     return label, values, conf
+
+
+def _best_pattern(variables: tuple[str, ...], patterns: tuple[str, ...], slot_probs: dict[str, np.ndarray],
+                  slot_labels: dict[str, tuple[str, ...]]) -> tuple[float, dict[str, str]]:
+    """The most probable (score, values) over the grammar's slot patterns; the slot heads are independent, so a
+    pattern scores the product of its variables' best values and the others' ``absent``."""
+    best_value = {v: int(np.argmax(slot_probs[v][:-1])) for v in variables}
+    best: tuple[float, dict[str, str]] = (-1.0, {})
+    for pattern in patterns:
+        filled = split_pattern(pattern)
+        score = 1.0
+        for v in variables:
+            p = slot_probs[v]
+            score *= float(p[best_value[v]]) if v in filled else float(p[-1])
+        if score > best[0]:
+            best = (score, {v: slot_labels[v][best_value[v]] for v in filled})
+    return best
 
 
 class GrammarRecognizer(CommandRecognizer):

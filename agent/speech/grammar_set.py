@@ -86,6 +86,16 @@ class GrammarSet:
             req = here if req is None else req & here
         return tuple(v for v in self.intent_vars(intent) if v in (req or set()))
 
+    def slot_patterns(self, intent: str) -> tuple[tuple[str, ...], ...]:
+        """The combinations of variables ``intent``'s sentences can fill together, each in variable order
+        (``()``: a sentence with no slot). "turn on the {device}" and "turn on the {room} lights" give
+        ``(("device",), ("room",))``: neither is required, but one of them is."""
+        order = list(self.intent_vars(intent))
+        pats: set[frozenset[str]] = set()
+        for t in self.intents[intent]:
+            pats |= g.slot_patterns(t.node)
+        return tuple(sorted((tuple(v for v in order if v in p) for p in pats), key=lambda p: (len(p), p)))
+
     @property
     def variables(self) -> dict[str, str]:
         """Every slot variable of the set (file order) → its slot list name."""

@@ -15,7 +15,7 @@ import numpy as np
 from agent.runtime.session import load_model, sha256_file
 from agent.speech.commands import UNKNOWN
 from agent.speech.frontend import EMBED_DIM, HOP_S, SAMPLE_RATE
-from agent.speech.grammar_recognizer import KIND, decide_row
+from agent.speech.grammar_recognizer import KIND, PATTERN_SEP, decide_row, split_pattern
 from agent.speech.grammar_set import GrammarSet
 
 from .bundle import quantize_head
@@ -33,7 +33,8 @@ def outputs(gs: GrammarSet) -> list[tuple[str, int]]:
 
 
 def intents_meta(gs: GrammarSet) -> dict[str, dict[str, tuple[str, ...]]]:
-    return {i: {"slots": tuple(gs.intent_vars(i)), "required": gs.required_vars(i)} for i in gs.intents}
+    return {i: {"slots": tuple(gs.intent_vars(i)), "required": gs.required_vars(i),
+                "patterns": tuple(PATTERN_SEP.join(p) for p in gs.slot_patterns(i))} for i in gs.intents}
 
 
 def run_head(path: Path, x: np.ndarray) -> list[np.ndarray]:
@@ -168,7 +169,8 @@ def write_grammar_bundle(bundle: Path, gs: GrammarSet, head: Path, threshold: fl
         "human_version": f"{gs.name} {version} ({datetime.now(timezone.utc).date().isoformat()})",
         "kind": KIND, "labels": list(gs.labels),
         "slots": {v: list(gs.slot_labels(v)) for v in gs.variables},
-        "intents": {k: {"slots": list(v["slots"]), "required": list(v["required"])}
+        "intents": {k: {"slots": list(v["slots"]), "required": list(v["required"]),
+                        "patterns": [list(split_pattern(p)) for p in v["patterns"]]}
                     for k, v in intents_meta(gs).items()},
         "outputs": [n for n, _ in outputs(gs)],
         "threshold": round(float(threshold), 4),
