@@ -19,8 +19,9 @@ DILATIONS = (1, 2, 4)
 
 
 class Head(nn.Module):
-    def __init__(self, n_labels: int, dim: int = 96, ch: int = 64, dropout: float = 0.2) -> None:
+    def __init__(self, n_labels: int, dim: int = 96, ch: int = 64, dropout: float = 0.2, cmn: bool = False) -> None:
         super().__init__()
+        self.cmn = cmn  # subtract each utterance's mean embedding first (a constant voice/channel offset)
         layers: list[nn.Module] = []
         c_in = dim
         for d in DILATIONS:
@@ -32,6 +33,8 @@ class Head(nn.Module):
         self.fc = nn.Linear(2 * ch, n_labels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, D) -> logits (B, L)
+        if self.cmn:
+            x = x - x.mean(dim=1, keepdim=True)
         h = self.convs(self.drop_in(x).transpose(1, 2))
         pooled = torch.cat([h.amax(dim=2), h.mean(dim=2)], dim=1)
         return self.fc(self.drop(pooled))
@@ -85,7 +88,15 @@ def export_ensemble(models: list[Head], path: str, labels: list[str]) -> None:
     """Write several heads as one ONNX graph whose ``probs`` are the mean of their probabilities."""
     conv0 = next(iter(models[0].convs))
     assert isinstance(conv0, nn.Conv1d)
-    nodes = [helper.make_node("Transpose", ["embeddings"], ["x0"], perm=[0, 2, 1])]
+    if any(m.cmn != models[0].cmn for m in models):
+        raise ValueError("heads of one ensemble must all use mean normalization or none")
+    src = "embeddings"
+    nodes: list[onnx.NodeProto] = []
+    if models[0].cmn:
+        nodes = [helper.make_node("ReduceMean", [src], ["emb_mean"], axes=[1], keepdims=1),
+                 helper.make_node("Sub", [src, "emb_mean"], ["emb_cmn"])]
+        src = "emb_cmn"
+    nodes.append(helper.make_node("Transpose", [src], ["x0"], perm=[0, 2, 1]))
     inits: list[onnx.TensorProto] = []
     if len(models) == 1:
         n, i = _head_nodes(models[0], "", "probs")

@@ -45,6 +45,7 @@ VARIANTS: dict[str, dict[str, float]] = {
     "shift0.3": {"shift": 0.3},
     "shift0.6": {"shift": 0.6},
     "fambal": {"family_repeat": 2},
+    "cmn": {"cmn": 1},
 }
 
 
@@ -101,13 +102,16 @@ def train_fold(set_name: str, fam: str, variant: str, epochs: int, heads: int, s
         keep &= ~((data["voice"] == "noise") & (rng.random(len(keep)) > noise_keep))
     cal = ~held & data["val"]
     x, y = data["emb"], data["label"]
+    noise_x = noise_window_embeddings()
+    if kw.pop("cmn", 0):  # per-utterance mean embedding removed (a voice/channel offset cannot matter)
+        x = (x - x.mean(1, keepdims=True, dtype=np.float32)).astype(np.float32)
+        noise_x = noise_x - noise_x.mean(1, keepdims=True)
     rows = np.flatnonzero(keep)
     repeat = int(kw.pop("family_repeat", 1))
     if repeat > 1:  # rows of the non-espeak speech families repeated: fewer voices, equal say
         few = rows[(fams[rows] != "espeak") & (fams[rows] != "noise")]
         rows = np.concatenate([rows] + [few] * (repeat - 1))
     near = train.near_miss_rows(cset, data)
-    noise_x = noise_window_embeddings()
     res: dict[str, list[np.ndarray]] = {"held": [], "cal": [], "noise": []}
     for k in range(heads):
         m = train.train_head(x[rows].astype(np.float32), y[rows], len(cset.labels), seed + k, epochs,
@@ -154,11 +158,12 @@ def table(set_names: list[str], epochs: int, variants: list[str]) -> list[dict[s
     rows: list[dict[str, object]] = []
     for set_name in set_names:
         for variant in variants:
-            zs = [dict(np.load(cache_dir(set_name) / f"{variant}_{f}_e{epochs}.npz")) for f in FAMILIES]
+            zs = [load_fold(set_name, variant, f, epochs) for f in FAMILIES]
             n = zs[0]["held"].shape[0]
             for name, rule in RULES.items():
                 for hs, tag in ((slice(0, 1), "1 head"), (slice(0, n), f"{n} heads")):
-                    if name == "agree" and hs.stop == 1:
+                    if (name == "agree" and hs.stop == 1) or (n == 1 and tag != "1 head") \
+                            or ("+" in variant and hs.stop == 1):
                         continue
                     per = [evaluate_rule(z, rule, hs) for z in zs]
                     row: dict[str, object] = {"set": set_name, "variant": variant, "rule": name, "heads": tag}
@@ -167,6 +172,17 @@ def table(set_names: list[str], epochs: int, variants: list[str]) -> list[dict[s
                     row["by_family"] = {f: round(p["correct"], 4) for f, p in zip(FAMILIES, per, strict=True)}
                     rows.append(row)
     return rows
+
+
+def load_fold(set_name: str, variant: str, fam: str, epochs: int) -> dict[str, np.ndarray]:
+    """One fold's saved logits; ``a+b`` stacks the heads of variants ``a`` and ``b`` (an ensemble of both)."""
+    parts = [dict(np.load(cache_dir(set_name) / f"{v}_{fam}_e{epochs}.npz")) for v in variant.split("+")]
+    z = parts[0]
+    for other in parts[1:]:
+        assert (other["y_held"] == z["y_held"]).all() and (other["y_cal"] == z["y_cal"]).all()
+        for key in ("held", "cal", "noise"):
+            z[key] = np.concatenate([z[key], other[key]])
+    return z
 
 
 def to_markdown(rows: list[dict[str, object]]) -> str:

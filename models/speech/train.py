@@ -34,7 +34,7 @@ HEAD_CHANNELS = (64, 96, 64, 96, 64)
 
 def train_head(x: np.ndarray, y: np.ndarray, n_labels: int, seed: int, epochs: int, ch: int = 64,
                batch: int = 128, unk_weight: float = 1.0, label_smoothing: float = 0.05,
-               mixup: float = 0.0, shift: float = 0.0) -> object:
+               mixup: float = 0.0, shift: float = 0.0, cmn: bool = False) -> object:
     """One head; ``unk_weight`` scales the ``unknown`` (last) class's loss weight, ``mixup`` > 0 mixes pairs
     of examples with a Beta(mixup, mixup) weight (soft targets) and ``shift`` > 0 adds to each example one
     random offset (``shift`` × the per-dimension std) shared by all its frames, a crude voice/channel change in
@@ -46,7 +46,7 @@ def train_head(x: np.ndarray, y: np.ndarray, n_labels: int, seed: int, epochs: i
     torch.set_num_threads(1)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
-    model = Head(n_labels, ch=ch)
+    model = Head(n_labels, ch=ch, cmn=cmn)
     counts = np.bincount(y, minlength=n_labels).astype(np.float64)
     weights = torch.tensor((counts.sum() / np.maximum(counts, 1)) ** 0.5, dtype=torch.float32)
     weights[-1] *= unk_weight
@@ -143,7 +143,7 @@ def noise_window_probs(head: Path, hop_s: float = 1.2) -> np.ndarray:
 
 def run(set_name: str, seed: int, epochs: int, workers: int, out: Path | None,
         target: int = dataset.TARGET, pool: bool = False, heads: int = 1,
-        max_fa: float | None = None, pool_shards: int | None = None) -> dict[str, object]:
+        max_fa: float | None = None, pool_shards: int | None = None, cmn: bool = False) -> dict[str, object]:
     """Train ``heads`` heads (averaged in one ONNX graph) and write the bundle; ``max_fa`` picks the threshold
     by :func:`calibrate_threshold_fa` instead of :func:`calibrate_threshold`."""
     cset = load_command_set(set_name)
@@ -156,7 +156,7 @@ def run(set_name: str, seed: int, epochs: int, workers: int, out: Path | None,
     x, y = data["emb"].astype(np.float32), data["label"]
     log.info("features: %d train rows, %d val rows (%.0f s)", int(tr.sum()), int(va.sum()), t_feat)
     models = [train_head(x[tr], y[tr], len(labels), seed + k, epochs, ch=HEAD_CHANNELS[k % len(HEAD_CHANNELS)],
-                         batch=128 if heads == 1 else 256) for k in range(heads)]
+                         batch=128 if heads == 1 else 256, cmn=cmn) for k in range(heads)]
     bundle = out or bundles_dir() / cset.name
     tmp = cache / cset.name / "export"
     tmp.mkdir(parents=True, exist_ok=True)
@@ -177,7 +177,7 @@ def run(set_name: str, seed: int, epochs: int, workers: int, out: Path | None,
                                                        hard_noise=noise_window_probs(tmp / "head.onnx"))
     report["threshold"] = thr_report
     report.update({"set": cset.name, "seed": seed, "epochs": epochs, "per_intent": target, "word_pool": pool,
-                   "word_pool_shards": pool_shards, "heads": heads, "feature_seconds": round(t_feat, 1),
+                   "word_pool_shards": pool_shards, "heads": heads, "cmn": cmn, "feature_seconds": round(t_feat, 1),
                    "train_rows": int(tr.sum()), "val_rows": int(va.sum()),
                    "val_voices": sorted({str(v) for v in data["voice"][va]})})
     write_bundle(bundle, cset.name, labels, threshold, tmp / "head.onnx")
@@ -205,11 +205,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-fa", type=float, default=None,
                     help="threshold = lowest with held-out synthetic unknown speech false accepts <= this "
                          "(near-misses aside; e.g. 0.05), noise rows <= 1%% and no noise-recording window accepted")
+    ap.add_argument("--cmn", action="store_true",
+                    help="heads subtract each utterance's mean embedding first (see models.speech.proxy)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     report = run(args.set, args.seed, args.epochs, min(2, max(1, args.workers)), args.out, args.per_intent,
-                 args.word_pool, max(1, args.heads), args.max_fa, args.pool_shards)
+                 args.word_pool, max(1, args.heads), args.max_fa, args.pool_shards, args.cmn)
     print(json.dumps({k: v for k, v in report.items() if k != "confusion"}, indent=2))
     return 0
 
