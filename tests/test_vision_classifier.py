@@ -26,7 +26,8 @@ def _rows(vision_data: Path) -> tuple[np.ndarray, list[str], list[str]]:
 
 
 def _orientation_free(f: np.ndarray) -> np.ndarray:
-    return np.delete(f, np.arange(N_FEATURES - 6, N_FEATURES - 2))  # drop palm and thumb direction
+    # drop palm and thumb direction and the thumb's reach above / below the hand (the last two)
+    return np.delete(f, [*range(N_FEATURES - 8, N_FEATURES - 4), N_FEATURES - 2, N_FEATURES - 1])
 
 
 def test_features_ignore_position_scale_rotation_and_handedness(vision_data: Path) -> None:
@@ -43,7 +44,8 @@ def test_features_ignore_position_scale_rotation_and_handedness(vision_data: Pat
         np.testing.assert_allclose(features(mirrored), base, atol=2e-4)  # a left hand reads as the right one
     # the orientation part does change: a thumbs-up turned half round is a different input
     up = lms[labels.index("thumbs_up")]
-    assert not np.allclose(features(-up)[-6:-2], features(up)[-6:-2], atol=0.1)
+    assert not np.allclose(features(-up)[-8:-4], features(up)[-8:-4], atol=0.1)
+    assert features(up)[-2] > 0.3 > features(-up)[-2] and features(-up)[-1] > 0.3  # thumb tip well above the fist
 
 
 def test_decide_applies_the_none_threshold() -> None:

@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import ModelError
 from ..paths import bundles_dir
 from ..runtime.session import OnnxModel, load_model
-from .features import N_FEATURES, features
+from .features import N_FEATURES, features_batch
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class GestureClassifier:
             lms = lms[None]
         if lms.shape[1:] != (21, 2) and lms.shape[1:] != (21, 3):
             raise ValueError(f"landmarks must be (21, 2), got {lms.shape[1:]}")
-        feats = np.stack([features(x[:, :2]) for x in lms])
+        feats = features_batch(lms[..., :2])
         return self.model(feats)[0]
 
     def classify(self, hand_landmarks: np.ndarray) -> tuple[str, float]:

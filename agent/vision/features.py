@@ -13,7 +13,8 @@ import numpy as np
 
 FINGERS = ((1, 2, 3, 4), (5, 6, 7, 8), (9, 10, 11, 12), (13, 14, 15, 16), (17, 18, 19, 20))
 TIPS = (4, 8, 12, 16, 20)
-N_FEATURES = 42 + 15 + 5 + 10 + 6
+N_FEATURES = 42 + 15 + 5 + 10 + 6 + 2
+NON_THUMB = np.array([0, *range(5, 21)])
 
 
 def palm_size(lm: np.ndarray) -> float:
@@ -39,34 +40,61 @@ def canonical(lm: np.ndarray) -> tuple[np.ndarray, float, float]:
     return q, ang, mirror
 
 
-def _angle_cos(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-9))
+CHAINS = np.array([[0, *f] for f in FINGERS])  # (5, 5): wrist and the finger's four points
+TIP_A, TIP_B = (np.array(TIPS)[i] for i in np.triu_indices(5, 1))
+SPAN_A, SPAN_B = np.array([5, 9, 17, 5]), np.array([0, 0, 0, 17])
+
+
+def _norm(v: np.ndarray) -> np.ndarray:
+    return np.sqrt((v * v).sum(axis=-1))
+
+
+def features_batch(lms: np.ndarray) -> np.ndarray:
+    """Feature vectors (N, N_FEATURES) float32 of hands (N, 21, 2), vectorized (no loop over hands or points).
+
+    Canonical points (42: centred on the wrist, scaled by palm size, palm up, thumb side at +x); the cosine between
+    consecutive bones of each finger from the wrist (15); each finger's tip→base distance over its length (5);
+    fingertip pairwise distances (10); orientation in the image: palm direction, thumb direction (x mirrored with
+    the hand) and thumb tip to index / middle knuckle (6); how far the thumb tip sticks out above / below every
+    point of the rest of the hand, in palm sizes (2: what tells a thumbs-up from a fist with the thumb on top).
+    """
+    raw = np.asarray(lms, np.float64)[..., :2]
+    n = len(raw)
+    out = np.empty((n, N_FEATURES), np.float32)
+    if n == 0:
+        return out
+    p = raw - raw[:, :1]
+    spans = p[:, SPAN_A] - p[:, SPAN_B]  # wrist→index/middle/pinky knuckle, index→pinky knuckle
+    size = np.maximum(_norm(spans).mean(axis=1), 1e-6)
+    p /= size[:, None, None]
+    ang = np.arctan2(p[:, 9, 0], -p[:, 9, 1])
+    c, s = np.cos(ang)[:, None], np.sin(ang)[:, None]
+    q = np.empty_like(p)
+    q[..., 0] = c * p[..., 0] + s * p[..., 1]
+    q[..., 1] = c * p[..., 1] - s * p[..., 0]
+    mirror = np.where(q[:, 5, 0] >= q[:, 17, 0], 1.0, -1.0)
+    q[..., 0] *= mirror[:, None]
+    bones = q[:, CHAINS[:, 1:]] - q[:, CHAINS[:, :-1]]  # (N, 5, 4, 2)
+    blen = _norm(bones)
+    out[:, :42] = q.reshape(n, 42)
+    out[:, 42:57] = ((bones[:, :, :-1] * bones[:, :, 1:]).sum(axis=3)
+                     / (blen[:, :, :-1] * blen[:, :, 1:] + 1e-9)).reshape(n, 15)
+    out[:, 57:62] = _norm(q[:, CHAINS[:, 4]] - q[:, CHAINS[:, 1]]) / (blen[:, :, 1:].sum(axis=2) + 1e-6)
+    out[:, 62:72] = _norm(q[:, TIP_A] - q[:, TIP_B])
+    thumb = raw[:, 4] - raw[:, 2]
+    thumb /= _norm(thumb)[:, None] + 1e-9
+    out[:, 72] = np.sin(ang) * mirror
+    out[:, 73] = np.cos(ang)
+    out[:, 74] = thumb[:, 0] * mirror
+    out[:, 75] = thumb[:, 1]
+    out[:, 76:78] = _norm(q[:, 4:5] - q[:, [5, 9]])
+    rest_y = raw[:, NON_THUMB, 1]
+    out[:, 78] = (rest_y.min(axis=1) - raw[:, 4, 1]) / size
+    out[:, 79] = (raw[:, 4, 1] - rest_y.max(axis=1)) / size
+    np.clip(out[:, 78:80], -2.0, 2.0, out=out[:, 78:80])
+    return out
 
 
 def features(lm: np.ndarray) -> np.ndarray:
     """Feature vector (N_FEATURES,) float32 of one hand."""
-    q, ang, mirror = canonical(lm)
-    out: list[float] = list(q.reshape(-1))
-    # bending: cosine between consecutive bones of each finger (wrist→MCP, MCP→PIP, PIP→DIP, DIP→tip)
-    for f in FINGERS:
-        chain = [0, *f]
-        bones = [q[chain[i + 1]] - q[chain[i]] for i in range(4)]
-        out.extend(_angle_cos(bones[i], bones[i + 1]) for i in range(3))
-    # extension: tip distance from the wrist relative to the finger's length
-    for f in FINGERS:
-        length = sum(np.linalg.norm(q[f[i + 1]] - q[f[i]]) for i in range(3)) + 1e-6
-        out.append(float(np.linalg.norm(q[f[3]] - q[f[0]]) / length))
-    # fingertip pairwise distances
-    for i in range(5):
-        for j in range(i + 1, 5):
-            out.append(float(np.linalg.norm(q[TIPS[i]] - q[TIPS[j]])))
-    # orientation in the image: palm direction and the thumb's direction (x mirrored with the hand)
-    thumb = np.asarray(lm, np.float64)[4, :2] - np.asarray(lm, np.float64)[2, :2]
-    thumb = thumb / (np.linalg.norm(thumb) + 1e-9)
-    out.extend([np.sin(ang) * mirror, np.cos(ang), thumb[0] * mirror, thumb[1],
-                float(np.linalg.norm(q[4] - q[5])), float(np.linalg.norm(q[4] - q[9]))])
-    return np.asarray(out, dtype=np.float32)
-
-
-def features_batch(lms: np.ndarray) -> np.ndarray:
-    return np.stack([features(x) for x in lms]) if len(lms) else np.zeros((0, N_FEATURES), np.float32)
+    return features_batch(np.asarray(lm)[None])[0]

@@ -3,8 +3,12 @@
 Hand frame: x toward the thumb side, y along the extended fingers, z out of the palm; units of palm length.
 Each finger: abduction at the MCP and flexion at MCP/PIP/DIP (curling toward +z). The thumb: a CMC direction
 (abduction from the index side, opposition toward the palm) and flexion at MCP/IP. A random view (palm or back
-toward the camera, yaw/pitch), roll, bone-length variation, mirroring (handedness) and landmark noise are
-applied, then the points are projected orthographically to image coordinates (y down).
+toward the camera, yaw/pitch), roll, bone-length and palm-width variation, mirroring (handedness) and landmark
+noise are applied, then the points are projected orthographically to image coordinates (y down).
+
+Checked against the recorded hands (``tests/test_vision_handmodel.py``): the knuckle layout is the real one, straight
+fingers fan out, folded fingers curl back to their knuckle and lean toward the thumb, and a fist's thumb tip rests
+on the index / middle finger.
 """
 
 from __future__ import annotations
@@ -165,7 +169,7 @@ def _pose(r: Rng, s: np.ndarray, states: str, thumb_kind: str, touch: int = 0) -
     kinds = {"e": ext, "f": fold, "h": half, "c": claw, "p": point}
     spread = r.uniform(-3, 8)  # how far this hand fans its straight fingers
     fl = [finger(k + 1, kinds[c](r), r.uniform(-5, 5) + (spread * (k - 1.5) if c == "e" else
-                                                          -SPLAY[k + 1] * r.uniform(0.6, 1.2)), s)
+                                                          -SPLAY[k + 1] * r.uniform(0.6, 1.2) - r.uniform(0, 15)), s)
           for k, c in enumerate(states)]
     th = {"e": thumb_ext, "f": thumb_fold, "u": thumb_up, "a": thumb_across, "g": thumb_gun}[thumb_kind](r, s)
     if touch:
@@ -217,15 +221,15 @@ NONE_POSES: dict[str, Callable[[Rng, np.ndarray], np.ndarray]] = {
 
 def _view(r: Rng, label: str) -> np.ndarray:
     u = r.random()
-    pitch = D(r.uniform(-45, 45))
+    pitch = D(r.uniform(-60, 60))
     if label in ("thumbs_up", "thumbs_down") and u < 0.35:
         yaw = D(r.choice([-1, 1]) * r.uniform(45, 105))  # palm facing sideways, seen from the palm or back
     elif label in ("thumbs_up", "thumbs_down") and u < 0.7:
         # knuckles toward the camera: the fist seen end-on, knuckle row upright under the thumb
         yaw = D(r.uniform(-30, 30) + (180 if r.random() < 0.3 else 0))
         pitch = D(r.choice([-1, 1]) * r.uniform(40, 80))
-    else:  # mostly facing the camera (people gesture at it), sometimes well turned
-        yaw = D(np.clip(r.normal(0, 35), -85, 85) + (180 if r.random() < 0.3 else 0))
+    else:
+        yaw = D(r.uniform(-80, 80) + (180 if r.random() < 0.3 else 0))
     cy, sy, cp, sp = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch)
     ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
     rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
