@@ -105,10 +105,6 @@ def point(r: Rng) -> tuple[float, float, float]:
     return ext(r)
 
 
-def relaxed(r: Rng) -> tuple[float, float, float]:
-    return (r.uniform(0, 35), r.uniform(10, 50), r.uniform(0, 30))
-
-
 def half(r: Rng) -> tuple[float, float, float]:
     return (r.uniform(20, 60), r.uniform(30, 80), r.uniform(10, 50))
 
