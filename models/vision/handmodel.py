@@ -184,7 +184,7 @@ def _ok(r: Rng, s: np.ndarray) -> np.ndarray:
 
 def _pinch(r: Rng, s: np.ndarray) -> np.ndarray:
     idx = finger(1, (r.uniform(20, 55), r.uniform(30, 80), r.uniform(10, 45)), 0, s)
-    # the other fingers relaxed: half or fully folded, a pinch is a loose fist with the thumb on the index
+    # the other fingers half bent (a pinch with them folded is a fist with the thumb on the index)
     others = [finger(k, half(r), -SPLAY[k] * r.uniform(0.3, 0.8), s) for k in (2, 3, 4)]
     th = touching(thumb(r.uniform(20, 45), r.uniform(20, 50), (10, 10), s), idx[-1], r)
     return assemble(th, [idx, *others])
@@ -205,7 +205,7 @@ NONE_POSES: dict[str, Callable[[Rng, np.ndarray], np.ndarray]] = {
     "rock": lambda r, s: _pose(r, s, "effe", "f" if r.random() < 0.5 else "e"),
     "call": lambda r, s: _pose(r, s, "fffe", "e"),
     "gun": lambda r, s: _pose(r, s, "efff", "g"),
-    # "pinch": _pinch,
+    # "pinch": _pinch,  # left out: real fists (thumb tip on the index) were its nearest neighbours
     "middle": lambda r, s: _pose(r, s, "feff", "f"),
     "pinky": lambda r, s: _pose(r, s, "fffe", "f"),
     # "claw" (all fingers half-bent) is left out: real loose fists look the same in many views
