@@ -21,7 +21,6 @@ order: ``intent`` then ``slot_<variable>``), ``threshold``, ``input``, ``set`` (
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,7 @@ from ..runtime.session import load_model
 from ..types import CommandScores
 from .commands import UNKNOWN
 from .frontend import EMBED_DIM, SpeechFrontend
-from .recognizer import MANIFEST, CommandRecognizer, Manifest
+from .recognizer import MANIFEST, CommandRecognizer, Manifest, read_manifest_json
 
 log = logging.getLogger(__name__)
 
@@ -64,16 +63,10 @@ class GrammarManifest(Manifest):
 
     @classmethod
     def read(cls, path: Path) -> GrammarManifest:
+        data = read_manifest_json(path)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ModelError(f"{path}: unreadable bundle manifest ({exc})") from exc
-        try:
-            if data["kind"] != KIND:
-                raise ModelError(f"{path}: bundle kind is {data['kind']!r}, expected {KIND!r}")
-            labels = tuple(str(v) for v in data["labels"])
-            if len(labels) < 2 or labels[-1] != UNKNOWN:
-                raise ModelError(f"{path}: labels must end with '{UNKNOWN}'")
+            base = Manifest.base_fields(path, data, KIND)
+            labels = base["labels"]
             slots = {str(k): tuple(str(x) for x in v) for k, v in data["slots"].items()}
             if any(not v or v[-1] != ABSENT for v in slots.values()):
                 raise ModelError(f"{path}: every slot's labels must end with '{ABSENT}'")
@@ -89,14 +82,7 @@ class GrammarManifest(Manifest):
             outputs = tuple(str(v) for v in data["outputs"])
             if outputs != ("intent", *(f"slot_{v}" for v in slots)):
                 raise ModelError(f"{path}: 'outputs' must be intent then slot_<variable> for every slot")
-            files = {str(k): dict(v) for k, v in data["files"].items()}
-            for fname, meta in files.items():
-                if "/" in fname or "\\" in fname or fname.startswith(".") or "sha256" not in meta:
-                    raise ModelError(f"{path}: bad file entry {fname!r}")
-            return cls(name=str(data["name"]), version=int(data["version"]),
-                       human_version=str(data.get("human_version", "")), labels=labels,
-                       threshold=float(data["threshold"]), input=dict(data.get("input", {})), files=files,
-                       slots=slots, intents=intents, outputs=outputs, set_info=dict(data.get("set", {})))
+            return cls(**base, slots=slots, intents=intents, outputs=outputs, set_info=dict(data.get("set", {})))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelError(f"{path}: invalid bundle manifest ({exc!r})") from exc
 

@@ -50,27 +50,37 @@ class Manifest:
     input: dict[str, Any]
     files: dict[str, dict[str, Any]]
 
+    @staticmethod
+    def base_fields(path: Path, data: Any, kind: str) -> dict[str, Any]:
+        """The checked fields every speech bundle manifest has (the grammar manifest adds its own); malformed
+        values raise KeyError/TypeError/ValueError for the caller to report."""
+        if data["kind"] != kind:
+            raise ModelError(f"{path}: bundle kind is {data['kind']!r}, expected {kind!r}")
+        labels = tuple(str(v) for v in data["labels"])
+        if len(labels) < 2 or labels[-1] != UNKNOWN:
+            raise ModelError(f"{path}: labels must end with '{UNKNOWN}'")
+        files = {str(k): dict(v) for k, v in data["files"].items()}
+        for fname, meta in files.items():
+            if "/" in fname or "\\" in fname or fname.startswith(".") or "sha256" not in meta:
+                raise ModelError(f"{path}: bad file entry {fname!r}")
+        return {"name": str(data["name"]), "version": int(data["version"]),
+                "human_version": str(data.get("human_version", "")), "labels": labels,
+                "threshold": float(data["threshold"]), "input": dict(data.get("input", {})), "files": files}
+
     @classmethod
     def read(cls, path: Path) -> Manifest:
+        data = read_manifest_json(path)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ModelError(f"{path}: unreadable bundle manifest ({exc})") from exc
-        try:
-            if data["kind"] != KIND:
-                raise ModelError(f"{path}: bundle kind is {data['kind']!r}, expected {KIND!r}")
-            labels = tuple(str(v) for v in data["labels"])
-            if len(labels) < 2 or labels[-1] != UNKNOWN:
-                raise ModelError(f"{path}: labels must end with '{UNKNOWN}'")
-            files = {str(k): dict(v) for k, v in data["files"].items()}
-            for fname, meta in files.items():
-                if "/" in fname or "\\" in fname or fname.startswith(".") or "sha256" not in meta:
-                    raise ModelError(f"{path}: bad file entry {fname!r}")
-            return cls(name=str(data["name"]), version=int(data["version"]),
-                       human_version=str(data.get("human_version", "")), labels=labels,
-                       threshold=float(data["threshold"]), input=dict(data.get("input", {})), files=files)
+            return cls(**cls.base_fields(path, data, KIND))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelError(f"{path}: invalid bundle manifest ({exc!r})") from exc
+
+
+def read_manifest_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: unreadable bundle manifest ({exc})") from exc
 
 
 def resolve_bundle(name_or_path: str | Path) -> Path:
