@@ -45,6 +45,7 @@ VARIANTS: dict[str, dict[str, float]] = {
     "shift0.3": {"shift": 0.3},
     "shift0.6": {"shift": 0.6},
     "fambal": {"family_repeat": 2},
+    "fambal_h2": {"family_repeat": 2},  # the same, trained again with --heads 2 (compare with base's 2 heads)
     "cmn": {"cmn": 1},
 }
 

@@ -141,9 +141,21 @@ def noise_window_probs(head: Path, hop_s: float = 1.2) -> np.ndarray:
     return np.concatenate([model(fe.embed(w)[None])[0] for w in wins])
 
 
+def family_rows(data: dict[str, np.ndarray], tr: np.ndarray, repeat: int) -> np.ndarray:
+    """Indices of the training rows, those of the speech families other than espeak (few voices, many rows of
+    espeak variants otherwise) ``repeat`` times."""
+    rows = np.flatnonzero(tr)
+    if repeat <= 1:
+        return rows
+    fam = np.array([str(v).split(":")[0] for v in data["voice"][rows]])
+    few = rows[(fam != "espeak") & (fam != "noise")]
+    return np.concatenate([rows] + [few] * (repeat - 1))
+
+
 def run(set_name: str, seed: int, epochs: int, workers: int, out: Path | None,
         target: int = dataset.TARGET, pool: bool = False, heads: int = 1,
-        max_fa: float | None = None, pool_shards: int | None = None, cmn: bool = False) -> dict[str, object]:
+        max_fa: float | None = None, pool_shards: int | None = None, cmn: bool = False,
+        family_repeat: int = 1) -> dict[str, object]:
     """Train ``heads`` heads (averaged in one ONNX graph) and write the bundle; ``max_fa`` picks the threshold
     by :func:`calibrate_threshold_fa` instead of :func:`calibrate_threshold`."""
     cset = load_command_set(set_name)
@@ -155,7 +167,8 @@ def run(set_name: str, seed: int, epochs: int, workers: int, out: Path | None,
     tr, va = ~data["val"], data["val"]
     x, y = data["emb"].astype(np.float32), data["label"]
     log.info("features: %d train rows, %d val rows (%.0f s)", int(tr.sum()), int(va.sum()), t_feat)
-    models = [train_head(x[tr], y[tr], len(labels), seed + k, epochs, ch=HEAD_CHANNELS[k % len(HEAD_CHANNELS)],
+    rows = family_rows(data, tr, family_repeat)
+    models = [train_head(x[rows], y[rows], len(labels), seed + k, epochs, ch=HEAD_CHANNELS[k % len(HEAD_CHANNELS)],
                          batch=128 if heads == 1 else 256, cmn=cmn) for k in range(heads)]
     bundle = out or bundles_dir() / cset.name
     tmp = cache / cset.name / "export"
@@ -177,7 +190,8 @@ def run(set_name: str, seed: int, epochs: int, workers: int, out: Path | None,
                                                        hard_noise=noise_window_probs(tmp / "head.onnx"))
     report["threshold"] = thr_report
     report.update({"set": cset.name, "seed": seed, "epochs": epochs, "per_intent": target, "word_pool": pool,
-                   "word_pool_shards": pool_shards, "heads": heads, "cmn": cmn, "feature_seconds": round(t_feat, 1),
+                   "word_pool_shards": pool_shards, "heads": heads, "cmn": cmn,
+                   "family_repeat": family_repeat, "feature_seconds": round(t_feat, 1),
                    "train_rows": int(tr.sum()), "val_rows": int(va.sum()),
                    "val_voices": sorted({str(v) for v in data["voice"][va]})})
     write_bundle(bundle, cset.name, labels, threshold, tmp / "head.onnx")
@@ -205,13 +219,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-fa", type=float, default=None,
                     help="threshold = lowest with held-out synthetic unknown speech false accepts <= this "
                          "(near-misses aside; e.g. 0.05), noise rows <= 1%% and no noise-recording window accepted")
+    ap.add_argument("--family-repeat", type=int, default=1,
+                    help="repeat the training rows of non-espeak voice families N times (see models.speech.proxy)")
     ap.add_argument("--cmn", action="store_true",
                     help="heads subtract each utterance's mean embedding first (see models.speech.proxy)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     report = run(args.set, args.seed, args.epochs, min(2, max(1, args.workers)), args.out, args.per_intent,
-                 args.word_pool, max(1, args.heads), args.max_fa, args.pool_shards, args.cmn)
+                 args.word_pool, max(1, args.heads), args.max_fa, args.pool_shards, args.cmn,
+                 args.family_repeat)
     print(json.dumps({k: v for k, v in report.items() if k != "confusion"}, indent=2))
     return 0
 
