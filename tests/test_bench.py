@@ -40,3 +40,14 @@ def test_soak_growth_is_robust_to_trim_swings_but_sees_a_leak() -> None:
     leaking = [(t, 180.0 + t / 360.0) for t in times]  # +10 MB over the hour
     base, end = soak_window_medians(leaking, 60.0)
     assert 0.04 < (end - base) / base < 0.06
+
+
+def test_soak_trend_sees_a_leak_but_not_level_switches() -> None:
+    from agent.bench.full import soak_trend_pct
+
+    times = [30.0 * i for i in range(121)]
+    # the heap sits ~25 MB lower for a stretch early and late in the hour, with no trend (as measured)
+    levels = [(t, 175.0 if 60 <= t < 400 or 2400 <= t < 3100 else 200.0) for t in times]
+    assert abs(soak_trend_pct(levels)) < 1.0
+    leaking = [(t, 180.0 + t / 360.0 + (5.0 if i % 4 == 0 else 0.0)) for i, t in enumerate(times)]
+    assert 4.5 < soak_trend_pct(leaking) < 6.0  # +10 MB over the hour from ~180 MB
