@@ -3,29 +3,21 @@
 from __future__ import annotations
 
 import json
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from agent.audio.wav import write_wav
 from agent.cli import main
 from agent.speech.recognizer import CommandRecognizer
 from models.speech import real_report
 
 
-def _write(path: Path, pcm: np.ndarray) -> None:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(pcm.astype("<i2").tobytes())
-
-
 def test_eval_speech_writes_a_confusion_png(tmp_path: Path, speak, capsys: pytest.CaptureFixture[str]) -> None:
     rows = ["path,label,speaker"]
     for i, (text, label) in enumerate([("three", "3"), ("eight", "8")]):
-        _write(tmp_path / f"{i}.wav", speak(text, "en-us", 150))
+        write_wav(tmp_path / f"{i}.wav", speak(text, "en-us", 150))
         rows.append(f"{i}.wav,{label},espeak")
     (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
     png = tmp_path / "out" / "confusion.png"

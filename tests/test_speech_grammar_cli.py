@@ -4,12 +4,11 @@ path, on a tiny set with few utterances (HOMEAGENT_TRAIN_SCALE) so it stays fast
 from __future__ import annotations
 
 import json
-import wave
 from pathlib import Path
 
-import numpy as np
 import pytest
 
+from agent.audio.wav import write_wav
 from agent.cli import main
 
 TINY = """\
@@ -22,15 +21,6 @@ slots:
 """
 
 
-def _wav(path: Path, pcm: np.ndarray) -> Path:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(pcm.astype("<i2").tobytes())
-    return path
-
-
 def test_set_is_trained_once_cached_and_rebuilt_when_corrupt(tmp_path: Path, speak, monkeypatch,
                                                              capfd: pytest.CaptureFixture[str]) -> None:
     from agent.speech.bundle_cache import cache_root, set_key, verify
@@ -41,7 +31,8 @@ def test_set_is_trained_once_cached_and_rebuilt_when_corrupt(tmp_path: Path, spe
     monkeypatch.setenv("HOMEAGENT_PROGRESS", "1")
     tiny = tmp_path / "tiny.yaml"
     tiny.write_text(TINY)
-    wav = _wav(tmp_path / "paint.wav", speak("paint it red", "en-us", 150))
+    wav = tmp_path / "paint.wav"
+    write_wav(wav, speak("paint it red", "en-us", 150))
 
     assert main(["models", "train-commands", str(tiny), "--workers", "1", "--epochs", "5"]) == 0
     bundle = cache_root() / set_key(tiny)
