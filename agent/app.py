@@ -75,10 +75,10 @@ def build_recognizer(cfg: AgentConfig, bundle: str | Path | None = None) -> Reco
 
 def build_video_path(cfg: AgentConfig, source: Source[VideoFrame]) -> VideoPath:
     from .vision import GestureTracker, HandTracker
-    from .vision.hands import LANDMARK_MODEL, LANDMARK_MODEL_LITE
+    from .vision.hands import landmark_models
 
     zones = {name: z.polygon for name, z in cfg.fusion.zones.items()}
-    landmarks = LANDMARK_MODEL_LITE if cfg.vision.landmarks == "lite" else LANDMARK_MODEL
+    landmarks = landmark_models(cfg.vision.landmarks)[0]
     return VideoPath(source, HandTracker(threads=1, landmark_model=landmarks), GestureTracker(zones=zones))
 
 

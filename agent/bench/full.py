@@ -26,6 +26,7 @@ from ..sources.video_replay import ArrayVideoSource, FrameSequence
 from ..sources.wav_replay import WavReplaySource
 from ..types import VideoFrame
 from ..video_path import VideoPath
+from ..vision.hands import landmark_models
 from . import media
 from .stats import RssSampler, percentiles, process_cpu_s, rss_mb
 
@@ -34,12 +35,11 @@ log = logging.getLogger(__name__)
 FPS = 15.0
 
 
-def _components(landmarks: str = "full") -> tuple[Any, Any, Any]:
+def _components(landmarks: str) -> tuple[Any, Any, Any]:
     from ..speech.recognizer import CommandRecognizer
     from ..vision import GestureTracker, HandTracker
-    from ..vision.hands import LANDMARK_MODEL, LANDMARK_MODEL_LITE
 
-    model = LANDMARK_MODEL_LITE if landmarks == "lite" else LANDMARK_MODEL
+    model = landmark_models(landmarks)[0]
     return CommandRecognizer.load("home"), HandTracker(threads=1, landmark_model=model), GestureTracker
 
 
@@ -144,7 +144,7 @@ def run_bench(seconds: float = 10.0, realtime: bool = True, soak_minutes: float 
             if soak_minutes > 0:
                 soak = run_soak(soak_minutes, realtime, mqtt, recognizer, hands, gesture_cls, cfg=cfg)
         models = int8_vs_float(hands, [busy_frames[i] for i in range(min(len(busy_frames), int(FPS * 4)))],
-                               "hand_landmark_lite.onnx" if landmarks == "lite" else "")
+                               landmark_models(landmarks)[1])
     finally:
         mqtt.stop()
         if broker is not None:

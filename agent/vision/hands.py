@@ -26,6 +26,14 @@ PALM_MODEL = "palm_detection_lite.onnx"
 LANDMARK_MODEL = "hand_landmark_full_int8.onnx"
 LANDMARK_MODEL_FLOAT = "hand_landmark_full.onnx"
 LANDMARK_MODEL_LITE = "hand_landmark_lite_int8.onnx"  # config vision.landmarks: lite (Pi-class CPUs)
+LANDMARK_MODEL_LITE_FLOAT = "hand_landmark_lite.onnx"
+
+
+def landmark_models(setting: str) -> tuple[str, str]:
+    """(int8, float) landmark model files for config ``vision.landmarks`` (``full`` or ``lite``)."""
+    if setting == "lite":
+        return LANDMARK_MODEL_LITE, LANDMARK_MODEL_LITE_FLOAT
+    return LANDMARK_MODEL, LANDMARK_MODEL_FLOAT
 STILL_PAD = 2.5  # tight hand crops: pad with replicated edges to 2.5× before palm detection
 SMALL_IMAGE = 400  # frames smaller than this (pixels, longest side) also get the padded retry
 
