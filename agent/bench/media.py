@@ -59,11 +59,14 @@ def busy_frames(seconds: float, fps: float, size: int = 220) -> Frames:
     return Frames(int(seconds * fps), lambda i: hand_frame(photos[(i // int(fps * 2)) % len(photos)], i / fps))
 
 
+IDLE_DISTINCT = 4  # the idle room's frames repeat after this many
+
+
 def idle_frames(seconds: float, fps: float, seed: int = 0) -> Frames:
     rng = np.random.default_rng(seed)
     base = room_frame(rng)
     noise = [np.clip(base.astype(np.int16) + rng.integers(-2, 3, base.shape), 0, 255).astype(np.uint8)
-             for _ in range(4)]
+             for _ in range(IDLE_DISTINCT)]
     return Frames(int(seconds * fps), lambda i: noise[i % len(noise)])
 
 

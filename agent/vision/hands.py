@@ -61,8 +61,9 @@ class HandTracker:
         if not lm_path.is_file() and Path(landmark_model).name == LANDMARK_MODEL:
             log.warning("%s missing; using the float landmark model", LANDMARK_MODEL)
             lm_path = _model_path(LANDMARK_MODEL_FLOAT)
-        self.palm_model: OnnxModel = load_model(_model_path(palm_model), threads=threads)
-        self.landmark_model: OnnxModel = load_model(lm_path, threads=threads)
+        # per-frame models: an arena each (see load_model)
+        self.palm_model: OnnxModel = load_model(_model_path(palm_model), threads=threads, arena=True)
+        self.landmark_model: OnnxModel = load_model(lm_path, threads=threads, arena=True)
         self._check_io()
         self.max_hands = max_hands
         self.min_palm_score = min_palm_score
