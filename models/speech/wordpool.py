@@ -44,6 +44,8 @@ TRAIN_MIX = [("espeak", 0.5), ("piper", 0.3), ("flite", 0.12), ("festival", 0.08
 TRAIN_FLITE = ["kal", "kal16", "awb", "slt"]
 TRAIN_FESTIVAL = ["voice_kal_diphone", "voice_kal_diphone", "voice_cmu_us_slt_arctic_hts"]
 VAL_VOICES = ["espeak", "flite:rms", "festival:voice_ked_diphone"]
+# voice families built as supplement pools (``--family``), added to a set's data with train's --pool-family
+FAMILIES = {"kokoro": ["kokoro:en-us", "kokoro:en-gb"]}
 
 
 def command_texts() -> list[str]:
@@ -97,6 +99,21 @@ def plan(seed: int, per_command: int = 200) -> list[Item]:
     return [Item(i, rows[j][0], -1, rows[j][1], rows[j][2]) for i, j in enumerate(order)]
 
 
+def plan_family(family: str, seed: int, per_command: int = 70, other_words: int = 800) -> list[Item]:
+    """A supplement pool of one more voice family (training rows only; validation stays on the main pool's
+    held-out voices): commands ``per_command`` times each, near-misses ×2, ``other_words`` other words."""
+    if family not in FAMILIES:
+        raise SystemExit(f"unknown voice family {family!r}; known: {', '.join(FAMILIES)}")
+    rng = np.random.default_rng([seed, 11])
+    near, other = negative_texts(seed)
+    pick = [other[i] for i in rng.choice(len(other), min(len(other), other_words), replace=False)]
+    texts = [t for t in command_texts() for _ in range(per_command)] + [w for w in near for _ in range(2)] + pick
+    voices = FAMILIES[family]
+    rows = [(t, voices[int(rng.integers(len(voices)))]) for t in texts]
+    order = rng.permutation(len(rows))
+    return [Item(i, rows[j][0], -1, rows[j][1], "train") for i, j in enumerate(order)]
+
+
 def fingerprint(items: list[Item], seed: int) -> str:
     blob = json.dumps({"v": POOL_VERSION, "seed": seed, "canvas": dataset.CANVAS,
                        "items": [asdict(i) for i in items]}, sort_keys=True)
@@ -138,17 +155,20 @@ def _build_shard(items: list[Item], seed: int, path: Path) -> None:
     os.replace(part, path)
 
 
-def pool_dir(seed: int = 0, per_command: int = 200) -> tuple[Path, list[Item]]:
-    items = plan(seed, per_command)
+def pool_dir(seed: int = 0, per_command: int = 200, family: str | None = None) -> tuple[Path, list[Item]]:
+    """The main pool's folder and items, or with ``family`` that voice family's supplement pool's."""
+    items = plan(seed, per_command) if family is None else plan_family(family, seed)
     return models_dir() / "cache" / "speech" / "_wordpool" / fingerprint(items, seed), items
 
 
-def build(seed: int = 0, per_command: int = 200) -> Path:
-    d, items = pool_dir(seed, per_command)
+def build(seed: int = 0, per_command: int = 200, family: str | None = None, part: tuple[int, int] = (0, 1)) -> Path:
+    """Build the missing shards; ``part`` = (k, n) builds only shards whose number is k mod n, so n processes
+    can share the work."""
+    d, items = pool_dir(seed, per_command, family)
     d.mkdir(parents=True, exist_ok=True)
     (d / "items.json").write_text(json.dumps([asdict(i) for i in items]))
     todo = [k for k in range(0, len(items), dataset.SHARD)
-            if not (d / f"shard_{k // dataset.SHARD:04d}.npz").is_file()]
+            if not (d / f"shard_{k // dataset.SHARD:04d}.npz").is_file() and (k // dataset.SHARD) % part[1] == part[0]]
     log.info("word pool: %d items, %d shards under %s; %d to build", len(items),
              ceil(len(items) / dataset.SHARD), d, len(todo))
     dataset._W["fe"] = SpeechFrontend(int8=True, threads=1)
@@ -190,10 +210,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--per-command", type=int, default=200, help="training clips per command word")
+    ap.add_argument("--family", choices=sorted(FAMILIES), default=None,
+                    help="build this voice family's supplement pool instead of the main pool")
+    ap.add_argument("--part", default="0/1", help="K/N: build only shards numbered K mod N (parallel processes)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    print(build(args.seed, args.per_command))
+    k, _, n = args.part.partition("/")
+    print(build(args.seed, args.per_command, args.family, (int(k), int(n or 1))))
     return 0
 
 
