@@ -1,4 +1,4 @@
-"""Style and typing are part of the suite: ruff on the whole tree, mypy on the runtime package."""
+"""Style and typing are part of the suite: ruff on the whole tree, mypy on the runtime and the model pipeline."""
 
 from __future__ import annotations
 
@@ -19,5 +19,5 @@ def test_ruff_clean() -> None:
 
 
 def test_mypy_clean() -> None:
-    r = _run("mypy", "agent")
+    r = _run("mypy", "agent", "models")
     assert r.returncode == 0, r.stdout + r.stderr

@@ -22,6 +22,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -95,7 +96,7 @@ def train_fold(set_name: str, fam: str, variant: str, epochs: int, heads: int, s
     data = train.load_data(cset, seed, models_dir() / "cache" / "speech", 1, PER_INTENT, True)
     fams, unk = family(data["voice"]), len(cset.labels) - 1
     held = fams == fam
-    kw = dict(VARIANTS[variant])
+    kw: dict[str, Any] = dict(VARIANTS[variant])
     keep = ~held & ~data["val"]
     noise_keep = kw.pop("noise_keep", 1.0)
     if noise_keep < 1.0:

@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     bundle = args.bundle or committed_wake_bundle("hey home")
     if bundle is None:
         raise SystemExit("no wake bundle: train one with python -m models.speech.train_wake --phrase 'hey home'")
-    det = WakeDetector.load(bundle, frontend=home.frontend)  # type: ignore[attr-defined]
+    det = WakeDetector.load(bundle, frontend=home.frontend)
     out = {"bundle": str(bundle), "phrase": det.phrase, "threshold": det.threshold,
            "score_2s_cpu_ms": latency_ms(det), "noise": noise_fa(det),
            "mycroft_precise": mycroft_fa(det), "held_out_synthetic": held_out(det, home, args.clips, args.seed)}
