@@ -15,7 +15,7 @@ release buffers that the arenas hold on to. Two glibc settings fix that without 
 
 A fixed ``M_MMAP_THRESHOLD`` alone (256 KB–4 MB) cut RSS to ~170 MB but cost ~50% more CPU per video frame:
 the palm detector and landmark model took a fresh 4-5 MB block per run, page-faulted in every frame. Those two
-now run on onnxruntime arenas (``load_model(arena=True)``), which keep their block; with that, the pinned
+now run on onnxruntime arenas (``load_model(arena=True)``), which keep their memory; with that, the pinned
 threshold measured 177 MB where the dynamic one left 182-192 MB (homeagent bench, busy room, same CPU).
 """
 

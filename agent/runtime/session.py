@@ -76,10 +76,12 @@ def load_model(path: str | Path, *, threads: int = 1, sha256: str | None = None,
                max_bytes: int = MAX_MODEL_BYTES, warm_up: bool = True, arena: bool = False) -> OnnxModel:
     """Load an ONNX model, refusing missing, oversized, tampered or corrupt files with a ModelError.
 
-    ``arena``: give the session its own memory arena. For models run on every video frame: each run takes
-    one 4-5 MB activation block (palm detector, hand landmarks), and from malloc that block lands in a
+    ``arena``: give the session its own memory arena. For models run on every video frame: each run took
+    one 4-5 MB activation block (palm detector, hand landmarks), and from malloc that block landed in a
     different hole of the shared heap from frame to frame, between other threads' allocations, leaving up to
-    ~50 MB of touched free heap (homeagent bench: RSS 185-206 MB); an arena keeps one block per model."""
+    ~50 MB of touched free heap (homeagent bench: RSS 185-206 MB). In the arena the tensors are placed one by
+    one (no memory pattern): the pattern's one block per run made the arenas grow a second region, 15.7 MB
+    resident for both models against 9.6 MB without, at the same ms per frame."""
     p = Path(path)
     if not p.is_file():
         raise ModelError(f"model file {p} not found: run 'bash tools/bootstrap.sh' to build the models")
@@ -99,6 +101,7 @@ def load_model(path: str | Path, *, threads: int = 1, sha256: str | None = None,
     # no per-session arena by default: six small models each kept a power-of-two arena (~7 MB RSS in all) for
     # no measurable speed (bench: same ms per frame and per utterance); buffers go through malloc instead
     opts.enable_cpu_mem_arena = arena
+    opts.enable_mem_pattern = not arena
     try:
         session = ort.InferenceSession(str(p), sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as exc:
