@@ -45,34 +45,6 @@ def test_arena_limit_respects_the_environment() -> None:
     assert (env_set, unset) == ("False", "True")
 
 
-def _mapped_after_reuse(tune: str, nbytes: int) -> int:
-    """Bytes malloc holds in mmapped chunks while a second ``nbytes`` buffer is alive (the first was freed)."""
-    code = (
-        "import ctypes\n"
-        "import numpy as np\n"
-        "from agent.runtime import memory\n"
-        f"{tune}\n"
-        "class MI(ctypes.Structure):\n"
-        "    _fields_ = [(n, ctypes.c_size_t) for n in ('arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks',\n"
-        "                                               'fsmblks', 'uordblks', 'fordblks', 'keepcost')]\n"
-        "libc = ctypes.CDLL('libc.so.6'); libc.mallinfo2.restype = MI\n"
-        f"a = np.ones({nbytes}, np.uint8); del a\n"
-        f"before = libc.mallinfo2().hblkhd; b = np.ones({nbytes}, np.uint8)\n"
-        "print(libc.mallinfo2().hblkhd - before)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PATH": ""})
-    return int(out.stdout.strip())
-
-
-def test_tuned_malloc_maps_big_transients_and_keeps_frames_on_the_heap() -> None:
-    big, frame = 3 * 2**20, 640 * 480 * 3
-    # glibc's default: the first big block is mapped, its free raises the threshold, the next lands on the heap
-    assert _mapped_after_reuse("", big) == 0
-    # pinned: every block over 1 MiB is mapped and unmapped again; a 640x480 frame stays on the heap
-    assert _mapped_after_reuse("assert memory.tune_malloc()", big) >= big
-    assert _mapped_after_reuse("assert memory.tune_malloc()", frame) == 0
-
-
 def test_per_frame_models_get_an_arena_and_others_do_not() -> None:
     from agent.runtime.session import load_model
     from agent.vision import HandTracker

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import AgentError
-from ..runtime.memory import tune_malloc
+from ..runtime.memory import limit_malloc_arenas
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.verbose, args.quiet)
-    tune_malloc()  # before any worker thread starts (see agent/runtime/memory.py)
+    limit_malloc_arenas()  # before any worker thread starts (see agent/runtime/memory.py)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -9,14 +9,12 @@ release buffers that the arenas hold on to. Two glibc settings fix that without 
 - :class:`Trimmer` hands freed heap pages back to the kernel (``malloc_trim``) at most once per period, from
   whichever worker thread calls :meth:`Trimmer.maybe_trim` after its big allocations (≈0.1 ms a call).
 
-- :func:`tune_malloc` (what the CLI calls at start) does that and pins the mmap threshold at 1 MiB: buffers
-  above it (the speech frontend's 1.4-4.6 MB activation blocks, once per utterance) are mapped for their use
-  and unmapped at free instead of leaving holes in the shared heap; 640×480 frames (0.9 MB) stay below it.
-
-A fixed ``M_MMAP_THRESHOLD`` alone (256 KB–4 MB) cut RSS to ~170 MB but cost ~50% more CPU per video frame:
-the palm detector and landmark model took a fresh 4-5 MB block per run, page-faulted in every frame. Those two
-now run on onnxruntime arenas (``load_model(arena=True)``), which keep their memory; with that, the pinned
-threshold measured 177 MB where the dynamic one left 182-192 MB (homeagent bench, busy room, same CPU).
+Measured and rejected: a fixed ``M_MMAP_THRESHOLD`` of 256 KB–4 MB cut RSS to ~170 MB but cost ~50% more CPU per
+video frame: the palm detector and landmark model took a fresh 4-5 MB block per run, page-faulted in every
+frame. Those two now run on onnxruntime arenas (``load_model(arena=True)``); with that, a threshold pinned at
+1 MiB (trim 4 MiB) measured 170.5 MB against 178 MB with glibc's dynamic one, but the speech frontend's
+1.4-4.6 MB blocks were then mapped and faulted in per utterance: speech → publish p50 35-40 ms against 25-30
+ms (4 MiB: 173 MB, 31-33 ms). Not worth 10 ms of latency: the threshold stays dynamic.
 """
 
 from __future__ import annotations
@@ -30,10 +28,6 @@ import time
 log = logging.getLogger(__name__)
 
 _M_ARENA_MAX = -8  # from glibc's malloc.h
-_M_MMAP_THRESHOLD = -3
-_M_TRIM_THRESHOLD = -1
-MMAP_THRESHOLD = 1 << 20  # above a 640×480 BGR frame (921,600 bytes), below the speech activation blocks
-TRIM_THRESHOLD = 4 << 20  # free memory at the heap's top beyond this goes back to the kernel at once
 _libc: ctypes.CDLL | None = None
 _looked_up = False
 
@@ -60,20 +54,6 @@ def limit_malloc_arenas(n: int = 1) -> bool:
     if lib is None or "MALLOC_ARENA_MAX" in os.environ:
         return False
     return bool(lib.mallopt(_M_ARENA_MAX, int(n)))
-
-
-def tune_malloc(arenas: int = 1, mmap_threshold: int = MMAP_THRESHOLD,
-                trim_threshold: int = TRIM_THRESHOLD) -> bool:
-    """Cap the arenas and pin the mmap and trim thresholds (see the module doc); call once at start, before
-    threads start. Settings given in the environment (``MALLOC_*``) win. True when the thresholds were set."""
-    import os
-
-    limit_malloc_arenas(arenas)
-    lib = _glibc()
-    if lib is None or "MALLOC_MMAP_THRESHOLD_" in os.environ or "MALLOC_TRIM_THRESHOLD_" in os.environ:
-        return False
-    return bool(lib.mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold))) and bool(
-        lib.mallopt(_M_TRIM_THRESHOLD, int(trim_threshold)))
 
 
 def trim() -> bool:
