@@ -157,7 +157,8 @@ def family_rows(data: dict[str, np.ndarray], tr: np.ndarray, repeat: int) -> np.
 def run(set_name: str, seed: int, epochs: int, workers: int, out: Path | None,
         target: int = dataset.TARGET, pool: bool = False, heads: int = 1,
         max_fa: float | None = None, pool_shards: int | None = None, cmn: bool = False,
-        family_repeat: int = 1, families: tuple[str, ...] = ()) -> dict[str, object]:
+        family_repeat: int = 1, families: tuple[str, ...] = (),
+        head_seed: int | None = None) -> dict[str, object]:
     """Train ``heads`` heads (averaged in one ONNX graph) and write the bundle; ``max_fa`` picks the threshold
     by :func:`calibrate_threshold_fa` instead of :func:`calibrate_threshold`."""
     cset = load_command_set(set_name)
@@ -170,10 +171,11 @@ def run(set_name: str, seed: int, epochs: int, workers: int, out: Path | None,
     x, y = data["emb"].astype(np.float32), data["label"]
     log.info("features: %d train rows, %d val rows (%.0f s)", int(tr.sum()), int(va.sum()), t_feat)
     rows = family_rows(data, tr, family_repeat)
-    models = [train_head(x[rows], y[rows], len(labels), seed + k, epochs, ch=HEAD_CHANNELS[k % len(HEAD_CHANNELS)],
+    hs = seed if head_seed is None else head_seed
+    models = [train_head(x[rows], y[rows], len(labels), hs + k, epochs, ch=HEAD_CHANNELS[k % len(HEAD_CHANNELS)],
                          batch=128 if heads == 1 else 256, cmn=cmn) for k in range(heads)]
     bundle = out or bundles_dir() / cset.name
-    tmp = cache / cset.name / "export"
+    tmp = cache / cset.name / ("export" if out is None else f"export-{out.name}")  # candidates can train at once
     tmp.mkdir(parents=True, exist_ok=True)
     from .head import export_ensemble
 
@@ -191,7 +193,8 @@ def run(set_name: str, seed: int, epochs: int, workers: int, out: Path | None,
                                                        max_fa, near_miss_rows(cset, data)[va],
                                                        hard_noise=noise_window_probs(tmp / "head.onnx"))
     report["threshold"] = thr_report
-    report.update({"set": cset.name, "seed": seed, "epochs": epochs, "per_intent": target, "word_pool": pool,
+    report.update({"set": cset.name, "seed": seed, "head_seed": hs, "epochs": epochs, "per_intent": target,
+                   "word_pool": pool,
                    "word_pool_shards": pool_shards, "pool_families": list(families), "heads": heads, "cmn": cmn,
                    "family_repeat": family_repeat, "feature_seconds": round(t_feat, 1),
                    "train_rows": int(tr.sum()), "val_rows": int(va.sum()),
@@ -209,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--set", required=True, help="command set: built-in name or YAML path")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--head-seed", type=int, default=None,
+                    help="seed of the heads' initialization and batches (default --seed); the data stays --seed's")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--workers", type=int, default=2, help="feature-extraction processes (at most 2)")
     ap.add_argument("--out", type=Path, default=None, help="bundle dir (default models/bundles/<set>)")
@@ -232,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     report = run(args.set, args.seed, args.epochs, min(2, max(1, args.workers)), args.out, args.per_intent,
                  args.word_pool, max(1, args.heads), args.max_fa, args.pool_shards, args.cmn,
-                 args.family_repeat, tuple(args.pool_family))
+                 args.family_repeat, tuple(args.pool_family), args.head_seed)
     print(json.dumps({k: v for k, v in report.items() if k != "confusion"}, indent=2))
     return 0
 
