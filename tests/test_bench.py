@@ -98,3 +98,23 @@ def test_rendered_frames_match_and_come_fresh(tmp_path: Path) -> None:
     finally:
         idle.close()
         busy.close()
+
+
+def test_soak_windows_see_through_the_trim_cycle_but_not_a_leak() -> None:
+    from agent.bench.full import soak_trend_pct, soak_windows
+
+    period = 10.07  # the trimmer's cycle, drifting against the 30 s sample clock as it does in a real soak
+    times = [float(t) for t in range(3601)]  # one reading a second for an hour
+    swing = [(t, 160.0 + 10.0 * ((t % period) / period)) for t in times]  # heap refills, then a trim
+    points = [(t, v) for t, v in swing if t % 30 == 0]  # one reading per 30 s: the trim phase, aliased
+    assert max(v for t, v in points if t >= 60) - min(v for t, v in points if t >= 60) > 5.0
+    windows = soak_windows(swing, 30.0)
+    assert len(windows) == 120 and windows[-1][0] == 3600.0
+    peaks = [hi for _, hi, _ in windows[2:]]
+    floors = [lo for _, _, lo in windows[2:]]
+    assert max(peaks) - min(peaks) < 1.5 and max(floors) - min(floors) < 1.5
+    assert abs(soak_trend_pct([(t, hi) for t, hi, _ in windows])) < 0.5
+    leaking = [(t, v + t / 360.0) for t, v in swing]  # +10 MB over the hour
+    lw = soak_windows(leaking, 30.0)
+    assert 4.5 < soak_trend_pct([(t, hi) for t, hi, _ in lw]) < 7.0
+    assert 4.5 < soak_trend_pct([(t, lo) for t, _, lo in lw]) < 7.0
