@@ -153,3 +153,22 @@ def test_grammar_sets_add_kokoro_on_top_only_when_fetched_and_never_validate_on_
     cmds = [i for i in k if i.kind == "command"]
     assert len(cmds) == 4 * 8  # ceil(15% of 200 / 4 intents) per intent, on top of the others
     assert sum(i.voice != "noise" for i in more) - len(k) == sum(i.voice != "noise" for i in base)
+
+
+def test_kokoro_is_left_out_when_missing_or_damaged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    from models.speech import kokoro
+
+    monkeypatch.setenv("HOMEAGENT_CACHE", str(tmp_path))
+    kokoro.available.cache_clear()
+    try:
+        assert not kokoro.available()  # nothing fetched: training goes on without it, and downloads nothing
+        (tmp_path / "kokoro").mkdir()
+        (tmp_path / "wheels").mkdir()
+        (tmp_path / "kokoro" / "kokoro-v1.0.int8.onnx").write_bytes(b"truncated")
+        (tmp_path / "wheels" / kokoro.GLUE[1]).write_bytes(b"not a wheel")
+        kokoro.available.cache_clear()
+        assert not kokoro.available()
+        assert "damaged" in caplog.text and "python -m models.speech.kokoro" in caplog.text
+    finally:
+        kokoro.available.cache_clear()

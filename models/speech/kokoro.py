@@ -95,11 +95,20 @@ def model_file() -> Path:
     return out
 
 
+@lru_cache(maxsize=1)
 def available() -> bool:
-    """Whether the model and its style vectors are already in the cache (fetched by ``python -m
+    """Whether the model and its style vectors are already in the cache, intact (fetched by ``python -m
     models.speech.kokoro``, which the bootstrap runs): training uses Kokoro only then, and never downloads
-    on its own."""
-    return (cache_dir() / "kokoro" / "kokoro-v1.0.int8.onnx").is_file() and (_wheels() / GLUE[1]).is_file()
+    on its own. A damaged file is reported and Kokoro left out."""
+    model, glue = cache_dir() / "kokoro" / "kokoro-v1.0.int8.onnx", _wheels() / GLUE[1]
+    if not (model.is_file() and glue.is_file()):
+        return False
+    for path, want in ((model, MODEL_SHA256), (glue, GLUE[2])):
+        if sha256_file(path) != want:
+            log.warning("%s is damaged (sha256 mismatch): training goes on without Kokoro; delete it and run "
+                        "python -m models.speech.kokoro", path)
+            return False
+    return True
 
 
 @lru_cache(maxsize=1)
