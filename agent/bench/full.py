@@ -222,7 +222,6 @@ def run_soak(minutes: float, realtime: bool, mqtt: MqttClient, recognizer: Any, 
         while (elapsed := time.monotonic() - t0) < minutes * 60:
             readings.append((elapsed, rss_mb()))
             time.sleep(min(poll_s, max(0.0, minutes * 60 - elapsed)))
-        readings.append((time.monotonic() - t0, rss_mb()))
     finally:
         pipe.stop()
         video.stop()
@@ -242,7 +241,7 @@ def run_soak(minutes: float, realtime: bool, mqtt: MqttClient, recognizer: Any, 
 
 def soak_windows(readings: list[tuple[float, float]], sample_s: float) -> list[tuple[float, float, float]]:
     """(end time, max, min) of the readings in each ``sample_s`` window ``(k·s, (k+1)·s]`` (the first also
-    takes t = 0; a window's time is its last reading's, so the soak's closing reading ends the last window)."""
+    takes t = 0; a window's time is its last reading's)."""
     groups: dict[int, list[tuple[float, float]]] = {}
     for t, v in readings:
         groups.setdefault(max(0, math.ceil(t / sample_s) - 1), []).append((t, v))
