@@ -28,17 +28,22 @@ def test_eval_speech_writes_a_confusion_png(tmp_path: Path, speak, capsys: pytes
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_latency_float_twin_and_markdown() -> None:
+def test_latency_float_twin_and_markdown(tmp_path: Path) -> None:
+    """Latency on the shipped digits bundle; the float-twin pass of a head bundle (``train --out DIR`` writes
+    ``DIR.float.onnx``, which the report finds), on a head bundle built here from the home set's."""
+    import shutil
+
+    from agent.paths import bundles_dir
+
     rec = CommandRecognizer.load("digits")
     lat = real_report.latency_ms(rec, runs=3)
     assert 0 < lat["cpu_p50_ms"] <= lat["cpu_p95_ms"] and lat["p50_ms"] > 0
-    fhead = real_report.FLOAT_HEADS / "digits.onnx"
-    if not fhead.is_file():
-        pytest.fail(f"{fhead} missing: python -m models.speech.train --set digits writes it")
-    flt = real_report.float_recognizer(rec, fhead)
-    assert not flt.frontend.int8 and flt.labels == rec.labels
+    head = CommandRecognizer.load("home")
+    shutil.copytree(bundles_dir() / "home", tmp_path / "home")
+    flt = real_report.float_recognizer(head, tmp_path / "home" / "head.onnx")
+    assert not flt.frontend.int8 and flt.labels == head.labels
     pcm = (np.random.default_rng(0).standard_normal(16000) * 1000).astype(np.int16)
-    a, b = rec.recognize(pcm).scores, flt.recognize(pcm).scores
+    a, b = head.recognize(pcm).scores, flt.recognize(pcm).scores
     assert abs(sum(b) - 1) < 1e-3 and np.abs(np.array(a) - np.array(b)).max() < 0.5
     summary = {"clips": 2, "accuracy": 0.5, "command_argmax_accuracy": 1.0, "command_rejected": 0.5,
                "real_time_factor": 0.01, "per_speaker_accuracy": {"x": 0.5}}

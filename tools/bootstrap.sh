@@ -27,7 +27,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/python -m pip install -q -e '.[dev,train]'
-for step in models.speech.fetch_frontend models.speech.fetch_vad models.vision.build; do
+for step in models.speech.fetch_frontend models.speech.fetch_vad models.speech.fetch_asr models.vision.build; do
     if [ -f "$(echo "$step" | tr . /).py" ]; then
         .venv/bin/python -m "$step"
     fi

@@ -1,7 +1,8 @@
 """Find or train the bundle of a command set given as a YAML file, cached by the set's content hash.
 
 Lookup order for a set file: a committed bundle in ``models/bundles/<name>/`` made from exactly this content
-(grammar bundles record the set's sha256; a flat bundle is used when its labels match the set's), then
+(grammar bundles record the set's sha256; a flat bundle — trained heads or the real-speech recognizer's
+phrases — is used when its labels match the set's), then
 ``<cache>/commands/<key>/`` (``$HOMEAGENT_CACHE``, default ``~/.cache/homeagent``), where ``key`` hashes the
 set's bytes and the training version. :func:`ensure_bundle` trains a missing one (``python -m
 models.speech.train_grammar`` in a child process: the runtime never imports torch) into a temporary folder
@@ -27,7 +28,7 @@ from ..errors import AgentError, ModelError
 from ..paths import bundles_dir, cache_dir, models_dir
 from ..runtime.session import sha256_file
 from .commands import SETS_DIR, CommandSet, load_any_set
-from .recognizer import GRAMMAR_KIND, KIND, MANIFEST, manifest_kind
+from .recognizer import ASR_KIND, GRAMMAR_KIND, KIND, MANIFEST, manifest_kind
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def _committed(path: Path) -> Path | None:
         return None
     data = json.loads((d / MANIFEST).read_text(encoding="utf-8"))
     builtin = SETS_DIR / f"{cset.name}.yaml"
-    if kind == KIND and (
+    if kind in (KIND, ASR_KIND) and (
             (builtin.is_file() and builtin.read_bytes() == path.read_bytes())
             or (isinstance(cset, CommandSet) and tuple(data.get("labels", ())) == tuple(cset.labels))):
         return d

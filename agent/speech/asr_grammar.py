@@ -1,0 +1,247 @@
+"""Intent and slots from the real-speech recognizer, decoding only what a grammar command set can say.
+
+Every sentence of the set (:meth:`GrammarSet.expand`, with its intent and slot values) is written the way
+Whisper writes text — a leading space, the first word in lower case or capitalized — and tokenized word by
+word (GPT-2's byte-level BPE splits at spaces, so a word's tokens do not depend on its neighbours). The token
+sequences form a trie. :func:`beam_search` walks it with the decoder: at each step every live hypothesis is
+extended by the tokens the trie allows there, and the best ``beam`` survive; a hypothesis that completes a
+sentence is scored with Whisper's probability of ending there (end of text or a final mark), given that it
+does not start the sentence over (Whisper tiny loops on short clips: "3, 8, 7, 3, 8, 7, ..."). A set of
+10⁴ sentences (``devices``) is a trie of a few 10⁴ nodes; nothing is trained.
+
+Rejection is as for single words (:mod:`agent.speech.asr_recognizer`): Whisper's own transcript, when it is
+not a sentence of the set, is the "unknown" alternative.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelError
+from ..types import CommandScores
+from .asr import EOT, PROMPT, WhisperAsr, collapse_repeats, normalize
+from .asr_recognizer import CANVAS_SAMPLES
+from .commands import UNKNOWN
+from .grammar_recognizer import GrammarScores
+from .grammar_set import GrammarSet, load_grammar_set
+from .recognizer import CommandRecognizer
+
+log = logging.getLogger(__name__)
+
+THRESHOLD = 0.5  # the intent with its slots must be more likely than everything else together
+
+ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+        "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
+TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+        "ninety": 90}
+
+
+def numerals(text: str) -> str:
+    """Number words written as digits, as Whisper writes them ("set twenty one degrees" → "set 21 degrees")."""
+    words = text.split()
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if w in TENS:
+            n = TENS[w]
+            if i + 1 < len(words) and words[i + 1] in ONES[1:10]:
+                n += ONES.index(words[i + 1])
+                i += 1
+            out.append(str(n))
+        elif w in ONES:
+            out.append(str(ONES.index(w)))
+        else:
+            out.append(w)
+        i += 1
+    return " ".join(out)
+
+
+def spoken_key(text: str) -> str:
+    """The form two transcripts are compared in: normalized, numbers as digits, digit runs joined ("3 5 7",
+    "3, 5, 7" and "357" are one key)."""
+    return _DIGIT_GAP.sub("", numerals(normalize(text)))
+
+
+_DIGIT_GAP = re.compile(r"(?<=\d) (?=\d)")
+
+
+@dataclass
+class TokenTrie:
+    """Token sequences of every written form of every sentence; ``ends[node]``: the entries ending there."""
+
+    children: list[dict[int, int]] = field(default_factory=lambda: [{}])
+    ends: dict[int, list[int]] = field(default_factory=dict)
+
+    def add(self, tokens: list[int], entry: int) -> None:
+        node = 0
+        for t in tokens:
+            nxt = self.children[node].get(t)
+            if nxt is None:
+                nxt = len(self.children)
+                self.children[node][t] = nxt
+                self.children.append({})
+            node = nxt
+        self.ends.setdefault(node, [])
+        if entry not in self.ends[node]:
+            self.ends[node].append(entry)
+
+
+def written_forms(sentence: str) -> list[str]:
+    """How Whisper may write a sentence: leading space, first letter lower or upper case, and with its number
+    words as digits when it has any (spaced, and run together: "3 5 7", "357")."""
+    forms: list[str] = []
+    digits = numerals(sentence)
+    for s in dict.fromkeys((sentence, digits, _DIGIT_GAP.sub("", digits))):
+        for v in (" " + s, " " + s[:1].upper() + s[1:]):
+            if v not in forms:
+                forms.append(v)
+    return forms
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    entry: int
+    logprob: float
+
+
+def beam_search(asr: WhisperAsr, kv: np.ndarray, trie: TokenTrie, beam: int = 6,
+                max_steps: int = 40) -> tuple[list[Hypothesis], dict[tuple[int, ...], np.ndarray]]:
+    """The best complete sentences (one hypothesis per entry, best first) and every next-token distribution
+    computed on the way (keyed by token prefix, for the greedy transcript to reuse)."""
+    live: list[tuple[float, int, tuple[int, ...]]] = [(0.0, 0, PROMPT)]
+    done: dict[int, float] = {}
+    seen: dict[tuple[int, ...], np.ndarray] = {}
+    restart = sorted(set(trie.children[0]) | set(asr.comma_ids))  # a sentence starting over: a repetition
+    for _ in range(max_steps):
+        if not live:
+            break
+        dists = asr.step_many(kv, [seq for _, _, seq in live])
+        nxt: list[tuple[float, int, tuple[int, ...]]] = []
+        for (score, node, seq), dist in zip(live, dists, strict=True):
+            seen[seq] = dist
+            if node in trie.ends:
+                end = score + asr.end_given_no_repeat(dist, restart)
+                for e in trie.ends[node]:
+                    if end > done.get(e, -np.inf):
+                        done[e] = end
+            for tok, child in trie.children[node].items():
+                nxt.append((score + float(dist[tok]), child, (*seq, tok)))
+        nxt.sort(key=lambda h: -h[0])
+        best_done = max(done.values(), default=-np.inf)
+        live = [h for h in nxt[:beam] if h[0] > best_done - 12.0]  # a prefix can only lose probability
+    hyps = sorted((Hypothesis(e, s) for e, s in done.items()), key=lambda h: -h.logprob)
+    return hyps, seen
+
+
+def greedy(asr: WhisperAsr, kv: np.ndarray, seen: dict[tuple[int, ...], np.ndarray],
+           max_tokens: int = 30) -> tuple[str, float]:
+    """Whisper's greedy transcript to its end and its log-probability, reusing ``seen`` distributions."""
+    seq: tuple[int, ...] = PROMPT
+    total = 0.0
+    for _ in range(max_tokens):
+        dist = seen.get(seq)
+        if dist is None:
+            dist = asr.step_many(kv, [seq])[0]
+        tok = int(np.argmax(dist[:EOT + 1]))
+        if tok == EOT or tok in asr.end_ids:
+            total += float(np.logaddexp.reduce(dist[asr.end_ids]))
+            break
+        total += float(dist[tok])
+        seq = (*seq, tok)
+    return asr.tokenizer.decode(list(seq[len(PROMPT):])), total
+
+
+class AsrGrammar:
+    """A grammar set compiled for the recognizer: entries (intent, slots, sentence) and their token trie."""
+
+    def __init__(self, gs: GrammarSet, asr: WhisperAsr) -> None:
+        self.set = gs
+        self.asr = asr
+        self.entries: list[tuple[str, dict[str, str], str]] = []
+        self.trie = TokenTrie()
+        self.keys: set[str] = set()
+        for intent in gs.intents:
+            for sentence, slots in gs.expand(intent):
+                e = len(self.entries)
+                self.entries.append((intent, slots, sentence))
+                self.keys.add(spoken_key(sentence))
+                for form in written_forms(sentence):
+                    self.trie.add(asr.tokenizer.encode(form), e)
+        log.info("grammar %s: %d sentences, %d trie nodes", gs.name, len(self.entries), len(self.trie.children))
+
+    def decode(self, audio: np.ndarray, beam: int = 6, bias: float = 0.0) -> Decoded:
+        kv = self.asr.encode(audio)
+        hyps, seen = beam_search(self.asr, kv, self.trie, beam=beam)
+        text, free = greedy(self.asr, kv, seen)
+        in_set = spoken_key(collapse_repeats(text)) in self.keys
+        labels = self.set.labels
+        per = np.full(len(labels), -np.inf)
+        for h in hyps:
+            i = labels.index(self.entries[h.entry][0])
+            per[i] = np.logaddexp(per[i], h.logprob)
+        if not in_set or not hyps:
+            per[-1] = free + bias
+        z = float(np.logaddexp.reduce(per))
+        post = np.exp(per - z)
+        if not hyps or int(np.argmax(post)) == len(labels) - 1:
+            return Decoded(post, None, {}, float(post[-1]), text)
+        best = hyps[0]
+        intent, slots, _ = self.entries[best.entry]
+        return Decoded(post, intent, dict(slots), float(np.exp(best.logprob - z)), text)
+
+
+@dataclass(frozen=True)
+class Decoded:
+    posteriors: np.ndarray  # over the set's labels, unknown last
+    intent: str | None
+    slots: dict[str, str]
+    confidence: float  # of the intent with exactly these slots
+    transcript: str
+
+
+class AsrGrammarRecognizer(CommandRecognizer):
+    """A :class:`~agent.speech.recognizer.CommandRecognizer` for grammar sets (intent + slots) on the real-speech
+    recognizer: nothing is trained, so any set — ours, hassil-like or a Rhino context — works as soon as it
+    loads. ``threshold``: the joint confidence of the intent with its slots that a decision needs."""
+
+    def __init__(self, grammar: AsrGrammar, path: Path, threshold: float = THRESHOLD, bias: float = 0.0,
+                 ) -> None:
+        self.grammar = grammar
+        self.path = path
+        self.threshold = threshold
+        self.bias = bias
+        self.canvas = CANVAS_SAMPLES
+        self._labels = grammar.set.labels
+
+    @classmethod
+    def from_set(cls, set_path: Path, *, asr: WhisperAsr | None = None, threads: int = 1) -> AsrGrammarRecognizer:
+        gs = load_grammar_set(set_path)
+        return cls(AsrGrammar(gs, asr or WhisperAsr.load(threads=threads)), set_path)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self._labels
+
+    def recognize(self, pcm: np.ndarray, t_start: float = 0.0, t_end: float = 0.0,
+                  snr_db: float = 30.0) -> GrammarScores:
+        audio = np.asarray(pcm, np.float32)
+        if np.asarray(pcm).dtype == np.int16:
+            audio = audio / 32768.0
+        if len(audio) == 0:
+            raise ModelError("empty utterance: nothing to recognize")
+        d = self.grammar.decode(audio, bias=self.bias)
+        return GrammarScores(labels=self.labels, scores=tuple(float(p) for p in d.posteriors), t_start=t_start,
+                             t_end=t_end, slots=d.slots, snr_db=snr_db, confidence=d.confidence)
+
+    def decide(self, scores: CommandScores) -> tuple[str | None, float]:
+        label, best = scores.best()
+        conf = scores.confidence if isinstance(scores, GrammarScores) else best
+        if label == UNKNOWN or conf < self.threshold:
+            return None, conf
+        return label, conf

@@ -1,0 +1,209 @@
+"""Command recognition with the real-speech recognizer (:mod:`agent.speech.asr`), constrained to the set.
+
+A bundle of kind ``speech-asr`` holds only its manifest: the labels (the last is ``unknown``), the phrases of
+each label as text (spelling variants, homophones and numerals included), the threshold, and which acoustic
+model it needs. Nothing is trained per set. For one utterance:
+
+* every phrase of every label is scored by the recognizer (:meth:`WhisperAsr.analyze`), each in lower case
+  and capitalized, with a leading space as Whisper writes a first word; a label's score is the sum over its
+  variants;
+* the recognizer's own greedy transcript (repetitions collapsed) is the alternative "something else": when
+  it is none of the phrases, its probability goes to ``unknown``. Noise and other words end
+  there (Whisper writes "you", "[Music]", "Now", "darling"). Its weight is a prior, the manifest's
+  ``unknown_bias`` (log scale), calibrated on synthetic speech by :mod:`models.speech.asr_calibrate`;
+* Whisper's own silence rule (as in its ``transcribe``): a no-speech probability above 0.6 with the best
+  phrase's mean log-probability per token below -1 means nothing was said (noise reads 0.87-0.97 there,
+  clear words 0.1-0.5).
+
+The posteriors over the labels (``unknown`` included) are what :meth:`AsrRecognizer.decide` thresholds.
+
+With the set's trained head in the bundle (``head.onnx``, on the openWakeWord embeddings, trained on synthetic
+voices, its threshold set so that no window of the real noise recordings is accepted), the two are combined:
+the head decides *whether* a command was said, both decide *which* (the product of the recognizer's
+posteriors among the commands and the head's), and the recognizer alone also accepts when its whole
+transcript is one of the phrases. Measured on real speech (GSC, FSDD; ``models/speech/reports``): the
+recognizer picks the right command among the ten far more often than the head (93 % against 88 %), but its
+own "something else" (the free transcript) rejects many real words it mishears, where the head's threshold
+was set for real noise.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelError
+from ..runtime.session import load_model
+from ..types import CommandScores
+from .asr import WhisperAsr, collapse_repeats, normalize
+from .commands import UNKNOWN
+from .frontend import EMBED_DIM, SpeechFrontend
+from .grammar_recognizer import GrammarScores
+from .recognizer import MANIFEST, CommandRecognizer, Manifest, read_manifest_json
+
+log = logging.getLogger(__name__)
+
+KIND = "speech-asr"
+HEAD = "head.onnx"
+MODEL = "whisper-tiny.en"
+CANVAS_SAMPLES = 38400  # the sliding window of false-accept measurements, as the head bundles use
+NO_SPEECH = 0.6  # Whisper's transcribe(): no speech when its no-speech probability is above this ...
+LOW_LOGPROB = -1.0  # ... and the decoded text's mean log-probability per token is below this
+
+
+@dataclass(frozen=True)
+class AsrManifest(Manifest):
+    phrases: dict[str, tuple[str, ...]] = None  # type: ignore[assignment]
+    model: str = MODEL
+    unknown_bias: float = 0.0
+    head_threshold: float = 0.5
+
+    @classmethod
+    def read(cls, path: Path) -> AsrManifest:
+        data = read_manifest_json(path)
+        try:
+            base = Manifest.base_fields(path, data, KIND)
+            phrases = {str(k): tuple(str(p) for p in v) for k, v in data["phrases"].items()}
+            if list(phrases) != list(base["labels"][:-1]) or any(not v or not all(p.strip() for p in v)
+                                                                  for v in phrases.values()):
+                raise ModelError(f"{path}: 'phrases' must give every label but '{UNKNOWN}' at least one phrase, "
+                                 f"in label order")
+            model = str(data["asr"]["model"])
+            if model != MODEL:
+                raise ModelError(f"{path}: needs the recognizer {model!r}; this version has {MODEL!r}")
+            return cls(**base, phrases=phrases, model=model, unknown_bias=float(data.get("unknown_bias", 0.0)),
+                       head_threshold=float(data.get("head_threshold", base["threshold"])))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ModelError(f"{path}: invalid bundle manifest ({exc!r})") from exc
+
+
+def variants(phrase: str) -> list[str]:
+    """How Whisper may write a phrase as a whole utterance: lower case and capitalized, leading space."""
+    p = " ".join(phrase.split())
+    out = [" " + p]
+    if p[:1].isalpha() and (" " + p[:1].upper() + p[1:]) not in out:
+        out.append(" " + p[:1].upper() + p[1:])
+    return out
+
+
+class AsrRecognizer(CommandRecognizer):
+    """A :class:`~agent.speech.recognizer.CommandRecognizer` (``labels``, ``recognize``, ``decide``,
+    ``threshold``, ``canvas``, ``manifest``, ``path``) without a trained head or the embedding frontend."""
+
+    manifest: AsrManifest
+
+    def __init__(self, manifest: AsrManifest, asr: WhisperAsr, path: Path,
+                 head: CommandRecognizer | None = None) -> None:
+        self.manifest = manifest
+        self.asr = asr
+        self.trained = head  # the bundle's trained head on the embeddings (a CommandRecognizer), if any
+        self.path = path
+        self.threshold = manifest.threshold
+        self.canvas = int(manifest.input.get("canvas_samples", CANVAS_SAMPLES))
+        self._label_of: list[int] = []
+        self._sentences: list[list[int]] = []
+        self._texts: dict[str, int] = {}
+        for i, label in enumerate(manifest.labels[:-1]):
+            for phrase in manifest.phrases[label]:
+                self._texts.setdefault(normalize(phrase), i)
+                for v in variants(phrase):
+                    self._label_of.append(i)
+                    self._sentences.append(self.asr.tokenizer.encode(v))
+        self._label_index = np.array(self._label_of)
+
+    @classmethod
+    def load(cls, name_or_path: str | Path = "", *, frontend: Any = None, threads: int = 1,
+             asr: WhisperAsr | None = None) -> AsrRecognizer:
+        d = Path(name_or_path)
+        manifest = AsrManifest.read(d / MANIFEST)
+        model = asr or WhisperAsr.load(threads=threads)
+        head = None
+        if manifest.files:
+            if list(manifest.files) != [HEAD]:
+                raise ModelError(f"{d / MANIFEST}: a speech-asr bundle holds no file or one, {HEAD}")
+            meta = manifest.files[HEAD]
+            fp = d / HEAD
+            if not fp.is_file():
+                raise ModelError(f"speech bundle {d}: file {HEAD} listed in the manifest is missing")
+            if "size" in meta and fp.stat().st_size != int(meta["size"]):
+                raise ModelError(f"speech bundle {d}: {HEAD} has the wrong size: refusing to load")
+            onnx = load_model(fp, threads=threads, sha256=meta["sha256"], warm_up=False)
+            out = onnx(np.zeros((1, 8, EMBED_DIM), dtype=np.float32))[0]
+            if out.shape != (1, len(manifest.labels)):
+                raise ModelError(f"{fp}: outputs {out.shape[1:]} scores for {len(manifest.labels)} labels")
+            head = CommandRecognizer(manifest, onnx, frontend or SpeechFrontend(threads=threads), d)
+            head.threshold = manifest.head_threshold
+        log.info("loaded speech bundle %s v%d (%d labels, recognizer %s%s)", manifest.name, manifest.version,
+                 len(manifest.labels), manifest.model, " + trained head" if head else "")
+        return cls(manifest, model, d, head)
+
+    def _could_be_phrase(self, text: str) -> bool:
+        """Whether a transcript so far may still become one of the phrases (its repetitions collapsed)."""
+        t = collapse_repeats(text)
+        return any(p.startswith(t) for p in self._texts)
+
+    def scores(self, pcm: np.ndarray) -> tuple[np.ndarray, float]:
+        """(log-score of each label but ``unknown``, log-prob of the free transcript or -inf when it is one of
+        the phrases)."""
+        audio = np.asarray(pcm, np.float32)
+        if np.asarray(pcm).dtype == np.int16:
+            audio = audio / 32768.0
+        if len(audio) == 0:
+            raise ModelError("empty utterance: nothing to recognize")
+        a = self.asr.analyze(self.asr.encode(audio), self._sentences, keep_going=self._could_be_phrase)
+        per = np.full(len(self.labels) - 1, -np.inf)
+        np.logaddexp.at(per, self._label_index, a.scores)
+        best = int(np.argmax(a.scores))
+        if a.no_speech > NO_SPEECH and a.scores[best] / (len(self._sentences[best]) + 1) < LOW_LOGPROB:
+            return np.full_like(per, -np.inf), 0.0  # Whisper's own silence rule: nothing was said
+        in_set = collapse_repeats(a.free.text) in self._texts
+        return per, (-np.inf if in_set else a.free.logprob)
+
+    def posteriors(self, pcm: np.ndarray) -> np.ndarray:
+        """The recognizer's posteriors over the labels, ``unknown`` last (the free transcript is unknown)."""
+        per, free = self.scores(pcm)
+        allp = np.append(per, free + self.manifest.unknown_bias)
+        return np.exp(allp - np.logaddexp.reduce(allp))
+
+    def recognize(self, pcm: np.ndarray, t_start: float = 0.0, t_end: float = 0.0,
+                  snr_db: float = 30.0) -> CommandScores:
+        """Scores over :attr:`labels` for one utterance of int16 (or float) 16 kHz mono PCM. Without a head: the
+        recognizer's posteriors, thresholded by :meth:`decide`. With one (see the module doc), ``confidence``
+        carries the decision: above 0 for an accepted command, whose label is the best of ``scores``."""
+        if self.trained is None:
+            post = self.posteriors(pcm)
+            return CommandScores(labels=self.labels, scores=tuple(float(p) for p in post),
+                                 t_start=t_start, t_end=t_end, snr_db=snr_db)
+        per, free = self.scores(pcm)
+        head = np.asarray(self.trained.recognize(pcm).scores, np.float64)
+        n = len(self.labels) - 1
+        silent = bool(np.all(np.isinf(per)))
+        mine = np.zeros(n) if silent else np.exp(per - np.logaddexp.reduce(per))  # among the commands
+        joint = mine * head[:n] if not silent else head[:n].copy()
+        joint = joint / joint.sum() if joint.sum() > 0 else head[:n] / max(head[:n].sum(), 1e-12)
+        h = int(np.argmax(head))
+        if h < n and head[h] >= self.trained.threshold:  # the head says a command was said: which one, jointly
+            conf = float(head[h])
+        elif not silent and np.isinf(free):  # the recognizer's whole transcript is one of the phrases
+            joint, conf = mine, float(mine.max())
+        else:
+            conf = 0.0
+        unknown = 1.0 - conf if conf > 0 else max(float(head[n]), 0.5)
+        out = np.append(joint * (1.0 - unknown), unknown)
+        return GrammarScores(labels=self.labels, scores=tuple(float(p) for p in out), t_start=t_start,
+                             t_end=t_end, snr_db=snr_db, confidence=conf)
+
+    def decide(self, scores: CommandScores) -> tuple[str | None, float]:
+        if self.trained is not None and isinstance(scores, GrammarScores):
+            n = len(self.labels) - 1
+            if scores.confidence <= 0:
+                return None, float(scores.scores[n])
+            return self.labels[int(np.argmax(scores.scores[:n]))], scores.confidence
+        label, score = scores.best()
+        if label == UNKNOWN or score < self.threshold:
+            return None, score
+        return label, score

