@@ -67,7 +67,18 @@ def build_recognizer(cfg: AgentConfig, bundle: str | Path | None = None) -> Reco
     from .speech.frontend import SpeechFrontend
     from .speech.recognizer import CommandRecognizer
 
-    rec = CommandRecognizer.load(bundle or cfg.speech.commands, frontend=SpeechFrontend(int8=cfg.speech.int8))
+    rec: CommandRecognizer
+    if cfg.speech.recognizer == "whisper" and bundle is None:
+        from .speech.asr_grammar import AsrGrammarRecognizer
+        from .speech.commands import resolve_set_path
+
+        set_path = resolve_set_path(cfg.speech.commands)
+        if not set_path.is_file():
+            raise ConfigError(f"speech.commands: {cfg.speech.commands!r} is not a command set (a built-in name or "
+                              f"a YAML path), which speech.recognizer: whisper needs")
+        rec = AsrGrammarRecognizer.from_set(set_path)
+    else:
+        rec = CommandRecognizer.load(bundle or cfg.speech.commands, frontend=SpeechFrontend(int8=cfg.speech.int8))
     if cfg.speech.threshold is not None:
         rec.threshold = cfg.speech.threshold
     return rec

@@ -238,3 +238,21 @@ def load_command_set_any(name: str) -> tuple[str, ...]:
     from agent.speech.grammar_set import load_grammar_set
 
     return load_grammar_set(name).labels
+
+
+def test_daemon_can_decode_its_set_with_the_recognizer(speak, tmp_path: Path) -> None:
+    from agent.app import build_recognizer
+    from agent.config.schema import AgentConfig
+    from agent.errors import ConfigError
+    from agent.speech.asr_grammar import AsrGrammarRecognizer
+
+    cfg = AgentConfig.model_validate({"speech": {"commands": "devices", "recognizer": "whisper"}})
+    rec = build_recognizer(cfg)
+    assert isinstance(rec, AsrGrammarRecognizer) and rec.labels[-1] == "unknown"
+    scores = rec.recognize(speak("what time is it", "en-us", 150))
+    assert rec.decide(scores)[0] == "get_time"
+    assert not isinstance(build_recognizer(AgentConfig.model_validate({"speech": {"commands": "devices"}})),
+                          AsrGrammarRecognizer)
+    bad = AgentConfig.model_validate({"speech": {"commands": str(tmp_path), "recognizer": "whisper"}})
+    with pytest.raises(ConfigError, match=r"speech\.commands"):
+        build_recognizer(bad)

@@ -1,5 +1,6 @@
-"""A command set without a bundle is trained on first use and cached by its content hash: the real training
-path, on a tiny set with few utterances (HOMEAGENT_TRAIN_SCALE) so it stays fast."""
+"""A grammar set is decoded by the real-speech recognizer without training; a set that needs a bundle (here: the
+same set on a machine without that model) is trained on first use and cached by its content hash: the real
+training path, on a tiny set with few utterances (HOMEAGENT_TRAIN_SCALE) so it stays fast."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ slots:
 
 
 def test_set_is_trained_once_cached_and_rebuilt_when_corrupt(tmp_path: Path, speak, monkeypatch,
-                                                             capfd: pytest.CaptureFixture[str]) -> None:
+                                                             capfd: pytest.CaptureFixture[str],
+                                                             caplog: pytest.LogCaptureFixture) -> None:
     from agent.speech.bundle_cache import cache_root, set_key, verify
 
     monkeypatch.setenv("HOMEAGENT_CACHE", str(tmp_path / "cache"))
@@ -43,9 +45,19 @@ def test_set_is_trained_once_cached_and_rebuilt_when_corrupt(tmp_path: Path, spe
     stamp = (bundle / "manifest.json").stat().st_mtime_ns
     capfd.readouterr()
 
+    # with the recognizer model: decoded directly, nothing trained or read from the cache
+    assert main(["recognize", "--commands", str(tiny), str(wav)]) == 0
+    out, err = capfd.readouterr()
+    assert "synthesizing" not in err
+    assert json.loads(out)["intent"] == "paint" and json.loads(out)["slots"] == {"color": "red"}
+
+    import agent.speech.asr_grammar as asr_grammar
+
+    monkeypatch.setattr(asr_grammar, "asr_available", lambda model_dir=None: False)
     assert main(["recognize", "--commands", str(tiny), str(wav)]) == 0
     out, err = capfd.readouterr()
     assert "synthesizing" not in err  # the cached bundle was used: no training
+    assert "fetch_asr" in caplog.text  # and the missing model was reported
     assert (bundle / "manifest.json").stat().st_mtime_ns == stamp
     line = json.loads(out)
     assert set(line) == {"file", "intent", "slots", "confidence"} and line["file"] == str(wav)

@@ -141,6 +141,13 @@ class SpeechConfig(Strict):
     threshold: float | None = Field(None, ge=0, le=1, title="Threshold",
                                     description="Accept threshold; null = the model's calibrated threshold.")
     int8: bool = Field(True, title="int8 frontend", description="Use the int8 speech-embedding model.")
+    recognizer: Literal["bundle", "whisper"] = Field(
+        "bundle", title="Recognizer",
+        description="bundle = the set's trained bundle (an intent head on the speech embeddings: ~15 ms per "
+                    "utterance); whisper = decode the set's sentences with the real-speech recognizer "
+                    "(Whisper tiny.en, int8; nothing trained; far more accurate on real voices for sentences "
+                    "and slots, ~60 MB more memory and 50-150 ms per utterance). 'commands' is then a set "
+                    "name or a command-set YAML path.")
     wake: WakePhraseConfig | None = Field(None, title="Wake phrase",
                                           description="Wake phrase settings; null = no wake phrase (every command "
                                                       "is accepted, as before).")

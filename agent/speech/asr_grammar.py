@@ -25,11 +25,11 @@ import numpy as np
 from ..errors import ModelError
 from ..types import CommandScores
 from .asr import EOT, PROMPT, WhisperAsr, collapse_repeats, normalize
-from .asr_recognizer import CANVAS_SAMPLES
+from .asr_recognizer import CANVAS_SAMPLES, MODEL
 from .commands import UNKNOWN
 from .grammar_recognizer import GrammarScores
 from .grammar_set import GrammarSet, load_grammar_set
-from .recognizer import CommandRecognizer
+from .recognizer import CommandRecognizer, Manifest
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +205,31 @@ class Decoded:
     transcript: str
 
 
+def asr_available(model_dir: Path | None = None) -> bool:
+    """Whether the recognizer's model files are built (``python -m models.speech.fetch_asr``)."""
+    from ..paths import pretrained_dir
+    from .asr import ASR_DECODER_FILE, ASR_ENCODER_FILE, ASR_TOKENIZER_FILE
+
+    d = model_dir or pretrained_dir("speech")
+    return all((d / f).is_file() for f in (ASR_ENCODER_FILE, ASR_DECODER_FILE, ASR_TOKENIZER_FILE))
+
+
+def decodes_sentences(set_path: Path) -> bool:
+    """Whether a set is one this decoder serves (rather than a trained bundle): a grammar set (slots,
+    templates, a Rhino context), or a flat set with a phrase of two words or more, that expands to at most
+    :data:`~agent.speech.grammar_set.ENUMERATE_LIMIT` sentences. Single-word sets (``speech_commands_10``,
+    ``digits`` and the like) are served by a trained head with the recognizer (:mod:`.asr_recognizer`): alone,
+    the recognizer's transcript of a lone real word is too often not that word to reject by."""
+    from .commands import is_grammar_file, load_command_set
+    from .grammar_set import ENUMERATE_LIMIT
+
+    text = set_path.read_text(encoding="utf-8")
+    if is_grammar_file(text):
+        return load_grammar_set(set_path).count() <= ENUMERATE_LIMIT
+    cs = load_command_set(set_path)
+    return any(len(p.split()) > 1 for ps in cs.intents.values() for p in ps)
+
+
 class AsrGrammarRecognizer(CommandRecognizer):
     """A :class:`~agent.speech.recognizer.CommandRecognizer` for grammar sets (intent + slots) on the real-speech
     recognizer: nothing is trained, so any set — ours, hassil-like or a Rhino context — works as soon as it
@@ -215,6 +240,11 @@ class AsrGrammarRecognizer(CommandRecognizer):
         self.grammar = grammar
         self.path = path
         self.threshold = threshold
+        gs = grammar.set
+        self.manifest = Manifest(name=gs.name, version=1, labels=gs.labels, threshold=threshold,
+                                 human_version=f"{gs.name} ({MODEL} constrained to {len(grammar.entries)} sentences, "
+                                               f"set sha256 {gs.sha256[:12]})",
+                                 input={"features": f"{MODEL} log-mel"}, files={})
         self.bias = bias
         self.canvas = CANVAS_SAMPLES
         self._labels = grammar.set.labels
