@@ -14,7 +14,7 @@ import pytest
 
 from agent.errors import ModelError
 from agent.paths import bundles_dir, cache_dir
-from agent.speech.asr import PROMPT, SOT, WhisperAsr, frames_for, log_mel, normalize
+from agent.speech.asr import WhisperAsr, frames_for, log_mel, normalize
 from agent.speech.asr_recognizer import AsrRecognizer, variants
 from agent.speech.commands import load_command_set
 from agent.speech.recognizer import CommandRecognizer
@@ -68,15 +68,15 @@ def test_onnx_graphs_match_ctranslate2_on_speech(asr: WhisperAsr, speak, tmp_pat
     audio = speak("the kitchen lights are on and the music is playing", "en-us", 150).astype(np.float32) / 32768
     mel = log_mel(audio, 3000)
     ref = ctranslate2.models.Whisper(str(model_dir), device="cpu", compute_type="float32", intra_threads=1)
-    res = ref.generate(ctranslate2.StorageView.from_array(mel[None]), [list(PROMPT)], beam_size=1,
-                       return_scores=True, max_length=64, suppress_blank=False, suppress_tokens=[])[0]
-    tokens = [t for t in res.sequences_ids[0] if t < SOT]
-    assert "kitchen" in asr.tokenizer.decode(tokens).lower()
     flt = WhisperAsr.load(int8=False)
+    res = ref.generate(ctranslate2.StorageView.from_array(mel[None]), [list(flt.prompt)], beam_size=1,
+                       return_scores=True, max_length=64, suppress_blank=False, suppress_tokens=[])[0]
+    tokens = [t for t in res.sequences_ids[0] if t < flt.sot]
+    assert "kitchen" in asr.tokenizer.decode(tokens).lower()
     kv = flt.encoder({"mel": mel[None]})[0]
-    seq = [*PROMPT, *tokens]
-    lp = flt._step(kv, [seq], [(0, j) for j in range(len(PROMPT) - 1, len(seq) - 1)])
-    assert [int(np.argmax(row[:SOT])) for row in lp] == tokens
+    seq = [*flt.prompt, *tokens]
+    lp = flt._step(kv, [seq], [(0, j) for j in range(len(flt.prompt) - 1, len(seq) - 1)])
+    assert [int(np.argmax(row[:flt.sot])) for row in lp] == tokens
     ours = np.mean([lp[j, t] for j, t in enumerate(tokens)])
     # CTranslate2's score: the log-probability of the tokens and the end, divided by their number
     ref_total = res.scores[0] * (len(tokens) + 1)
@@ -256,3 +256,13 @@ def test_daemon_can_decode_its_set_with_the_recognizer(speak, tmp_path: Path) ->
     bad = AgentConfig.model_validate({"speech": {"commands": str(tmp_path), "recognizer": "whisper"}})
     with pytest.raises(ConfigError, match=r"speech\.commands"):
         build_recognizer(bad)
+
+
+def test_model_names_and_files() -> None:
+    from agent.speech.asr import model_files
+
+    assert model_files()[2] == "whisper_tiny_en.encoder.int8.onnx"
+    assert model_files("base")[3] == "whisper_base.decoder.int8.onnx"
+    with pytest.raises(ModelError, match="tiny.en, base"):
+        model_files("large")
+    assert set(fetch_asr.SOURCES) == {"tiny.en", "base"}

@@ -39,7 +39,18 @@ ASR_DECODER_FLOAT_FILE = "whisper_tiny_en.decoder.onnx"
 ASR_ENCODER_FILE = "whisper_tiny_en.encoder.int8.onnx"
 ASR_DECODER_FILE = "whisper_tiny_en.decoder.int8.onnx"
 ASR_TOKENIZER_FILE = "whisper_tiny_en.tokenizer.json"
-FLOAT_MAX_BYTES = 256 * 1024 * 1024  # the float decoder (parity checks and evaluation only) holds 2×80 MB tables
+FLOAT_MAX_BYTES = 512 * 1024 * 1024  # the float decoder (parity checks and evaluation only) holds 2×80 MB tables
+INT8_MAX_BYTES = 128 * 1024 * 1024  # base's int8 decoder is 75 MB
+MODELS = ("tiny.en", "base")  # tiny.en is built by the bootstrap; base with fetch_asr --model base
+
+
+def model_files(model: str = "tiny.en") -> tuple[str, str, str, str, str]:
+    """(encoder float, decoder float, encoder int8, decoder int8, tokenizer) file names of a model."""
+    if model not in MODELS:
+        raise ModelError(f"unknown speech recognizer model {model!r}: one of {', '.join(MODELS)}")
+    stem = "whisper_" + model.replace(".", "_")
+    return (f"{stem}.encoder.onnx", f"{stem}.decoder.onnx", f"{stem}.encoder.int8.onnx", f"{stem}.decoder.int8.onnx",
+            f"{stem}.tokenizer.json")
 
 SAMPLE_RATE = 16000
 HOP = 160
@@ -48,12 +59,12 @@ N_MELS = 80
 TAIL_S = 1.0  # silence appended to the utterance before encoding
 MAX_FRAMES = 3000  # Whisper's window: 30 s
 
+# tiny.en's special tokens; a multilingual model's come from its tokenizer (see WhisperAsr.__init__)
 EOT = 50256
 SOT = 50257
 NO_SPEECH = 50361
 NO_TIMESTAMPS = 50362
 PROMPT = (SOT, NO_TIMESTAMPS)
-TIMESTAMP_BEGIN = 50363
 ENDINGS = (".", "!", "?")  # a command may be written with a final mark; each counts as its end
 
 
@@ -134,6 +145,8 @@ class Tokenizer:
                              f"--force'") from exc
         self.ranks = {tuple(m.split(" ")) if isinstance(m, str) else tuple(m): i for i, m in enumerate(merges)}
         self.inverse = {v: k for k, v in self.vocab.items()}
+        self.special = {str(a["content"]): int(a["id"]) for a in data.get("added_tokens", [])}
+        self.eot = self.special.get("<|endoftext|>", EOT)
         self.byte_char = _byte_alphabet()
         self.char_byte = {c: b for b, c in self.byte_char.items()}
         self._cache: dict[str, list[int]] = {}
@@ -158,7 +171,7 @@ class Tokenizer:
         return out
 
     def decode(self, ids: list[int]) -> str:
-        chars = "".join(self.inverse.get(i, "") for i in ids if i < EOT)
+        chars = "".join(self.inverse.get(i, "") for i in ids if i < self.eot)
         return bytes(self.char_byte[c] for c in chars if c in self.char_byte).decode("utf-8", "replace")
 
 
@@ -190,21 +203,33 @@ class WhisperAsr:
         self.decoder = decoder
         self.tokenizer = tokenizer
         self.model_dir = model_dir
-        self.end_ids = [EOT] + [self.tokenizer.vocab[e] for e in ENDINGS if e in self.tokenizer.vocab]
+        sp = tokenizer.special
+        self.eot = sp.get("<|endoftext|>", EOT)
+        self.sot = sp.get("<|startoftranscript|>", SOT)
+        notimestamps = sp.get("<|notimestamps|>", NO_TIMESTAMPS)
+        self.no_speech_id = sp.get("<|nospeech|>", sp.get("<|nocaptions|>", NO_SPEECH))
+        vocab = decoder.outputs[0].shape[-1]
+        multilingual = isinstance(vocab, int) and vocab >= 51865
+        self.prompt: tuple[int, ...] = ((self.sot, sp["<|en|>"], sp["<|transcribe|>"], notimestamps) if multilingual
+                                        else (self.sot, notimestamps))
+        self.end_ids = [self.eot] + [self.tokenizer.vocab[e] for e in ENDINGS if e in self.tokenizer.vocab]
         self.comma_ids = [self.tokenizer.vocab[c] for c in (",",) if c in self.tokenizer.vocab]
 
     @classmethod
-    def load(cls, model_dir: str | Path | None = None, *, int8: bool = True, threads: int = 1) -> WhisperAsr:
+    def load(cls, model_dir: str | Path | None = None, *, int8: bool = True, threads: int = 1,
+             model: str = "tiny.en") -> WhisperAsr:
         d = Path(model_dir) if model_dir is not None else pretrained_dir("speech")
-        enc, dec = (ASR_ENCODER_FILE, ASR_DECODER_FILE) if int8 else (ASR_ENCODER_FLOAT_FILE, ASR_DECODER_FLOAT_FILE)
-        for f in (enc, dec, ASR_TOKENIZER_FILE):
+        enc_f, dec_f, enc_q, dec_q, tok = model_files(model)
+        enc, dec = (enc_q, dec_q) if int8 else (enc_f, dec_f)
+        for f in (enc, dec, tok):
             if not (d / f).is_file():
-                raise ModelError(f"speech recognizer model {d / f} not found: run 'python -m models.speech.fetch_asr' "
-                                 f"(or 'bash tools/bootstrap.sh')")
-        limit = {} if int8 else {"max_bytes": FLOAT_MAX_BYTES}
-        encoder = load_model(d / enc, threads=threads, warm_up=False, **limit)  # type: ignore[arg-type]
-        decoder = load_model(d / dec, threads=threads, warm_up=False, **limit)  # type: ignore[arg-type]
-        return cls(encoder, decoder, Tokenizer(d / ASR_TOKENIZER_FILE), d)
+                extra = "" if model == "tiny.en" else f" --model {model}"
+                raise ModelError(f"speech recognizer model {d / f} not found: run 'python -m models.speech.fetch_asr"
+                                 f"{extra}' (or 'bash tools/bootstrap.sh')")
+        limit = INT8_MAX_BYTES if int8 else FLOAT_MAX_BYTES
+        encoder = load_model(d / enc, threads=threads, warm_up=False, max_bytes=limit)
+        decoder = load_model(d / dec, threads=threads, warm_up=False, max_bytes=limit)
+        return cls(encoder, decoder, Tokenizer(d / tok), d)
 
     def encode(self, audio: np.ndarray) -> np.ndarray:
         """Cross-attention keys|values (layers, 1, T, 2D) of float audio at 16 kHz."""
@@ -213,7 +238,7 @@ class WhisperAsr:
     def _step(self, kv: np.ndarray, seqs: list[list[int]], positions: list[tuple[int, int]]) -> np.ndarray:
         """Log-probabilities (P, V) of the next token after ``seqs[i][: j + 1]`` for each (i, j)."""
         length = max(len(s) for s in seqs)
-        toks = np.full((len(seqs), length), EOT, np.int64)
+        toks = np.full((len(seqs), length), self.eot, np.int64)
         for i, s in enumerate(seqs):
             toks[i, :len(s)] = s
         gather = np.array([i * length + j for i, j in positions], np.int64)
@@ -236,9 +261,9 @@ class WhisperAsr:
         candidate prefix (a token trie) and the greedy path while it stays inside the trie; each greedy token
         outside it costs one more short run; ``keep_going(text so far)`` False stops the greedy transcript early
         (unended) when the caller already knows the answer."""
-        nodes: dict[tuple[int, ...], int] = {PROMPT[:1]: 0, PROMPT: 1}
+        nodes: dict[tuple[int, ...], int] = {self.prompt[:1]: 0, self.prompt: 1}
         for s in sentences:
-            full = (*PROMPT, *s)
+            full = (*self.prompt, *s)
             for k in range(1, len(full) + 1):
                 nodes.setdefault(full[:k], len(nodes))
         order = list(nodes)
@@ -255,26 +280,26 @@ class WhisperAsr:
             firsts.setdefault(t, set(self.comma_ids)).update(s[:1])
         scores = np.empty(len(sentences), np.float64)
         for n, s in enumerate(sentences):
-            full = (*PROMPT, *s)
-            total = sum(float(lp[nodes[full[:k]], full[k]]) for k in range(len(PROMPT), len(full)))
+            full = (*self.prompt, *s)
+            total = sum(float(lp[nodes[full[:k]], full[k]]) for k in range(len(self.prompt), len(full)))
             scores[n] = total + self.end_given_no_repeat(lp[nodes[full]], sorted(firsts[texts[n]]))
-        no_speech = float(np.exp(lp[nodes[PROMPT[:1]], NO_SPEECH]))
-        seq = list(PROMPT)
+        no_speech = float(np.exp(lp[nodes[self.prompt[:1]], self.no_speech_id]))
+        seq = list(self.prompt)
         free = 0.0
         ended = False
         for _ in range(max_free):
             key = tuple(seq)
             dist = lp[nodes[key]] if key in nodes else self._step(kv, [seq], [(0, len(seq) - 1)])[0]
-            nxt = int(np.argmax(dist[:SOT]))
-            if nxt == EOT or nxt in self.end_ids:
+            nxt = int(np.argmax(dist[:self.eot + 1]))
+            if nxt == self.eot or nxt in self.end_ids:
                 free += float(np.logaddexp.reduce(dist[self.end_ids]))
                 ended = True
                 break
             free += float(dist[nxt])
             seq.append(nxt)
-            if keep_going is not None and not keep_going(self.tokenizer.decode(seq[len(PROMPT):])):
+            if keep_going is not None and not keep_going(self.tokenizer.decode(seq[len(self.prompt):])):
                 break
-        toks = tuple(seq[len(PROMPT):])
+        toks = tuple(seq[len(self.prompt):])
         return Analysis(scores, no_speech, Transcript(self.tokenizer.decode(list(toks)), toks, free, ended))
 
     def end_given_no_repeat(self, dist: np.ndarray, repeat_ids: list[int]) -> float:

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..types import CommandScores
-from .asr import EOT, PROMPT, WhisperAsr, collapse_repeats, normalize
+from .asr import WhisperAsr, collapse_repeats, normalize
 from .asr_recognizer import CANVAS_SAMPLES, MODEL
 from .commands import UNKNOWN
 from .grammar_recognizer import GrammarScores
@@ -114,7 +114,7 @@ def beam_search(asr: WhisperAsr, kv: np.ndarray, trie: TokenTrie, beam: int = 6,
                 max_steps: int = 40) -> tuple[list[Hypothesis], dict[tuple[int, ...], np.ndarray]]:
     """The best complete sentences (one hypothesis per entry, best first) and every next-token distribution
     computed on the way (keyed by token prefix, for the greedy transcript to reuse)."""
-    live: list[tuple[float, int, tuple[int, ...]]] = [(0.0, 0, PROMPT)]
+    live: list[tuple[float, int, tuple[int, ...]]] = [(0.0, 0, asr.prompt)]
     done: dict[int, float] = {}
     seen: dict[tuple[int, ...], np.ndarray] = {}
     restart = sorted(set(trie.children[0]) | set(asr.comma_ids))  # a sentence starting over: a repetition
@@ -142,19 +142,19 @@ def beam_search(asr: WhisperAsr, kv: np.ndarray, trie: TokenTrie, beam: int = 6,
 def greedy(asr: WhisperAsr, kv: np.ndarray, seen: dict[tuple[int, ...], np.ndarray],
            max_tokens: int = 30) -> tuple[str, float]:
     """Whisper's greedy transcript to its end and its log-probability, reusing ``seen`` distributions."""
-    seq: tuple[int, ...] = PROMPT
+    seq: tuple[int, ...] = asr.prompt
     total = 0.0
     for _ in range(max_tokens):
         dist = seen.get(seq)
         if dist is None:
             dist = asr.step_many(kv, [seq])[0]
-        tok = int(np.argmax(dist[:EOT + 1]))
-        if tok == EOT or tok in asr.end_ids:
+        tok = int(np.argmax(dist[:asr.eot + 1]))
+        if tok == asr.eot or tok in asr.end_ids:
             total += float(np.logaddexp.reduce(dist[asr.end_ids]))
             break
         total += float(dist[tok])
         seq = (*seq, tok)
-    return asr.tokenizer.decode(list(seq[len(PROMPT):])), total
+    return asr.tokenizer.decode(list(seq[len(asr.prompt):])), total
 
 
 class AsrGrammar:
@@ -205,13 +205,14 @@ class Decoded:
     transcript: str
 
 
-def asr_available(model_dir: Path | None = None) -> bool:
+def asr_available(model_dir: Path | None = None, model: str = "tiny.en") -> bool:
     """Whether the recognizer's model files are built (``python -m models.speech.fetch_asr``)."""
     from ..paths import pretrained_dir
-    from .asr import ASR_DECODER_FILE, ASR_ENCODER_FILE, ASR_TOKENIZER_FILE
+    from .asr import model_files
 
     d = model_dir or pretrained_dir("speech")
-    return all((d / f).is_file() for f in (ASR_ENCODER_FILE, ASR_DECODER_FILE, ASR_TOKENIZER_FILE))
+    _, _, enc, dec, tok = model_files(model)
+    return all((d / f).is_file() for f in (enc, dec, tok))
 
 
 def decodes_sentences(set_path: Path) -> bool:
@@ -250,9 +251,10 @@ class AsrGrammarRecognizer(CommandRecognizer):
         self._labels = grammar.set.labels
 
     @classmethod
-    def from_set(cls, set_path: Path, *, asr: WhisperAsr | None = None, threads: int = 1) -> AsrGrammarRecognizer:
+    def from_set(cls, set_path: Path, *, asr: WhisperAsr | None = None, threads: int = 1,
+                 model: str = "tiny.en") -> AsrGrammarRecognizer:
         gs = load_grammar_set(set_path)
-        return cls(AsrGrammar(gs, asr or WhisperAsr.load(threads=threads)), set_path)
+        return cls(AsrGrammar(gs, asr or WhisperAsr.load(threads=threads, model=model)), set_path)
 
     @property
     def labels(self) -> tuple[str, ...]:

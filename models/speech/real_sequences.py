@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--bundle", type=Path, action="append", default=[], help="also measure a trained bundle")
     ap.add_argument("--out", type=Path, default=REPORTS / "real_sequences.json")
+    ap.add_argument("--model", action="append", default=[], help="recognizer models to measure (default tiny.en)")
     args = ap.parse_args(argv)
     from agent.speech.asr_grammar import AsrGrammarRecognizer
 
@@ -92,8 +93,10 @@ def main(argv: list[str] | None = None) -> int:
                                  "seed": args.seed, "results": {}}
     results = report["results"]
     assert isinstance(results, dict)
-    results["asr-grammar (whisper-tiny.en, constrained)"] = measure(AsrGrammarRecognizer.from_set(CONTEXT), data)
-    print(json.dumps(results, indent=1), flush=True)
+    for model in args.model or ["tiny.en"]:
+        rec = AsrGrammarRecognizer.from_set(CONTEXT, model=model)
+        results[f"asr-grammar (whisper-{model}, constrained)"] = measure(rec, data)
+        print(json.dumps(results, indent=1), flush=True)
     for b in args.bundle:
         results[f"trained bundle {b}"] = measure(CommandRecognizer.load(b), data)
         print(json.dumps(results, indent=1), flush=True)
