@@ -263,6 +263,6 @@ def test_model_names_and_files() -> None:
 
     assert model_files()[2] == "whisper_tiny_en.encoder.int8.onnx"
     assert model_files("base")[3] == "whisper_base.decoder.int8.onnx"
-    with pytest.raises(ModelError, match="tiny.en, base"):
+    with pytest.raises(ModelError, match=r"tiny\.en, base"):
         model_files("large")
     assert set(fetch_asr.SOURCES) == {"tiny.en", "base"}

@@ -81,7 +81,7 @@ LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
 OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
 SOFTWARE.
 """
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
 
 _CT2_DTYPES: dict[int, Any] = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 
@@ -194,6 +194,19 @@ class _Graph:
         o = self.op("MatMul", p, self.heads(v, n_heads, d))
         return self.op("Reshape", self.op("Transpose", o, perm=[0, 2, 1, 3]), self.i64(0, -1, d))
 
+    def shared_attention(self, q: str, k: str, v: str, n_heads: int, d: int) -> str:
+        """Attention of every query of every sequence (N, L, D) to one shared key/value sequence (1, T, D):
+        the N·L queries are stacked per head, so each head is one (N·L × dh) · (dh × T) product instead of N
+        tiny ones (cross-attention over a batch of candidate sentences)."""
+        dh = d // n_heads
+        scale = self.const("attn_scale", np.array(1.0 / np.sqrt(dh), np.float32))
+        qh = self.op("Transpose", self.op("Reshape", q, self.i64(-1, n_heads, dh)), perm=[1, 0, 2])  # H, NL, dh
+        kt = self.op("Transpose", self.op("Reshape", k, self.i64(-1, n_heads, dh)), perm=[1, 2, 0])  # H, dh, T
+        vh = self.op("Transpose", self.op("Reshape", v, self.i64(-1, n_heads, dh)), perm=[1, 0, 2])  # H, T, dh
+        p = self.op("Softmax", self.op("MatMul", self.op("Mul", qh, scale), kt), axis=-1)
+        o = self.op("Transpose", self.op("MatMul", p, vh), perm=[1, 0, 2])  # NL, H, dh
+        return self.op("Reshape", o, self.op("Shape", q))
+
     def model(self, inputs: list[Any], outputs: list[Any]) -> Any:
         from onnx import helper
 
@@ -287,7 +300,7 @@ def decoder_graph(w: dict[str, np.ndarray], int8_table: bool = False) -> Any:
         kv = g.op("Gather", "cross_kv", g.const(f"layer_index_{i}", np.array(i, np.int64)), axis=0)
         ck = g.op("Slice", kv, g.i64(0), g.i64(d), g.i64(2))
         cv = g.op("Slice", kv, g.i64(d), g.i64(2 * d), g.i64(2))
-        x = g.op("Add", x, g.linear(g.attention(q, ck, cv, n_heads, d), p + "/attention/linear_2"))
+        x = g.op("Add", x, g.linear(g.shared_attention(q, ck, cv, n_heads, d), p + "/attention/linear_2"))
         y = g.layer_norm(x, p + "/ffn/layer_norm")
         x = g.op("Add", x, g.linear(g.gelu(g.linear(y, p + "/ffn/linear_0")), p + "/ffn/linear_1"))
     x = g.layer_norm(x, "decoder/layer_norm")
