@@ -146,8 +146,8 @@ class SpeechConfig(Strict):
         description="bundle = the set's trained bundle (an intent head on the speech embeddings: ~15 ms per "
                     "utterance); whisper = decode the set's sentences with the real-speech recognizer "
                     "(Whisper tiny.en, int8; nothing trained; far more accurate on real voices for sentences "
-                    "and slots, ~60 MB more memory and 50-150 ms per utterance). 'commands' is then a set "
-                    "name or a command-set YAML path.")
+                    "and slots; measured: about 90-120 MB more memory, 40-93 ms for 2.2-3.5 s commands). "
+                    "'commands' is then a set name or a command-set YAML path.")
     wake: WakePhraseConfig | None = Field(None, title="Wake phrase",
                                           description="Wake phrase settings; null = no wake phrase (every command "
                                                       "is accepted, as before).")

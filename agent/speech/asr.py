@@ -138,14 +138,18 @@ class Tokenizer:
     def __init__(self, path: Path) -> None:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            self.vocab: dict[str, int] = {str(k): int(v) for k, v in data["model"]["vocab"].items()}
+            self.vocab: dict[str, int] = data["model"]["vocab"]
             merges = data["model"]["merges"]
+            # merge ranks keyed by "left right" (the merges' own strings: no tuple per entry)
+            self.ranks: dict[str, int] = {m if isinstance(m, str) else " ".join(m): i for i, m in enumerate(merges)}
+            self.special = {str(a["content"]): int(a["id"]) for a in data.get("added_tokens", [])}
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
             raise ModelError(f"{path}: unreadable tokenizer ({exc}); run 'python -m models.speech.fetch_asr "
                              f"--force'") from exc
-        self.ranks = {tuple(m.split(" ")) if isinstance(m, str) else tuple(m): i for i, m in enumerate(merges)}
-        self.inverse = {v: k for k, v in self.vocab.items()}
-        self.special = {str(a["content"]): int(a["id"]) for a in data.get("added_tokens", [])}
+        del data, merges
+        self.inverse: list[str] = [""] * (max(self.vocab.values()) + 1)
+        for k, v in self.vocab.items():
+            self.inverse[v] = k
         self.eot = self.special.get("<|endoftext|>", EOT)
         self.byte_char = _byte_alphabet()
         self.char_byte = {c: b for b, c in self.byte_char.items()}
@@ -156,7 +160,8 @@ class Tokenizer:
             return self._cache[word]
         parts = list(word)
         while len(parts) > 1:
-            rank, i = min((self.ranks.get(pair, 1 << 30), i) for i, pair in enumerate(itertools.pairwise(parts)))
+            pairs = enumerate(itertools.pairwise(parts))
+            rank, i = min((self.ranks.get(f"{a} {b}", 1 << 30), i) for i, (a, b) in pairs)
             if rank == 1 << 30:
                 break
             parts = [*parts[:i], parts[i] + parts[i + 1], *parts[i + 2:]]
@@ -171,7 +176,7 @@ class Tokenizer:
         return out
 
     def decode(self, ids: list[int]) -> str:
-        chars = "".join(self.inverse.get(i, "") for i in ids if i < self.eot)
+        chars = "".join(self.inverse[i] for i in ids if 0 <= i < min(self.eot, len(self.inverse)))
         return bytes(self.char_byte[c] for c in chars if c in self.char_byte).decode("utf-8", "replace")
 
 
