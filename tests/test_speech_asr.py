@@ -266,3 +266,18 @@ def test_model_names_and_files() -> None:
     with pytest.raises(ModelError, match=r"tiny\.en, base"):
         model_files("large")
     assert set(fetch_asr.SOURCES) == {"tiny.en", "base"}
+
+
+def test_which_sets_the_recognizer_decodes(tmp_path: Path) -> None:
+    from agent.speech.asr_grammar import SENTENCE_LIMIT, decodes_sentences
+    from agent.speech.commands import SETS_DIR
+    from agent.speech.grammar_set import load_grammar_set
+
+    assert decodes_sentences(SETS_DIR / "devices.yaml") and decodes_sentences(SETS_DIR / "home.yaml")
+    assert not decodes_sentences(SETS_DIR / "digits.yaml")  # single words: head + recognizer bundle
+    values = ", ".join(f"v{i}" for i in range(70))
+    big = tmp_path / "big.yaml"
+    big.write_text("context:\n  expressions:\n    go:\n      - \"$a:x $a:y $a:z\"\n"
+                   f"  slots:\n    a: [{values}]\n")
+    assert load_grammar_set(big).count() == 70 ** 3 > SENTENCE_LIMIT
+    assert not decodes_sentences(big)  # too many to enumerate: a trained bundle's per-slot heads
