@@ -142,8 +142,12 @@ class AsrRecognizer(CommandRecognizer):
         return cls(manifest, model, d, head)
 
     def _could_be_phrase(self, text: str) -> bool:
-        """Whether a transcript so far may still become one of the phrases (its repetitions collapsed)."""
+        """Whether to read on: the transcript so far (repetitions collapsed) may still become one of the
+        phrases, and it is not already a phrase that Whisper has started to repeat ("Seven seven ...": a loop
+        on a short window, up to 16 more decoder runs for nothing)."""
         t = collapse_repeats(text)
+        if t in self._texts and len(normalize(text).split()) > len(t.split()):
+            return False
         return any(p.startswith(t) for p in self._texts)
 
     def scores(self, pcm: np.ndarray) -> tuple[np.ndarray, float]:
