@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,11 +142,14 @@ def beam_search(asr: WhisperAsr, kv: np.ndarray, trie: TokenTrie, beam: int = 6,
 
 
 def greedy(asr: WhisperAsr, kv: np.ndarray, seen: dict[tuple[int, ...], np.ndarray],
-           max_tokens: int = 30) -> tuple[str, float]:
-    """Whisper's greedy transcript to its end and its log-probability, reusing ``seen`` distributions."""
+           max_tokens: int = 30, done: Callable[[str], bool] | None = None) -> tuple[str, float]:
+    """Whisper's greedy transcript to its end and its log-probability, reusing ``seen`` distributions;
+    ``done(text so far)`` True stops it early (a sentence of the set that Whisper has started to repeat)."""
     seq: tuple[int, ...] = asr.prompt
     total = 0.0
     for _ in range(max_tokens):
+        if done is not None and len(seq) > len(asr.prompt) and done(asr.tokenizer.decode(list(seq[len(asr.prompt):]))):
+            break
         dist = seen.get(seq)
         if dist is None:
             dist = asr.step_many(kv, [seq])[0]
@@ -176,10 +180,16 @@ class AsrGrammar:
                     self.trie.add(asr.tokenizer.encode(form), e)
         log.info("grammar %s: %d sentences, %d trie nodes", gs.name, len(self.entries), len(self.trie.children))
 
+    def _repeating(self, text: str) -> bool:
+        """A sentence of the set that Whisper has started to say again ("3, 8, 7, 3, ..."): the loop of a short
+        window, not speech; reading on would only cost decoder runs."""
+        once = collapse_repeats(text)
+        return len(normalize(text).split()) > len(once.split()) and spoken_key(once) in self.keys
+
     def decode(self, audio: np.ndarray, beam: int = 6, bias: float = 0.0) -> Decoded:
         kv = self.asr.encode(audio)
         hyps, seen = beam_search(self.asr, kv, self.trie, beam=beam)
-        text, free = greedy(self.asr, kv, seen)
+        text, free = greedy(self.asr, kv, seen, done=self._repeating)
         in_set = spoken_key(collapse_repeats(text)) in self.keys
         labels = self.set.labels
         per = np.full(len(labels), -np.inf)
