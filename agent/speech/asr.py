@@ -195,6 +195,20 @@ class Transcript:
 
 
 @dataclass(frozen=True)
+class Candidates:
+    """Candidate sentences laid out for the decoder (see :meth:`WhisperAsr.prepare`)."""
+
+    nodes: dict[tuple[int, ...], int]  # every token prefix → its row in the decoder's output
+    tokens: np.ndarray  # (leaves, length) int64: the longest prefixes, padded with end of text
+    gather: np.ndarray  # (nodes,) int64: each prefix's last position in the flattened ``tokens``
+    rows: np.ndarray  # per candidate token: the row of the prefix before it ...
+    ids: np.ndarray  # ... the token ...
+    owner: np.ndarray  # ... and its candidate
+    ends: np.ndarray  # (candidates,) the row of each whole candidate
+    repeat_ids: list[list[int]]  # per candidate: tokens that would start it over
+
+
+@dataclass(frozen=True)
 class Analysis:
     scores: np.ndarray  # log-probability of each candidate sentence, ended
     no_speech: float
@@ -254,7 +268,43 @@ class WhisperAsr:
         """Next-token log-probabilities (N, V) after each of the token sequences."""
         return self._step(kv, [list(s) for s in seqs], [(i, len(s) - 1) for i, s in enumerate(seqs)])
 
-    def analyze(self, kv: np.ndarray, sentences: list[list[int]], max_free: int = 16,
+    def prepare(self, sentences: list[list[int]]) -> Candidates:
+        """The token trie of candidate sentences, laid out once for :meth:`analyze` (a recognizer's candidates
+        do not change between utterances)."""
+        nodes: dict[tuple[int, ...], int] = {self.prompt[:1]: 0, self.prompt: 1}
+        for sent in sentences:
+            full = (*self.prompt, *sent)
+            for k in range(1, len(full) + 1):
+                nodes.setdefault(full[:k], len(nodes))
+        order = list(nodes)
+        # run the longest sequences only: each shorter prefix is read off one of them
+        longer = {p[:k] for p in order for k in range(1, len(p))}
+        leaves = [p for p in order if p not in longer]
+        where: dict[tuple[int, ...], tuple[int, int]] = {}
+        for i, p in enumerate(leaves):
+            for k in range(1, len(p) + 1):
+                where.setdefault(p[:k], (i, k - 1))
+        length = max(len(p) for p in leaves)
+        toks = np.full((len(leaves), length), self.eot, np.int64)
+        for i, p in enumerate(leaves):
+            toks[i, :len(p)] = p
+        gather = np.array([where[p][0] * length + where[p][1] for p in order], np.int64)
+        texts = [normalize(self.tokenizer.decode(sent)) for sent in sentences]
+        firsts: dict[str, set[int]] = {}
+        for t, sent in zip(texts, sentences, strict=True):
+            firsts.setdefault(t, set(self.comma_ids)).update(sent[:1])
+        rows, ids, owner = [], [], []
+        for n, sent in enumerate(sentences):
+            full = (*self.prompt, *sent)
+            for k in range(len(self.prompt), len(full)):
+                rows.append(nodes[full[:k]])
+                ids.append(full[k])
+                owner.append(n)
+        ends = np.array([nodes[tuple(self.prompt) + tuple(sent)] for sent in sentences], np.int64)
+        return Candidates(nodes, toks, gather, np.array(rows, np.int64), np.array(ids, np.int64),
+                          np.array(owner, np.int64), ends, [sorted(firsts[t]) for t in texts])
+
+    def analyze(self, kv: np.ndarray, sentences: list[list[int]] | Candidates, max_free: int = 16,
                 keep_going: Callable[[str], bool] | None = None) -> Analysis:
         """Score every candidate as the whole utterance, Whisper's no-speech probability, and the greedy (free)
         transcript.
@@ -267,28 +317,13 @@ class WhisperAsr:
         candidate prefix (a token trie) and the greedy path while it stays inside the trie; each greedy token
         outside it costs one more short run; ``keep_going(text so far)`` False stops the greedy transcript early
         (unended) when the caller already knows the answer."""
-        nodes: dict[tuple[int, ...], int] = {self.prompt[:1]: 0, self.prompt: 1}
-        for s in sentences:
-            full = (*self.prompt, *s)
-            for k in range(1, len(full) + 1):
-                nodes.setdefault(full[:k], len(nodes))
-        order = list(nodes)
-        # run the longest sequences only: each shorter prefix is read off one of them
-        leaves = [p for p in order if not any(len(q) > len(p) and q[:len(p)] == p for q in order)]
-        where: dict[tuple[int, ...], tuple[int, int]] = {}
-        for i, p in enumerate(leaves):
-            for k in range(1, len(p) + 1):
-                where.setdefault(p[:k], (i, k - 1))
-        lp = self._step(kv, [list(p) for p in leaves], [where[p] for p in order])
-        texts = [normalize(self.tokenizer.decode(s)) for s in sentences]
-        firsts: dict[str, set[int]] = {}
-        for t, s in zip(texts, sentences, strict=True):
-            firsts.setdefault(t, set(self.comma_ids)).update(s[:1])
-        scores = np.empty(len(sentences), np.float64)
-        for n, s in enumerate(sentences):
-            full = (*self.prompt, *s)
-            total = sum(float(lp[nodes[full[:k]], full[k]]) for k in range(len(self.prompt), len(full)))
-            scores[n] = total + self.end_given_no_repeat(lp[nodes[full]], sorted(firsts[texts[n]]))
+        c = sentences if isinstance(sentences, Candidates) else self.prepare(sentences)
+        nodes = c.nodes
+        lp = self.decoder({"tokens": c.tokens, "cross_kv": kv, "gather": c.gather})[0]
+        n = len(c.ends)
+        scores = np.bincount(c.owner, weights=lp[c.rows, c.ids], minlength=n).astype(np.float64)
+        for i in range(n):
+            scores[i] += self.end_given_no_repeat(lp[c.ends[i]], c.repeat_ids[i])
         no_speech = float(np.exp(lp[nodes[self.prompt[:1]], self.no_speech_id]))
         seq = list(self.prompt)
         free = 0.0

@@ -114,6 +114,7 @@ class AsrRecognizer(CommandRecognizer):
                     self._label_of.append(i)
                     self._sentences.append(self.asr.tokenizer.encode(v))
         self._label_index = np.array(self._label_of)
+        self._prepared = self.asr.prepare(self._sentences)
 
     @classmethod
     def load(cls, name_or_path: str | Path = "", *, frontend: Any = None, threads: int = 1,
@@ -158,7 +159,7 @@ class AsrRecognizer(CommandRecognizer):
             audio = audio / 32768.0
         if len(audio) == 0:
             raise ModelError("empty utterance: nothing to recognize")
-        a = self.asr.analyze(self.asr.encode(audio), self._sentences, keep_going=self._could_be_phrase)
+        a = self.asr.analyze(self.asr.encode(audio), self._prepared, keep_going=self._could_be_phrase)
         per = np.full(len(self.labels) - 1, -np.inf)
         np.logaddexp.at(per, self._label_index, a.scores)
         best = int(np.argmax(a.scores))
