@@ -52,4 +52,9 @@ def test_latency_float_twin_and_markdown(tmp_path: Path) -> None:
         "negatives": {"false_accepts_per_hour": 0.0, "negative_hours": 0.1},
         "latency_2s": {"p50_ms": 30.0, "p95_ms": 40.0, "cpu_p50_ms": 17.0, "cpu_p95_ms": 19.0}}}}
     md = real_report.markdown(report)
-    assert "| digits v3 | 2 | 50.00% | 100.00% | 50.00% | 100.00% | 0.0 (0.1) | 0.01 | 17.0 / 19.0 ms, 30.0 ms |" in md
+    assert ("| digits v3 | 2 | 50.00% | 100.00% | 50.00% | 100.00% | 0.0 (0.1) | 0.01 | 17.0 / 19.0 ms, 30.0 ms "
+            "| – |") in md
+    report["sets"]["digits"]["latency_2s_word"] = {"text": "zero", "cpu_p50_ms": 12.0, "cpu_p95_ms": 13.0}
+    assert "| 17.0 / 19.0 ms, 30.0 ms | 12.0 / 13.0 ms |" in real_report.markdown(report)
+    word = real_report.spoken_word("seven")
+    assert word is not None and len(word) == 32000 and np.abs(word).max() > 1000
