@@ -10,7 +10,8 @@ does not start the sentence over (Whisper tiny loops on short clips: "3, 8, 7, 3
 10⁴ sentences (``devices``) is a trie of a few 10⁴ nodes; nothing is trained.
 
 Rejection is as for single words (:mod:`agent.speech.asr_recognizer`): Whisper's own transcript, when it is
-not a sentence of the set, is the "unknown" alternative.
+not a sentence of the set, is the "unknown" alternative, and Whisper's silence rule (no-speech probability
+above 0.6 with the best sentence's mean log-probability per token below -1) rejects noise.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import numpy as np
 from ..errors import ModelError
 from ..types import CommandScores
 from .asr import WhisperAsr, collapse_repeats, normalize
-from .asr_recognizer import CANVAS_SAMPLES, MODEL
+from .asr_recognizer import CANVAS_SAMPLES, LOW_LOGPROB, MODEL, NO_SPEECH
 from .commands import UNKNOWN
 from .grammar_recognizer import GrammarScores
 from .grammar_set import GrammarSet, load_grammar_set
@@ -110,6 +111,7 @@ def written_forms(sentence: str) -> list[str]:
 class Hypothesis:
     entry: int
     logprob: float
+    tokens: int = 1  # its token count (for the mean log-probability of Whisper's silence rule)
 
 
 def beam_search(asr: WhisperAsr, kv: np.ndarray, trie: TokenTrie, beam: int = 6,
@@ -118,6 +120,7 @@ def beam_search(asr: WhisperAsr, kv: np.ndarray, trie: TokenTrie, beam: int = 6,
     computed on the way (keyed by token prefix, for the greedy transcript to reuse)."""
     live: list[tuple[float, int, tuple[int, ...]]] = [(0.0, 0, asr.prompt)]
     done: dict[int, float] = {}
+    done_len: dict[int, int] = {}
     seen: dict[tuple[int, ...], np.ndarray] = {}
     restart = sorted(set(trie.children[0]) | set(asr.comma_ids))  # a sentence starting over: a repetition
     for _ in range(max_steps):
@@ -132,12 +135,13 @@ def beam_search(asr: WhisperAsr, kv: np.ndarray, trie: TokenTrie, beam: int = 6,
                 for e in trie.ends[node]:
                     if end > done.get(e, -np.inf):
                         done[e] = end
+                        done_len[e] = len(seq) - len(asr.prompt)
             for tok, child in trie.children[node].items():
                 nxt.append((score + float(dist[tok]), child, (*seq, tok)))
         nxt.sort(key=lambda h: -h[0])
         best_done = max(done.values(), default=-np.inf)
         live = [h for h in nxt[:beam] if h[0] > best_done - 12.0]  # a prefix can only lose probability
-    hyps = sorted((Hypothesis(e, s) for e, s in done.items()), key=lambda h: -h.logprob)
+    hyps = sorted((Hypothesis(e, s, done_len[e]) for e, s in done.items()), key=lambda h: -h.logprob)
     return hyps, seen
 
 
@@ -189,6 +193,14 @@ class AsrGrammar:
     def decode(self, audio: np.ndarray, beam: int = 6, bias: float = 0.0) -> Decoded:
         kv = self.asr.encode(audio)
         hyps, seen = beam_search(self.asr, kv, self.trie, beam=beam)
+        if hyps and hyps[0].logprob / (hyps[0].tokens + 1) < LOW_LOGPROB:
+            # Whisper's silence rule, as for single words: no speech when its no-speech probability is high
+            # and the best sentence is improbable (noise windows read "[ Pause ]", "(footsteps)" ... there)
+            no_speech = float(np.exp(self.asr.step_many(kv, [self.asr.prompt[:1]])[0][self.asr.no_speech_id]))
+            if no_speech > NO_SPEECH:
+                post = np.zeros(len(self.set.labels))
+                post[-1] = 1.0
+                return Decoded(post, None, {}, 1.0, "")
         text, free = greedy(self.asr, kv, seen, done=self._repeating)
         in_set = spoken_key(collapse_repeats(text)) in self.keys
         labels = self.set.labels
