@@ -199,8 +199,7 @@ class Candidates:
     """Candidate sentences laid out for the decoder (see :meth:`WhisperAsr.prepare`)."""
 
     nodes: dict[tuple[int, ...], int]  # every token prefix → its row in the decoder's output
-    tokens: np.ndarray  # (leaves, length) int64: the longest prefixes, padded with end of text
-    gather: np.ndarray  # (nodes,) int64: each prefix's last position in the flattened ``tokens``
+    feeds: dict[str, np.ndarray]  # the decoder's tree inputs (tokens, positions, mask, gather = every node)
     rows: np.ndarray  # per candidate token: the row of the prefix before it ...
     ids: np.ndarray  # ... the token ...
     owner: np.ndarray  # ... and its candidate
@@ -257,12 +256,10 @@ class WhisperAsr:
 
     def _step(self, kv: np.ndarray, seqs: list[list[int]], positions: list[tuple[int, int]]) -> np.ndarray:
         """Log-probabilities (P, V) of the next token after ``seqs[i][: j + 1]`` for each (i, j)."""
-        length = max(len(s) for s in seqs)
-        toks = np.full((len(seqs), length), self.eot, np.int64)
-        for i, s in enumerate(seqs):
-            toks[i, :len(s)] = s
-        gather = np.array([i * length + j for i, j in positions], np.int64)
-        return self.decoder({"tokens": toks, "cross_kv": kv, "gather": gather})[0]
+        nodes, feeds = token_tree(seqs)
+        feeds["gather"] = np.array([nodes[tuple(seqs[i][:j + 1])] for i, j in positions], np.int64)
+        feeds["cross_kv"] = kv
+        return self.decoder(feeds)[0]
 
     def step_many(self, kv: np.ndarray, seqs: Sequence[Sequence[int]]) -> np.ndarray:
         """Next-token log-probabilities (N, V) after each of the token sequences."""
@@ -276,19 +273,8 @@ class WhisperAsr:
             full = (*self.prompt, *sent)
             for k in range(1, len(full) + 1):
                 nodes.setdefault(full[:k], len(nodes))
-        order = list(nodes)
-        # run the longest sequences only: each shorter prefix is read off one of them
-        longer = {p[:k] for p in order for k in range(1, len(p))}
-        leaves = [p for p in order if p not in longer]
-        where: dict[tuple[int, ...], tuple[int, int]] = {}
-        for i, p in enumerate(leaves):
-            for k in range(1, len(p) + 1):
-                where.setdefault(p[:k], (i, k - 1))
-        length = max(len(p) for p in leaves)
-        toks = np.full((len(leaves), length), self.eot, np.int64)
-        for i, p in enumerate(leaves):
-            toks[i, :len(p)] = p
-        gather = np.array([where[p][0] * length + where[p][1] for p in order], np.int64)
+        _, feeds = token_tree(list(nodes))
+        feeds["gather"] = np.arange(len(nodes), dtype=np.int64)  # token_tree keeps this order: every node
         texts = [normalize(self.tokenizer.decode(sent)) for sent in sentences]
         firsts: dict[str, set[int]] = {}
         for t, sent in zip(texts, sentences, strict=True):
@@ -301,7 +287,7 @@ class WhisperAsr:
                 ids.append(full[k])
                 owner.append(n)
         ends = np.array([nodes[tuple(self.prompt) + tuple(sent)] for sent in sentences], np.int64)
-        return Candidates(nodes, toks, gather, np.array(rows, np.int64), np.array(ids, np.int64),
+        return Candidates(nodes, feeds, np.array(rows, np.int64), np.array(ids, np.int64),
                           np.array(owner, np.int64), ends, [sorted(firsts[t]) for t in texts])
 
     def analyze(self, kv: np.ndarray, sentences: list[list[int]] | Candidates, max_free: int = 16,
@@ -319,7 +305,7 @@ class WhisperAsr:
         (unended) when the caller already knows the answer."""
         c = sentences if isinstance(sentences, Candidates) else self.prepare(sentences)
         nodes = c.nodes
-        lp = self.decoder({"tokens": c.tokens, "cross_kv": kv, "gather": c.gather})[0]
+        lp = self.decoder({**c.feeds, "cross_kv": kv})[0]
         n = len(c.ends)
         scores = np.bincount(c.owner, weights=lp[c.rows, c.ids], minlength=n).astype(np.float64)
         for i in range(n):
@@ -354,6 +340,33 @@ class WhisperAsr:
         """Greedy transcript (timestamps suppressed) and its log-probability, ended or cut at ``max_tokens``."""
         kv = audio_or_kv if audio_or_kv.ndim == 4 else self.encode(audio_or_kv)
         return self.analyze(kv, [], max_free=max_tokens).free
+
+
+def token_tree(seqs: Sequence[Sequence[int]]) -> tuple[dict[tuple[int, ...], int], dict[str, np.ndarray]]:
+    """Every distinct prefix of ``seqs`` as one node (parents first, in first-seen order) → (prefix → node
+    index, the decoder's ``tokens``, ``positions`` and ``mask`` inputs: each node attends to its ancestors and
+    itself)."""
+    nodes: dict[tuple[int, ...], int] = {}
+    parent: list[int] = []
+    for s in seqs:
+        prev = -1
+        for k in range(1, len(s) + 1):
+            key = tuple(s[:k])
+            idx = nodes.get(key)
+            if idx is None:
+                idx = nodes[key] = len(parent)
+                parent.append(prev)
+            prev = idx
+    n = len(parent)
+    tokens = np.fromiter((key[-1] for key in nodes), np.int64, n)
+    positions = np.fromiter((len(key) - 1 for key in nodes), np.int64, n)
+    mask = np.full((n, n), -1e9, np.float32)
+    for i in range(n):
+        j = i
+        while j >= 0:
+            mask[i, j] = 0.0
+            j = parent[j]
+    return nodes, {"tokens": tokens[None], "positions": positions[None], "mask": mask}
 
 
 def collapse_repeats(text: str) -> str:
