@@ -146,7 +146,7 @@ class SpeechConfig(Strict):
         description="bundle = the set's trained bundle (an intent head on the speech embeddings: ~15 ms per "
                     "utterance); whisper = decode the set's sentences with the real-speech recognizer "
                     "(Whisper tiny.en, int8; nothing trained; far more accurate on real voices for sentences "
-                    "and slots; measured: about 90-120 MB more memory, 40-93 ms for 2.2-3.5 s commands). "
+                    "and slots; measured: about 95-110 MB more memory, 36-76 ms for 2.2-3.5 s commands). "
                     "'commands' is then a set name or a command-set YAML path.")
     wake: WakePhraseConfig | None = Field(None, title="Wake phrase",
                                           description="Wake phrase settings; null = no wake phrase (every command "
