@@ -76,7 +76,10 @@ def test_bench_rss_is_the_pipelines_without_media_rendering_or_comparison_models
     monkeypatch.setattr(full, "int8_vs_float", heavy_comparison)
     r = full.run_bench(3.0, realtime=False)
     assert r["phases"][1]["video_processed"] > 0 and r["phases"][1]["intents"] >= 1
-    assert r["rss_mb_bench_end"] - r["rss_mb"] > 150.0, (r["rss_mb"], r["rss_mb_bench_end"])
+    # inside the window the 200 MB would be in rss_mb and the difference near 0; outside it the difference
+    # is the 200 MB less what the pipeline freed by then (149.2 MB in a fresh-clone CI run, inside pytest's
+    # 681 MB process), so half the ballast is the line
+    assert r["rss_mb_bench_end"] - r["rss_mb"] > 100.0, (r["rss_mb"], r["rss_mb_bench_end"])
     ballast.clear()
 
 
