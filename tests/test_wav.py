@@ -80,3 +80,24 @@ def test_truncated_and_empty_and_garbage(tmp_path: Path) -> None:
         read_wav_16k(junk)
     with pytest.raises(AudioFormatError, match="no such file"):
         read_wav_16k(tmp_path / "missing.wav")
+
+
+def test_pcm_in_an_extensible_header_is_read(tmp_path: Path) -> None:
+    """sox writes 32-bit (and multichannel) PCM with WAVE_FORMAT_EXTENSIBLE, which the wave module refuses."""
+    import struct
+
+    import numpy as np
+
+    from agent.audio.wav import read_wav_float
+
+    samples = (np.sin(np.linspace(0, 40, 4410)) * 0.5 * 2**31).astype("<i4")
+    stereo = np.stack([samples, -samples], axis=1).tobytes()
+    guid = struct.pack("<H", 1) + b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
+    fmt = struct.pack("<HHIIHH", 0xFFFE, 2, 44100, 44100 * 8, 8, 32) + struct.pack("<HHI", 22, 32, 3) + guid
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(stereo)) + stereo
+    path = tmp_path / "sox32.wav"
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    x, rate = read_wav_float(path)
+    assert rate == 44100 and x.shape == (4410, 2)
+    np.testing.assert_allclose(x[:, 0], samples / 2**31, atol=1e-6)
+    np.testing.assert_allclose(x[:, 1], -x[:, 0], atol=1e-6)

@@ -52,6 +52,8 @@ def _read_float_wav(path: Path) -> tuple[np.ndarray, int]:
             if fmt == 0xFFFE and len(body) >= 26:
                 fmt = struct.unpack("<H", body[24:26])[0]
         elif cid == b"data":
+            if fmt == 1 and bits in (8, 16, 24, 32) and channels >= 1:  # PCM in an extensible header (sox)
+                return _pcm_to_float(body, bits // 8, channels), rate
             if fmt != 3 or bits not in (32, 64) or channels < 1:
                 raise AudioFormatError(f"{path}: unsupported WAV encoding (format {fmt}, {bits} bits)")
             dt = "<f4" if bits == 32 else "<f8"
