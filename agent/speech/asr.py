@@ -181,6 +181,15 @@ class Tokenizer:
         return bytes(self.char_byte[c] for c in chars if c in self.char_byte).decode("utf-8", "replace")
 
 
+def as_audio(pcm: np.ndarray) -> np.ndarray:
+    """An utterance as float32 in [-1, 1] (int16 PCM is scaled); empty input is an error."""
+    raw = np.asarray(pcm)
+    audio = raw.astype(np.float32) / 32768.0 if raw.dtype == np.int16 else raw.astype(np.float32)
+    if len(audio) == 0:
+        raise ModelError("empty utterance: nothing to recognize")
+    return audio
+
+
 def normalize(text: str) -> str:
     """Lower case, letters/digits/apostrophes only, single spaces: how transcripts and phrases compare."""
     return " ".join(re.sub(r"[^\w' ]+", " ", text.lower().replace("-", " ")).split())
@@ -311,23 +320,33 @@ class WhisperAsr:
         for i in range(n):
             scores[i] += self.end_given_no_repeat(lp[c.ends[i]], c.repeat_ids[i])
         no_speech = float(np.exp(lp[nodes[self.prompt[:1]], self.no_speech_id]))
-        seq = list(self.prompt)
-        free = 0.0
+        stop = None if keep_going is None else (lambda text: not keep_going(text))
+        free = self.greedy(kv, lambda key: lp[nodes[key]] if key in nodes else None, max_free, stop)
+        return Analysis(scores, no_speech, free)
+
+    def greedy(self, kv: np.ndarray, known: Callable[[tuple[int, ...]], np.ndarray | None],
+               max_tokens: int, stop: Callable[[str], bool] | None = None) -> Transcript:
+        """Whisper's greedy transcript (text tokens or an end; no timestamps or other special tokens) and its
+        log-probability, ended or cut at ``max_tokens``. ``known(prefix)`` gives distributions already
+        computed (None: one more decoder run); ``stop(text so far)`` True ends it early, unended."""
+        seq: tuple[int, ...] = self.prompt
+        total = 0.0
         ended = False
-        for _ in range(max_free):
-            key = tuple(seq)
-            dist = lp[nodes[key]] if key in nodes else self._step(kv, [seq], [(0, len(seq) - 1)])[0]
+        for _ in range(max_tokens):
+            dist = known(seq)
+            if dist is None:
+                dist = self.step_many(kv, [seq])[0]
             nxt = int(np.argmax(dist[:self.eot + 1]))
             if nxt == self.eot or nxt in self.end_ids:
-                free += float(np.logaddexp.reduce(dist[self.end_ids]))
+                total += float(np.logaddexp.reduce(dist[self.end_ids]))
                 ended = True
                 break
-            free += float(dist[nxt])
-            seq.append(nxt)
-            if keep_going is not None and not keep_going(self.tokenizer.decode(seq[len(self.prompt):])):
+            total += float(dist[nxt])
+            seq = (*seq, nxt)
+            if stop is not None and stop(self.tokenizer.decode(list(seq[len(self.prompt):]))):
                 break
-        toks = tuple(seq[len(self.prompt):])
-        return Analysis(scores, no_speech, Transcript(self.tokenizer.decode(list(toks)), toks, free, ended))
+        toks = seq[len(self.prompt):]
+        return Transcript(self.tokenizer.decode(list(toks)), toks, total, ended)
 
     def end_given_no_repeat(self, dist: np.ndarray, repeat_ids: list[int]) -> float:
         """log P(end | not a repetition) at one position: the end marks' probability over that of everything
@@ -339,7 +358,7 @@ class WhisperAsr:
     def transcribe(self, audio_or_kv: np.ndarray, max_tokens: int = 12) -> Transcript:
         """Greedy transcript (timestamps suppressed) and its log-probability, ended or cut at ``max_tokens``."""
         kv = audio_or_kv if audio_or_kv.ndim == 4 else self.encode(audio_or_kv)
-        return self.analyze(kv, [], max_free=max_tokens).free
+        return self.greedy(kv, lambda _: None, max_tokens)
 
 
 def token_tree(seqs: Sequence[Sequence[int]]) -> tuple[dict[tuple[int, ...], int], dict[str, np.ndarray]]:

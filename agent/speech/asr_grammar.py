@@ -18,18 +18,15 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelError
 from ..types import CommandScores
-from .asr import WhisperAsr, collapse_repeats, normalize
+from .asr import WhisperAsr, as_audio, collapse_repeats, normalize
 from .asr_recognizer import CANVAS_SAMPLES, LOW_LOGPROB, MODEL, NO_SPEECH
-from .commands import UNKNOWN
-from .grammar_recognizer import GrammarScores
+from .grammar_recognizer import GrammarScores, decide_joint
 from .grammar_set import GrammarSet, load_grammar_set
 from .recognizer import CommandRecognizer, Manifest
 
@@ -145,27 +142,6 @@ def beam_search(asr: WhisperAsr, kv: np.ndarray, trie: TokenTrie, beam: int = 6,
     return hyps, seen
 
 
-def greedy(asr: WhisperAsr, kv: np.ndarray, seen: dict[tuple[int, ...], np.ndarray],
-           max_tokens: int = 30, done: Callable[[str], bool] | None = None) -> tuple[str, float]:
-    """Whisper's greedy transcript to its end and its log-probability, reusing ``seen`` distributions;
-    ``done(text so far)`` True stops it early (a sentence of the set that Whisper has started to repeat)."""
-    seq: tuple[int, ...] = asr.prompt
-    total = 0.0
-    for _ in range(max_tokens):
-        if done is not None and len(seq) > len(asr.prompt) and done(asr.tokenizer.decode(list(seq[len(asr.prompt):]))):
-            break
-        dist = seen.get(seq)
-        if dist is None:
-            dist = asr.step_many(kv, [seq])[0]
-        tok = int(np.argmax(dist[:asr.eot + 1]))
-        if tok == asr.eot or tok in asr.end_ids:
-            total += float(np.logaddexp.reduce(dist[asr.end_ids]))
-            break
-        total += float(dist[tok])
-        seq = (*seq, tok)
-    return asr.tokenizer.decode(list(seq[len(asr.prompt):])), total
-
-
 class AsrGrammar:
     """A grammar set compiled for the recognizer: entries (intent, slots, sentence) and their token trie."""
 
@@ -201,7 +177,8 @@ class AsrGrammar:
                 post = np.zeros(len(self.set.labels))
                 post[-1] = 1.0
                 return Decoded(post, None, {}, 1.0, "")
-        text, free = greedy(self.asr, kv, seen, done=self._repeating)
+        free_t = self.asr.greedy(kv, seen.get, 30, stop=self._repeating)
+        text, free = free_t.text, free_t.logprob
         in_set = spoken_key(collapse_repeats(text)) in self.keys
         labels = self.set.labels
         per = np.full(len(labels), -np.inf)
@@ -286,18 +263,9 @@ class AsrGrammarRecognizer(CommandRecognizer):
 
     def recognize(self, pcm: np.ndarray, t_start: float = 0.0, t_end: float = 0.0,
                   snr_db: float = 30.0) -> GrammarScores:
-        audio = np.asarray(pcm, np.float32)
-        if np.asarray(pcm).dtype == np.int16:
-            audio = audio / 32768.0
-        if len(audio) == 0:
-            raise ModelError("empty utterance: nothing to recognize")
-        d = self.grammar.decode(audio, bias=self.bias)
+        d = self.grammar.decode(as_audio(pcm), bias=self.bias)
         return GrammarScores(labels=self.labels, scores=tuple(float(p) for p in d.posteriors), t_start=t_start,
                              t_end=t_end, slots=d.slots, snr_db=snr_db, confidence=d.confidence)
 
     def decide(self, scores: CommandScores) -> tuple[str | None, float]:
-        label, best = scores.best()
-        conf = scores.confidence if isinstance(scores, GrammarScores) else best
-        if label == UNKNOWN or conf < self.threshold:
-            return None, conf
-        return label, conf
+        return decide_joint(scores, self.threshold)

@@ -39,7 +39,7 @@ import numpy as np
 from ..errors import ModelError
 from ..runtime.session import load_model
 from ..types import CommandScores
-from .asr import WhisperAsr, collapse_repeats, normalize
+from .asr import WhisperAsr, as_audio, collapse_repeats, normalize
 from .commands import UNKNOWN
 from .frontend import EMBED_DIM, SpeechFrontend
 from .grammar_recognizer import GrammarScores
@@ -154,12 +154,7 @@ class AsrRecognizer(CommandRecognizer):
     def scores(self, pcm: np.ndarray) -> tuple[np.ndarray, float]:
         """(log-score of each label but ``unknown``, log-prob of the free transcript or -inf when it is one of
         the phrases)."""
-        audio = np.asarray(pcm, np.float32)
-        if np.asarray(pcm).dtype == np.int16:
-            audio = audio / 32768.0
-        if len(audio) == 0:
-            raise ModelError("empty utterance: nothing to recognize")
-        a = self.asr.analyze(self.asr.encode(audio), self._prepared, keep_going=self._could_be_phrase)
+        a = self.asr.analyze(self.asr.encode(as_audio(pcm)), self._prepared, keep_going=self._could_be_phrase)
         per = np.full(len(self.labels) - 1, -np.inf)
         np.logaddexp.at(per, self._label_index, a.scores)
         best = int(np.argmax(a.scores))

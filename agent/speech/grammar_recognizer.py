@@ -87,6 +87,16 @@ class GrammarManifest(Manifest):
             raise ModelError(f"{path}: invalid bundle manifest ({exc!r})") from exc
 
 
+def decide_joint(scores: CommandScores, threshold: float) -> tuple[str | None, float]:
+    """(intent, joint confidence of the intent with its slots), or (None, confidence) when the best label is
+    unknown or the confidence is under ``threshold``."""
+    label, best = scores.best()
+    conf = scores.confidence if isinstance(scores, GrammarScores) else best
+    if label == UNKNOWN or conf < threshold:
+        return None, conf
+    return label, conf
+
+
 def decide_row(intent_probs: np.ndarray, slot_probs: dict[str, np.ndarray], labels: tuple[str, ...],
                intents: dict[str, dict[str, tuple[str, ...]]],
                slot_labels: dict[str, tuple[str, ...]]) -> tuple[str, dict[str, str], float]:
@@ -174,8 +184,4 @@ class GrammarRecognizer(CommandRecognizer):
 
     def decide(self, scores: CommandScores) -> tuple[str | None, float]:
         """(intent, joint confidence), or (None, confidence) when unknown or under the threshold."""
-        label, best = scores.best()
-        conf = scores.confidence if isinstance(scores, GrammarScores) else best
-        if label == UNKNOWN or conf < self.threshold:
-            return None, conf
-        return label, conf
+        return decide_joint(scores, self.threshold)

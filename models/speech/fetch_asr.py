@@ -194,6 +194,15 @@ class _Graph:
         o = self.op("MatMul", p, self.heads(v, n_heads, d))
         return self.op("Reshape", self.op("Transpose", o, perm=[0, 2, 1, 3]), self.i64(0, -1, d))
 
+    def self_attention(self, x: str, layer: str, n_heads: int, d: int, mask: str | None = None) -> str:
+        """x plus the layer's pre-norm self-attention (fused q|k|v projection, then the output projection)."""
+        qkv = self.linear(self.layer_norm(x, layer + "/self_attention/layer_norm"), layer + "/self_attention/linear_0")
+        q = self.op("Slice", qkv, self.i64(0), self.i64(d), self.i64(2))
+        k = self.op("Slice", qkv, self.i64(d), self.i64(2 * d), self.i64(2))
+        v = self.op("Slice", qkv, self.i64(2 * d), self.i64(3 * d), self.i64(2))
+        out = self.linear(self.attention(q, k, v, n_heads, d, mask), layer + "/self_attention/linear_1")
+        return self.op("Add", x, out)
+
     def shared_attention(self, q: str, k: str, v: str, n_heads: int, d: int) -> str:
         """Attention of every query of every sequence (N, L, D) to one shared key/value sequence (1, T, D):
         the N·L queries are stacked per head, so each head is one (N·L × dh) · (dh × T) product instead of N
@@ -239,12 +248,7 @@ def encoder_graph(w: dict[str, np.ndarray]) -> Any:
     x = g.op("Add", x, pos)
     for i in range(layers):
         p = f"encoder/layer_{i}"
-        y = g.layer_norm(x, p + "/self_attention/layer_norm")
-        qkv = g.linear(y, p + "/self_attention/linear_0")
-        q = g.op("Slice", qkv, g.i64(0), g.i64(d), g.i64(2))
-        k = g.op("Slice", qkv, g.i64(d), g.i64(2 * d), g.i64(2))
-        v = g.op("Slice", qkv, g.i64(2 * d), g.i64(3 * d), g.i64(2))
-        x = g.op("Add", x, g.linear(g.attention(q, k, v, n_heads, d), p + "/self_attention/linear_1"))
+        x = g.self_attention(x, p, n_heads, d)
         y = g.layer_norm(x, p + "/ffn/layer_norm")
         x = g.op("Add", x, g.linear(g.gelu(g.linear(y, p + "/ffn/linear_0")), p + "/ffn/linear_1"))
     hidden = g.layer_norm(x, "encoder/layer_norm")
@@ -287,12 +291,7 @@ def decoder_graph(w: dict[str, np.ndarray], int8_table: bool = False) -> Any:
     mask = "mask"
     for i in range(layers):
         p = f"decoder/layer_{i}"
-        y = g.layer_norm(x, p + "/self_attention/layer_norm")
-        qkv = g.linear(y, p + "/self_attention/linear_0")
-        q = g.op("Slice", qkv, g.i64(0), g.i64(d), g.i64(2))
-        k = g.op("Slice", qkv, g.i64(d), g.i64(2 * d), g.i64(2))
-        v = g.op("Slice", qkv, g.i64(2 * d), g.i64(3 * d), g.i64(2))
-        x = g.op("Add", x, g.linear(g.attention(q, k, v, n_heads, d, mask), p + "/self_attention/linear_1"))
+        x = g.self_attention(x, p, n_heads, d, mask)
         y = g.layer_norm(x, p + "/attention/layer_norm")
         q = g.linear(y, p + "/attention/linear_0")
         # (1, T, 2D): MatMul broadcasts it over the N sequences
