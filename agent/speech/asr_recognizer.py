@@ -203,7 +203,4 @@ class AsrRecognizer(CommandRecognizer):
             if scores.confidence <= 0:
                 return None, float(scores.scores[n])
             return self.labels[int(np.argmax(scores.scores[:n]))], scores.confidence
-        label, score = scores.best()
-        if label == UNKNOWN or score < self.threshold:
-            return None, score
-        return label, score
+        return super().decide(scores)
