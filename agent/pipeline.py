@@ -263,11 +263,15 @@ class Pipeline:
     def _build_wake(self) -> WakeGate | None:
         if self.cfg.speech.wake is None:
             return None
+        from .speech.asr import WhisperAsr
         from .speech.frontend import SpeechFrontend
         from .speech.wake_gate import WakeGate
 
-        frontend = getattr(self.models.get(), "frontend", None)  # share the recognizer's (same thread)
-        return WakeGate.from_config(self.cfg, frontend if isinstance(frontend, SpeechFrontend) else None)
+        model = self.models.get()
+        frontend = getattr(model, "frontend", None)  # share the recognizer's (same thread)
+        asr = getattr(model, "asr", None) or getattr(getattr(model, "grammar", None), "asr", None)
+        return WakeGate.from_config(self.cfg, frontend if isinstance(frontend, SpeechFrontend) else None,
+                                    asr if isinstance(asr, WhisperAsr) else None)
 
     def handle_segment(self, seg: Segment, detected: float | None = None) -> Intent | None:
         """Recognize one utterance; publish its intent. ``detected``: when its end of speech was found."""

@@ -17,9 +17,11 @@ from agent.errors import ModelError
 from agent.mqtt.publisher import MemoryPublisher
 from agent.pipeline import Pipeline
 from agent.sources.wav_replay import WavReplaySource
+from agent.speech.asr import WhisperAsr
 from agent.speech.recognizer import CommandRecognizer
-from agent.speech.wake import ListeningWindow, WakeDetector
+from agent.speech.wake import CANDIDATE_THRESHOLD, ListeningWindow, WakeDetector
 from agent.speech.wake_gate import WakeGate, committed_wake_bundle, frame_db, has_speech
+from agent.speech.wake_verify import WakeVerifier, spellings
 from agent.types import GestureEvent, Segment
 
 SR = 16000
@@ -110,6 +112,57 @@ def test_has_speech_tells_a_command_from_a_silent_tail(speak) -> None:
     assert not has_speech(cmd[: int(0.1 * SR)], ref)  # 100 ms is no command
 
 
+# the Whisper check (second stage) ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def asr() -> WhisperAsr:
+    return WhisperAsr.load()
+
+
+def test_spellings_cover_how_whisper_writes_the_phrase() -> None:
+    assert spellings("hey home") == [" hey home", " hey, home", " Hey home", " Hey, home", " Hey Home", " Hey, Home"]
+    assert spellings("computer") == [" computer", " Computer"]
+
+
+def test_whisper_check_accepts_the_phrase_and_rejects_other_starts(asr: WhisperAsr, speak,
+                                                                   shared_data: Path) -> None:
+    from agent.audio.wav import read_wav_16k
+
+    check = WakeVerifier(asr, "hey home")
+    for voice in ("en-us", "en-us+m3"):  # Whisper writes "Hey home" for these espeak voices
+        v = check.check(seg(speak("hey home turn on the lights", voice, 150), 0.0).pcm)
+        assert v.accepted and v.margin >= 0, v
+    for text in ("turn on the lights", "okay home", "what time is it", "home"):
+        v = check.check(seg(speak(text, "en-us", 150), 0.0).pcm)
+        assert not v.accepted and v.margin < -check.max_margin, (text, v)
+    tap = read_wav_16k(shared_data / "noise" / "gsc_background_noise" / "running_tap.wav")[: 3 * SR]
+    assert not check.check(tap).accepted and not check.check(silence(1.0)).accepted
+    with pytest.raises(ModelError, match="empty"):
+        check.check(silence(0.0))
+
+
+def test_two_stage_detector_proposes_with_the_head_and_decides_with_whisper(asr: WhisperAsr, home: CommandRecognizer,
+                                                                           speak) -> None:
+    bundle = committed_wake_bundle("hey home")
+    assert bundle is not None
+    det = WakeDetector.load(bundle, frontend=home.frontend)  # type: ignore[attr-defined]
+    with pytest.raises(ModelError, match="verifier"):
+        det.verify_with(WakeVerifier(asr, "hey computer"))
+    det.verify_with(WakeVerifier(asr, "hey home"))
+    pcm = seg(np.concatenate([speak("hey home", "en-us", 150), silence(0.08),
+                              speak("turn on the lights", "en-us", 150)]), 0.0).pcm
+    hit = det.detect(pcm)
+    assert hit is not None and det.last_verdict is not None and det.last_verdict.accepted
+    assert hit.score >= det.candidate_threshold and 0.3 * SR < hit.cut < len(pcm)
+    assert det.detect(seg(speak("turn on the lights", "en-us", 150), 0.0).pcm) is None
+    det.candidate_threshold = 0.999999  # the head must propose first: nothing reaches Whisper
+    assert det.detect(pcm) is None and det.last_verdict is None
+    p = pipeline(wake_cfg(), home, det)  # one breath through the gate, both stages
+    det.candidate_threshold = CANDIDATE_THRESHOLD
+    intent = p.handle_segment(seg(np.concatenate([speak("hey home", "en-us", 150), silence(0.08),
+                                                  speak("close the blinds", "en-us", 150)]), 30.0))
+    assert intent is not None and intent.name == "blinds_close"
+
+
 # listening window -----------------------------------------------------------------------------------------
 def test_listening_window_opens_and_expires() -> None:
     w = ListeningWindow(5.0, gestures=("open_palm",), pointing_targets=("camera",))
@@ -197,8 +250,10 @@ def test_wake_config_defaults_and_errors() -> None:
     assert AgentConfig().speech.wake is None  # absent = no wake phrase needed (as before)
     w = AgentConfig.model_validate({"speech": {"wake": {"phrase": "  Hey   HOME "}}}).speech.wake
     assert w is not None and (w.phrase, w.required, w.window_s, w.threshold) == ("hey home", True, 5.0, None)
+    assert (w.verify, w.candidate_threshold, w.verify_margin) == ("auto", None, None)
     bad = [{"phrase": "hey 9000"}, {"phrase": "a b c d e f"}, {"phrase": ""}, {"window_s": 0},
-           {"window_s": 120}, {"threshold": 1.5}, {"required": "maybe"}, {"wake_word": "x"}]
+           {"window_s": 120}, {"threshold": 1.5}, {"required": "maybe"}, {"wake_word": "x"},
+           {"verify": "maybe"}, {"candidate_threshold": 1.5}, {"verify_margin": 0}]
     for b in bad:
         with pytest.raises(ValidationError):
             AgentConfig.model_validate({"speech": {"wake": b}})
@@ -228,4 +283,12 @@ def test_configured_pipeline_loads_the_shipped_bundle(home: CommandRecognizer) -
     p = Pipeline(wake_cfg(window_s=3.0), WavReplaySource(pcm=silence(0.1)), home, MemoryPublisher())
     assert p.wake is not None and p.wake.detector.phrase == "hey home" and p.wake.window.window_s == 3.0
     assert p.wake.required and p.wake.window.gestures == ("open_palm",)
+    d = p.wake.detector  # the bootstrap builds Whisper, so "auto" checks with it
+    assert d.verifier is not None and d.candidate_threshold == CANDIDATE_THRESHOLD and d.verifier.max_margin == 3.0
+    tuned = Pipeline(wake_cfg(candidate_threshold=0.5, verify_margin=1.5), WavReplaySource(pcm=silence(0.1)), home,
+                     MemoryPublisher())
+    assert tuned.wake is not None and tuned.wake.detector.candidate_threshold == 0.5
+    assert tuned.wake.detector.verifier is not None and tuned.wake.detector.verifier.max_margin == 1.5
+    off = Pipeline(wake_cfg(verify="off"), WavReplaySource(pcm=silence(0.1)), home, MemoryPublisher())
+    assert off.wake is not None and off.wake.detector.verifier is None
     assert Pipeline(AgentConfig(), WavReplaySource(pcm=silence(0.1)), home, MemoryPublisher()).wake is None

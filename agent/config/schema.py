@@ -125,6 +125,19 @@ class WakePhraseConfig(Strict):
     gestures: bool = Field(True, title="Wake gestures open the window",
                            description="A wake gesture (fusion.wake.gestures / pointing_targets) also opens the "
                                        "listening window.")
+    verify: Literal["auto", "whisper", "off"] = Field(
+        "auto", title="Check the wake phrase with Whisper",
+        description="whisper = the wake head proposes (candidate_threshold) and the real-speech recognizer checks "
+                    "that the utterance starts with the phrase (~20 ms per candidate, +~100 MB unless the "
+                    "recognizer is already loaded); off = the head alone at 'threshold'; auto = whisper when its "
+                    "model is built (python -m models.speech.fetch_asr), else off.")
+    candidate_threshold: float | None = Field(None, gt=0, lt=1, title="Wake candidate threshold",
+                                              description="Head score that sends an utterance to the check; "
+                                                          "null = 0.3.")
+    verify_margin: float | None = Field(None, gt=0, le=10, title="Wake check margin (nats)",
+                                        description="Accept when the phrase is at most this much less likely (log "
+                                                    "scale) than Whisper's own reading of the utterance's start; "
+                                                    "null = 3.0 (set on held-out synthetic voices).")
 
     @field_validator("phrase")
     @classmethod

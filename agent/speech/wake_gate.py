@@ -28,9 +28,12 @@ from ..config.schema import AgentConfig
 from ..errors import ModelError
 from ..paths import bundles_dir, cache_dir, models_dir
 from ..types import Segment
+from .asr import WhisperAsr
+from .asr_grammar import asr_available
 from .bundle_cache import build_cached, train_scale, verify
 from .frontend import SpeechFrontend
-from .wake import KIND, MANIFEST, ListeningWindow, WakeDetector
+from .wake import CANDIDATE_THRESHOLD, KIND, MANIFEST, ListeningWindow, WakeDetector
+from .wake_verify import MAX_MARGIN, WakeVerifier
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +127,10 @@ class WakeGate:
         self.stats = WakeStats()
 
     @classmethod
-    def from_config(cls, cfg: AgentConfig, frontend: SpeechFrontend | None = None) -> WakeGate | None:
-        """The gate for ``cfg.speech.wake`` (None when no wake phrase is configured); trains on first use."""
+    def from_config(cls, cfg: AgentConfig, frontend: SpeechFrontend | None = None,
+                    asr: WhisperAsr | None = None) -> WakeGate | None:
+        """The gate for ``cfg.speech.wake`` (None when no wake phrase is configured); trains on first use.
+        ``asr``: the recognizer's Whisper, shared by the wake check when it is already loaded."""
         w = cfg.speech.wake
         if w is None:
             return None
@@ -134,6 +139,17 @@ class WakeGate:
         if detector.phrase != w.phrase:
             log.warning("wake bundle %s was trained for %r, not the configured %r", bundle, detector.phrase,
                         w.phrase)
+        if w.verify == "whisper" or (w.verify == "auto" and (asr is not None or asr_available())):
+            model = asr or WhisperAsr.load()  # "whisper" without the model built: a clear ModelError
+            margin = MAX_MARGIN if w.verify_margin is None else w.verify_margin
+            detector.verify_with(WakeVerifier(model, detector.phrase, margin),
+                                 CANDIDATE_THRESHOLD if w.candidate_threshold is None else w.candidate_threshold)
+            log.info("wake phrase %r: head proposes at %.2f, Whisper checks (margin %.1f)", detector.phrase,
+                     detector.candidate_threshold, margin)
+        elif w.verify == "auto":
+            log.warning("wake phrase %r: the head alone decides (threshold %.3f): build the real-speech recognizer "
+                        "(python -m models.speech.fetch_asr) for the two-stage check, which hears far more phrases",
+                        detector.phrase, detector.threshold)
         g = cfg.fusion.wake
         on = w.gestures and g.enabled
         window = ListeningWindow(w.window_s, gestures=tuple(g.gestures) if on else (),

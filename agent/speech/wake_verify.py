@@ -1,0 +1,91 @@
+"""Second-stage check of a wake phrase by the real-speech recognizer (:mod:`agent.speech.asr`).
+
+The wake head (:class:`~agent.speech.wake.WakeDetector`) is trained on synthetic voices only. Held to at most
+0.5 false accepts per hour on its own, its threshold is so high that it misses most phrases (42.5 % of held-out
+synthetic voices were heard). Two stages fix that, as keyword spotters usually do: the head runs at a low
+*candidate* threshold, and each candidate is checked by Whisper, trained on real speech, which asks whether the
+utterance *starts with* the phrase:
+
+* the phrase is scored as the start of the transcript in the ways Whisper writes it ("hey home", "Hey home",
+  "Hey, home", "Hey Home" ...): log P(phrase tokens), summed over those spellings, with no end after it (a
+  command may follow in the same breath);
+* Whisper's own greedy transcript of as many tokens is the alternative: ``margin`` = log P(phrase) − log P(the
+  greedy start). It is 0 or more when Whisper itself writes the phrase, and far below 0 for "hey rome",
+  "okay home", other speech or noise;
+* Whisper's silence rule (no-speech probability above 0.6 with the phrase's mean log-probability per token
+  below −1) rejects noise.
+
+A candidate is a wake when ``margin >= -max_margin``. The check costs one encoder run on the first
+:data:`VERIFY_S` seconds plus one or two decoder runs (~20-30 ms), and only for candidates.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from .asr import Candidates, WhisperAsr, as_audio, normalize
+from .asr_recognizer import LOW_LOGPROB, NO_SPEECH
+
+log = logging.getLogger(__name__)
+
+VERIFY_S = 2.5  # the phrase starts the utterance: Whisper reads its first 2.5 s (the head's MAX_END_S)
+MAX_MARGIN = 3.0  # accept when log P(phrase) is at most this far below Whisper's own start (see wake_measure)
+GREETINGS = ("hey", "hi", "hello", "ok", "okay", "oh", "yo")  # a first word Whisper may follow with a comma
+
+
+def spellings(phrase: str) -> list[str]:
+    """How Whisper may write ``phrase`` at the start of a transcript (leading space, as it writes a first word):
+    lower case, first word capitalized, every word capitalized; a comma after a greeting word."""
+    words = phrase.split()
+    forms = [words, [words[0].capitalize(), *words[1:]], [w.capitalize() for w in words]]
+    out: list[str] = []
+    for f in forms:
+        out.append(" " + " ".join(f))
+        if len(f) > 1 and f[0].lower() in GREETINGS:
+            out.append(" " + f[0] + ", " + " ".join(f[1:]))
+    return list(dict.fromkeys(out))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    accepted: bool
+    margin: float  # log P(phrase) - log P(Whisper's own start); >= 0 when Whisper writes the phrase itself
+    transcript: str  # Whisper's greedy start (as many tokens as the longest spelling)
+    no_speech: float
+
+
+class WakeVerifier:
+    """Checks with Whisper that an utterance starts with ``phrase`` (see the module doc)."""
+
+    def __init__(self, asr: WhisperAsr, phrase: str, max_margin: float = MAX_MARGIN) -> None:
+        self.asr = asr
+        self.phrase = phrase
+        self.max_margin = max_margin
+        self._spellings = [asr.tokenizer.encode(s) for s in spellings(phrase)]
+        self._prepared: Candidates = asr.prepare(self._spellings)
+        self._words = normalize(phrase).split()
+
+    def check(self, pcm: np.ndarray) -> Verdict:
+        """Whether the utterance (int16 or float 16 kHz mono) starts with the phrase."""
+        audio = as_audio(pcm)[: int(VERIFY_S * 16000)]
+        kv = self.asr.encode(audio)
+        c = self._prepared
+        lp = self.asr.decoder({**c.feeds, "cross_kv": kv})[0]
+        per = np.bincount(c.owner, weights=lp[c.rows, c.ids], minlength=len(c.ends)).astype(np.float64)
+        phrase_lp = float(np.logaddexp.reduce(per))
+        best = int(np.argmax(per))
+        prompt = self.asr.prompt
+        no_speech = float(np.exp(lp[c.nodes[prompt[:1]], self.asr.no_speech_id]))
+        free = self.asr.greedy(kv, lambda key: lp[c.nodes[key]] if key in c.nodes else None,
+                               len(self._spellings[best]))
+        margin = phrase_lp - free.logprob
+        if normalize(free.text).split()[: len(self._words)] == self._words:
+            margin = max(margin, 0.0)  # Whisper writes the phrase itself (in a spelling not listed, too)
+        silent = no_speech > NO_SPEECH and per[best] / len(self._spellings[best]) < LOW_LOGPROB
+        accepted = not silent and margin >= -self.max_margin
+        log.debug("wake check %r: margin %.2f, transcript %r, no-speech %.2f -> %s", self.phrase, margin,
+                  free.text, no_speech, accepted)
+        return Verdict(accepted, margin, free.text, no_speech)
