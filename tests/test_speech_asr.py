@@ -211,6 +211,10 @@ def test_numbers_written_forms_and_keys() -> None:
     assert spoken_key(" Turn ON the lights!") == "turn on the lights"
     assert written_forms("turn on") == [" turn on", " Turn on"]
     assert " 21 degrees" in written_forms("twenty one degrees")
+    assert numerals("play the twenty third track") == "play the 23rd track" and numerals("the eleventh") == "the 11th"
+    assert numerals("one hundred percent") == "100 percent"
+    assert " set the volume to 50%" in written_forms("set the volume to fifty percent")
+    assert spoken_key("Set the volume to 50%.") == spoken_key("set the volume to fifty percent")
     trie = TokenTrie()
     trie.add([1, 2, 3], 0)
     trie.add([1, 2], 1)
@@ -236,6 +240,27 @@ def test_grammar_decoding_finds_intent_and_slots_and_rejects_other_speech(asr: W
     assert rec.decide(rec.recognize(tap))[0] is None  # Whisper's silence rule
     with pytest.raises(ModelError, match="empty"):
         rec.recognize(np.zeros(0, np.int16))
+
+
+def test_rhino_builtin_numbers_decode_to_digits(asr: WhisperAsr, speak, tmp_path: Path) -> None:
+    """A Picovoice-layout context with built-in slots ($pv.TwoDigitInteger, $pv.Percent, $pv.SingleDigitOrdinal),
+    decoded by Whisper with nothing trained; slot values come out as Rhino writes them ("25", "50%", "3")."""
+    from agent.speech.asr_grammar import AsrGrammarRecognizer
+
+    ctx = tmp_path / "timer.yaml"
+    ctx.write_text("context:\n  expressions:\n    setTimer:\n"
+                   "      - \"set (a) [timer, countdown] for $pv.TwoDigitInteger:minutes [minute, minutes]\"\n"
+                   "    setVolume:\n      - \"[set, change] (the) volume to $pv.Percent:level\"\n"
+                   "    pickTrack:\n      - \"play (the) $pv.SingleDigitOrdinal:track [song, track]\"\n"
+                   "    stop:\n      - \"[stop, cancel] (the) [timer, countdown]\"\n")
+    rec = AsrGrammarRecognizer.from_set(ctx, asr=asr)
+    for text, intent, slots in (("set a timer for twenty five minutes", "setTimer", {"minutes": "25"}),
+                                ("set the volume to fifty percent", "setVolume", {"level": "50%"}),
+                                ("play the third song", "pickTrack", {"track": "3"}),
+                                ("cancel the timer", "stop", {})):
+        scores = rec.recognize(speak(text, "en-us", 150))
+        assert rec.decide(scores)[0] == intent and scores.slots == slots, (text, scores)
+    assert rec.decide(rec.recognize(speak("what time is it", "en-us", 150)))[0] is None
 
 
 def load_command_set_any(name: str) -> tuple[str, ...]:

@@ -83,7 +83,7 @@ def test_sample_is_uniform_over_expansions_when_asked() -> None:
     ("turn [on, ] light", "empty alternative"),
     ("turn on {room", "unbalanced '\\{'"),
     ("turn (on] light", "closed by"),
-    ("set $pv.TwoDigitInteger:n", "built-in slot type"),
+    ("spell $pv.Alphanumeric:code", "built-in slot type .* not supported .*pv.TwoDigitInteger"),
     ("a | b", "outside brackets"),
     ("turn on <device>", "expansion rules"),
     ("turn on @devices", "macros"),
@@ -135,6 +135,46 @@ def test_rhino_context_loads_unchanged(tmp_path: Path) -> None:
     assert sents["turn off the lights in the living room"] == {"state": "off", "location": "living room"}
     assert sents["lights on"] == {"state": "on"}
     assert gs.count() == sum(len(gs.expand(i)) for i in gs.intents)
+
+
+def test_number_words_and_rhino_builtin_slots() -> None:
+    assert [g.number_words(n) for n in (0, 13, 20, 47, 100)] == ["zero", "thirteen", "twenty", "forty seven",
+                                                                 "one hundred"]
+    assert [g.ordinal_words(n) for n in (1, 2, 3, 5, 12, 20, 21, 99)] == [
+        "first", "second", "third", "fifth", "twelfth", "twentieth", "twenty first", "ninety ninth"]
+    two = g.builtin_slot("pv.TwoDigitInteger")
+    assert len(two.values) == 100 and two.canonical_values[:3] == ("0", "1", "2")
+    sents = dict(g.expand(g.parse_template("set $pv.TwoDigitInteger:minutes minutes"),
+                          {"pv.TwoDigitInteger": two}))
+    assert sents["set twenty five minutes"] == {"minutes": "25"} and len(sents) == 100
+    pct = dict(g.expand(g.parse_template("$pv.Percent:level"), {"pv.Percent": g.builtin_slot("pv.Percent")}))
+    assert pct["fifty percent"] == {"level": "50%"} and pct["one hundred percent"] == {"level": "100%"}
+
+
+def test_rhino_brackets_read_the_way_the_context_means_them(tmp_path: Path) -> None:
+    # Picovoice's own layout: (x) optional, [a, b] a choice; told by its one-option "(the)" groups
+    pico = ("context:\n  expressions:\n    setTimer:\n"
+            "      - \"set (a) [timer, countdown] for $pv.TwoDigitInteger:minutes [minute, minutes]\"\n"
+            "    stop:\n      - \"[stop, cancel] (the) (timer)\"\n    track:\n"
+            "      - \"play (the) $pv.SingleDigitOrdinal:n song\"\n")
+    gs = load_grammar_set(_write(tmp_path, pico, "timer.yaml"))
+    assert "picovoice" in gs.description
+    stop = {s for s, _ in gs.expand("stop")}
+    assert {"stop", "cancel the timer", "stop timer"} <= stop and "the" not in stop and "" not in stop
+    timer = dict(gs.expand("setTimer"))
+    assert timer["set a timer for five minutes"] == {"minutes": "5"} and "set for five" not in timer
+    assert dict(gs.expand("track"))["play the third song"] == {"n": "3"}
+    assert set(gs.slots) == {"pv.TwoDigitInteger", "pv.SingleDigitOrdinal"}
+    # the layout ([please] optional) reads as before
+    assert load_grammar_set(SETS_DIR / "smart_lighting.yaml").description == "Rhino context smart_lighting.yaml"
+    # no one-option group: both readings, but never a reading that can say nothing
+    both = ("context:\n  expressions:\n    go:\n      - \"[turn, switch] (on, off) the lamp\"\n"
+            "    halt:\n      - \"[stop, halt]\"\n")
+    gs = load_grammar_set(_write(tmp_path, both, "both.yaml"))
+    go = {s for s, _ in gs.expand("go")}
+    assert {"on the lamp", "turn on the lamp", "turn the lamp"} <= go  # one reading each, and both
+    assert {s for s, _ in gs.expand("halt")} == {"stop", "halt"}
+    assert gs.count("go") >= len(go)
 
 
 def test_our_format_with_slots_and_synonyms() -> None:

@@ -191,8 +191,9 @@ def as_audio(pcm: np.ndarray) -> np.ndarray:
 
 
 def normalize(text: str) -> str:
-    """Lower case, letters/digits/apostrophes only, single spaces: how transcripts and phrases compare."""
-    return " ".join(re.sub(r"[^\w' ]+", " ", text.lower().replace("-", " ")).split())
+    """Lower case, letters/digits/apostrophes only ("%" read as "percent"), single spaces: how transcripts and
+    phrases compare."""
+    return " ".join(re.sub(r"[^\w' ]+", " ", text.lower().replace("-", " ").replace("%", " percent")).split())
 
 
 @dataclass(frozen=True)

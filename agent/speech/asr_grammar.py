@@ -41,21 +41,43 @@ TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seve
         "ninety": 90}
 
 
+ORDINALS = {w: n for n, w in enumerate(["", "first", "second", "third", "fourth", "fifth", "sixth", "seventh",
+                                         "eighth", "ninth", "tenth", "eleventh", "twelfth", "thirteenth",
+                                         "fourteenth", "fifteenth", "sixteenth", "seventeenth", "eighteenth",
+                                         "nineteenth"]) if w}
+ORDINALS.update({w[:-1] + "ieth": n for w, n in TENS.items()})
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def numerals(text: str) -> str:
-    """Number words written as digits, as Whisper writes them ("set twenty one degrees" → "set 21 degrees")."""
+    """Number words written as digits, as Whisper writes them ("set twenty one degrees" → "set 21 degrees",
+    "one hundred" → "100", "twenty third" → "23rd")."""
     words = text.split()
     out: list[str] = []
     i = 0
     while i < len(words):
         w = words[i]
-        if w in TENS:
+        nxt = words[i + 1] if i + 1 < len(words) else ""
+        if w == "one" and nxt == "hundred":
+            out.append("100")
+            i += 1
+        elif w in TENS and nxt in ORDINALS and ORDINALS[nxt] < 10:
+            out.append(_ordinal(TENS[w] + ORDINALS[nxt]))
+            i += 1
+        elif w in TENS:
             n = TENS[w]
-            if i + 1 < len(words) and words[i + 1] in ONES[1:10]:
-                n += ONES.index(words[i + 1])
+            if nxt in ONES[1:10]:
+                n += ONES.index(nxt)
                 i += 1
             out.append(str(n))
         elif w in ONES:
             out.append(str(ONES.index(w)))
+        elif w in ORDINALS:
+            out.append(_ordinal(ORDINALS[w]))
         else:
             out.append(w)
         i += 1
@@ -69,6 +91,7 @@ def spoken_key(text: str) -> str:
 
 
 _DIGIT_GAP = re.compile(r"(?<=\d) (?=\d)")
+_PERCENT = re.compile(r"\b(\d+) percent\b")
 
 
 @dataclass
@@ -97,7 +120,8 @@ def written_forms(sentence: str) -> list[str]:
     words as digits when it has any (spaced, and run together: "3 5 7", "357")."""
     forms: list[str] = []
     digits = numerals(sentence)
-    for s in dict.fromkeys((sentence, digits, _DIGIT_GAP.sub("", digits))):
+    percent = _PERCENT.sub(r"\1%", digits)  # "fifty percent" → "50%"
+    for s in dict.fromkeys((sentence, digits, _DIGIT_GAP.sub("", digits), percent)):
         for v in (" " + s, " " + s[:1].upper() + s[1:]):
             if v not in forms:
                 forms.append(v)

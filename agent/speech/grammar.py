@@ -5,6 +5,12 @@ Two syntaxes are accepted, and may be mixed:
 - hassil-like: ``[optional]``, ``(a | b)`` a required choice, ``[a | b]`` an optional choice, ``{slot}`` or
   ``{slot_list:variable}`` a slot;
 - Rhino-style: ``[a, b]`` an optional choice, ``(a, b)`` a required choice, ``$slot:variable`` (or ``$slot``).
+  Picovoice's own contexts use the brackets the other way round (``(the)`` optional, ``[pause, stop]`` a
+  choice): ``parse_template(..., swap_brackets=True)`` reads them so, and a Rhino context accepts both readings
+  (:mod:`agent.speech.grammar_set`). Rhino's built-in slots ``$pv.SingleDigitInteger``, ``$pv.TwoDigitInteger``,
+  ``$pv.Percent``, ``$pv.SingleDigitOrdinal`` and ``$pv.TwoDigitOrdinal`` are slot lists generated here
+  (:func:`builtin_slot`: number words, canonical values as digits: "twenty five" → ``25``, "fifty percent" →
+  ``50%``, "third" → ``3``).
 
 Inside brackets both ``|`` and ``,`` separate alternatives. Outside brackets punctuation (``, . ! ? ;``) is
 ignored, words are lower-cased. A slot reference names a slot *list* (its spoken values and their canonical
@@ -23,8 +29,8 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-__all__ = ["Alt", "GrammarError", "Seq", "SlotDef", "SlotRef", "SlotValue", "Word", "count", "expand",
-           "parse_template", "sample", "slot_vars"]
+__all__ = ["BUILTIN_SLOTS", "Alt", "GrammarError", "Seq", "SlotDef", "SlotRef", "SlotValue", "Word", "builtin_slot",
+           "can_be_empty", "count", "expand", "parse_template", "sample", "slot_vars"]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 _PUNCT = set(".!?;:\"")
@@ -80,11 +86,51 @@ class SlotDef:
         return tuple(dict.fromkeys(v.canonical for v in self.values))
 
 
+_ONES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+         "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen")
+_TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_ORD = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth", "nine": "ninth",
+        "twelve": "twelfth"}
+
+
+def number_words(n: int) -> str:
+    """0-100 in words ("twenty five", "one hundred")."""
+    if n == 100:
+        return "one hundred"
+    if n < 20:
+        return _ONES[n]
+    return _TENS[n // 10] + ("" if n % 10 == 0 else " " + _ONES[n % 10])
+
+
+def ordinal_words(n: int) -> str:
+    """1-99 as an ordinal ("first", "twenty third", "fortieth")."""
+    words = number_words(n).split()
+    last = words[-1]
+    words[-1] = _ORD.get(last, last[:-1] + "ieth" if last.endswith("y") else last + "th")
+    return " ".join(words)
+
+
+BUILTIN_SLOTS: dict[str, list[tuple[str, str]]] = {
+    "pv.SingleDigitInteger": [(number_words(n), str(n)) for n in range(10)],
+    "pv.TwoDigitInteger": [(number_words(n), str(n)) for n in range(100)],
+    "pv.Percent": [(number_words(n) + " percent", f"{n}%") for n in range(101)],
+    "pv.SingleDigitOrdinal": [(ordinal_words(n), str(n)) for n in range(1, 10)],
+    "pv.TwoDigitOrdinal": [(ordinal_words(n), str(n)) for n in range(1, 100)],
+}
+
+
+def builtin_slot(name: str) -> SlotDef:
+    """The slot list of a Rhino built-in slot type (``pv.TwoDigitInteger`` ...)."""
+    return SlotDef(name, tuple(SlotValue(Seq(tuple(Word(w) for w in spoken.split())), canonical)
+                               for spoken, canonical in BUILTIN_SLOTS[name]))
+
+
 class _Parser:
-    def __init__(self, text: str, allow_slots: bool) -> None:
+    def __init__(self, text: str, allow_slots: bool, swap_brackets: bool = False) -> None:
         self.text = text
         self.pos = 0
         self.allow_slots = allow_slots
+        self.optional_opener = "(" if swap_brackets else "["
 
     def error(self, msg: str, pos: int | None = None) -> GrammarError:
         p = self.pos if pos is None else pos
@@ -147,7 +193,7 @@ class _Parser:
                 break
             if c in "])":
                 raise self.error(f"{opener!r} closed by {c!r}", self.pos - 1)
-        return Alt(tuple(options), optional=opener == "[")
+        return Alt(tuple(options), optional=opener == self.optional_opener)
 
     def slot(self, c: str) -> SlotRef:
         start = self.pos
@@ -170,16 +216,18 @@ class _Parser:
             if self.pos >= len(self.text) or self.text[self.pos] != "}":
                 raise self.error("unbalanced '{': slot reference needs a closing '}'", start)
             self.pos += 1
-        if name.startswith("pv."):
-            raise self.error(f"built-in slot type ${name} is not supported: list its values under 'slots'", start)
+        if name.startswith("pv.") and name not in BUILTIN_SLOTS:
+            raise self.error(f"built-in slot type ${name} is not supported (supported: "
+                             f"{', '.join('$' + b for b in BUILTIN_SLOTS)}): list its values under 'slots'", start)
         return SlotRef(name, var)
 
 
-def parse_template(text: str, *, allow_slots: bool = True) -> Seq:
-    """Parse one template sentence; raises :class:`GrammarError` naming the column."""
+def parse_template(text: str, *, allow_slots: bool = True, swap_brackets: bool = False) -> Seq:
+    """Parse one template sentence; raises :class:`GrammarError` naming the column. ``swap_brackets``:
+    ``(...)`` is optional and ``[...]`` a required choice (Picovoice's reading of a Rhino context)."""
     if not isinstance(text, str):
         raise GrammarError(f"a template must be a string, got {type(text).__name__}")
-    return _Parser(text, allow_slots).parse()
+    return _Parser(text, allow_slots, swap_brackets).parse()
 
 
 def _walk(node: Node) -> Iterator[Node]:
@@ -190,6 +238,15 @@ def _walk(node: Node) -> Iterator[Node]:
     elif isinstance(node, Alt):
         for o in node.options:
             yield from _walk(o)
+
+
+def can_be_empty(node: Node) -> bool:
+    """Whether some expansion of ``node`` says nothing at all (every part of it optional)."""
+    if isinstance(node, Word | SlotRef):
+        return False
+    if isinstance(node, Seq):
+        return all(can_be_empty(it) for it in node.items)
+    return node.optional or any(can_be_empty(o) for o in node.options)
 
 
 def slot_vars(node: Node) -> dict[str, str]:

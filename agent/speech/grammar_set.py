@@ -31,6 +31,7 @@ A slot value is a spoken form (its canonical value is the text itself) or a one-
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import re
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from ..errors import CommandSetError
 from . import grammar as g
 from .commands import UNKNOWN, builtin_sets, resolve_set_path
 
+log = logging.getLogger(__name__)
 RHINO_INTENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 OUR_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 TEMPLATE_CHARS = set("[](){}$|")
@@ -122,7 +124,12 @@ class GrammarSet:
         return g.sample(t.node, self.slots, rng, uniform=uniform)
 
     def expand(self, intent: str, limit: int = ENUMERATE_LIMIT) -> list[tuple[str, dict[str, str]]]:
-        return [e for t in self.intents[intent] for e in g.expand(t.node, self.slots, limit)]
+        """Every sentence of ``intent`` with its slot values, once (a Rhino template read both ways repeats)."""
+        out: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, str]] = {}
+        for t in self.intents[intent]:
+            for text, slots in g.expand(t.node, self.slots, limit):
+                out.setdefault((text, tuple(sorted(slots.items()))), slots)
+        return [(text, slots) for (text, _), slots in out.items()]
 
 
 def _fail(path: Path, node: Any, msg: str) -> CommandSetError:
@@ -160,14 +167,55 @@ def _strings(path: Path, node: Any, where: str) -> list[tuple[str, Any]]:
     return [(item.value, item) for item in node.value]
 
 
-def _templates(path: Path, node: Any, intent: str) -> tuple[Template, ...]:
+def _templates(path: Path, node: Any, intent: str, reading: str = "ours") -> tuple[Template, ...]:
+    """The intent's templates. ``reading`` (see :func:`bracket_reading`): "ours" (``[optional]``,
+    ``(required)``), "picovoice" (the other way round) or "both": each template in both readings, so every
+    sentence either allows is recognized, except a reading in which the whole template may be left unsaid
+    ("[stop, cancel]" read as optional), which its author cannot have meant."""
     out = []
     for text, item in _strings(path, node, intent):
         try:
-            out.append(Template(text, g.parse_template(text), item.start_mark.line + 1))
+            line = item.start_mark.line + 1
+            ours = g.parse_template(text)
+            if reading == "ours":
+                readings = [ours]
+            elif reading == "picovoice":
+                readings = [g.parse_template(text, swap_brackets=True)]
+            else:
+                readings = list(dict.fromkeys([ours, g.parse_template(text, swap_brackets=True)]))
+                readings = [r for r in readings if not g.can_be_empty(r)] or readings[:1]
+            out += [Template(text, r, line) for r in readings]
         except g.GrammarError as exc:
             raise _fail(path, item, f"intent '{intent}': {exc}") from exc
     return tuple(out)
+
+
+def bracket_reading(texts: list[str]) -> str:
+    """How a Rhino context's brackets are meant. The issue's layout reads ``[a, b]`` as optional and ``(a, b)``
+    as a required choice; Picovoice's own contexts the other way round ("reset (the) (timer)"). Nobody writes a
+    required choice of one option, so a one-option group tells: ``(the)`` alone → "picovoice", ``[please]``
+    alone → "ours"; neither or both → "both" readings."""
+    single = {"(": 0, "[": 0}
+    for text in texts:
+        try:
+            node = g.parse_template(text)
+        except g.GrammarError:
+            continue  # reported when the templates are read
+        for n in g._walk(node):
+            if isinstance(n, g.Alt) and len(n.options) == 1:
+                single["[" if n.optional else "("] += 1
+    if single["("] and not single["["]:
+        return "picovoice"
+    if single["["] and not single["("]:
+        return "ours"
+    return "both"
+
+
+def _with_builtin_slots(intents: dict[str, tuple[Template, ...]], slots: dict[str, g.SlotDef]
+                        ) -> dict[str, g.SlotDef]:
+    """``slots`` plus the generated lists of the Rhino built-in slot types the templates use."""
+    used = {ref.slot for ts in intents.values() for t in ts for ref in g._walk(t.node) if isinstance(ref, g.SlotRef)}
+    return {**slots, **{name: g.builtin_slot(name) for name in sorted(used) if name in g.BUILTIN_SLOTS}}
 
 
 def _slot_value(path: Path, item: Any, slot: str) -> g.SlotValue:
@@ -242,7 +290,7 @@ def _check(gs: GrammarSet, path: Path) -> None:
         raise CommandSetError(f"{path}: negative {clash[0]!r} is also a sentence of intent '{seen[clash[0]]}'")
 
 
-def _rhino(path: Path, root: Any) -> GrammarSet:
+def _rhino(path: Path, root: Any, reading: str | None = None) -> GrammarSet:
     ctx = _get(root, "context")
     extra = [k for k, _ in _keys(path, ctx, "context") if k not in ("expressions", "slots", "macros")]
     if extra:
@@ -250,14 +298,18 @@ def _rhino(path: Path, root: Any) -> GrammarSet:
     if _get(ctx, "macros") is not None:
         raise _fail(path, _get(ctx, "macros"), "Rhino macros are not supported: inline them as (a, b) choices")
     intents = {}
-    for name, node in _keys(path, _get(ctx, "expressions"), "context.expressions"):
+    exprs = list(_keys(path, _get(ctx, "expressions"), "context.expressions"))
+    if reading is None:
+        reading = bracket_reading([t for name, node in exprs for t, _ in _strings(path, node, name)])
+    for name, node in exprs:
         if not RHINO_INTENT.match(name) or name == UNKNOWN:
             raise _fail(path, node, f"intent name {name!r} must match [A-Za-z][A-Za-z0-9_]* and not be {UNKNOWN}")
-        intents[name] = _templates(path, node, name)
+        intents[name] = _templates(path, node, name, reading)
     stem = re.sub(r"[^a-z0-9_]+", "_", path.stem.lower()).strip("_") or "context"
     name = stem if stem[0].isalpha() else f"set_{stem}"
-    return GrammarSet(name, f"Rhino context {path.name}", "rhino", intents, _slots(path, _get(ctx, "slots")),
-                      (), path)
+    slots = _with_builtin_slots(intents, _slots(path, _get(ctx, "slots")))
+    desc = f"Rhino context {path.name}" + ("" if reading == "ours" else f" ({reading} bracket reading)")
+    return GrammarSet(name, desc, "rhino", intents, slots, (), path)
 
 
 def _ours(path: Path, root: Any) -> GrammarSet:
@@ -278,7 +330,7 @@ def _ours(path: Path, root: Any) -> GrammarSet:
     negatives = tuple(" ".join(s.lower().split()) for s, _ in _strings(path, negs, "negatives")) if negs else ()
     desc = keys.get("description")
     return GrammarSet(name, desc.value if isinstance(desc, yaml.ScalarNode) else "", "ours", intents,
-                      _slots(path, keys.get("slots")), negatives, path)
+                      _with_builtin_slots(intents, _slots(path, keys.get("slots"))), negatives, path)
 
 
 def is_grammar_text(text: str) -> bool:
@@ -311,8 +363,20 @@ def load_grammar_set(name_or_file: str | Path) -> GrammarSet:
         raise CommandSetError(f"{path}: invalid YAML: {exc}") from exc
     if not isinstance(root, yaml.MappingNode):
         raise CommandSetError(f"{path}: a command set must be a mapping with 'intents' (or a Rhino 'context')")
-    gs = _rhino(path, root) if _get(root, "context") is not None else _ours(path, root)
-    gs = GrammarSet(gs.name, gs.description, gs.format, gs.intents, gs.slots, gs.negatives, path,
-                    hashlib.sha256(raw).hexdigest())
-    _check(gs, path)
-    return gs
+    sha = hashlib.sha256(raw).hexdigest()
+
+    def finish(gs: GrammarSet) -> GrammarSet:
+        gs = GrammarSet(gs.name, gs.description, gs.format, gs.intents, gs.slots, gs.negatives, path, sha)
+        _check(gs, path)
+        return gs
+
+    if _get(root, "context") is None:
+        return finish(_ours(path, root))
+    try:
+        return finish(_rhino(path, root))
+    except CommandSetError as exc:  # the two bracket readings together make one sentence two intents'
+        if "is in both" not in str(exc):
+            raise
+        log.warning("%s: reading its brackets both ways gives one sentence two intents (%s); using [optional] "
+                    "and (required) only", path, exc)
+        return finish(_rhino(path, root, reading="ours"))
