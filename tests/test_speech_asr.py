@@ -263,6 +263,64 @@ def test_rhino_builtin_numbers_decode_to_digits(asr: WhisperAsr, speak, tmp_path
     assert rec.decide(rec.recognize(speak("what time is it", "en-us", 150)))[0] is None
 
 
+_H, _M, _S = ("$pv.TwoDigitInteger:hours [hour, hours]", "$pv.TwoDigitInteger:minutes [minute, minutes]",
+              "$pv.TwoDigitInteger:seconds [second, seconds]")
+CLOCK = f"""context:
+  expressions:
+    setTimer:
+      - "set (a, the) [timer, countdown] for {_H} (and) {_M} (and) {_S}"
+      - "set (a, the) [timer, countdown] for {_M} (and) {_S}"
+      - "set (a, the) [timer, countdown] for {_M}"
+    reset:
+      - "reset (the) (timer)"
+"""
+
+
+def test_sets_too_large_to_write_out_decode_on_a_lazy_trie(asr: WhisperAsr, speak, tmp_path: Path) -> None:
+    """A Rhino context of 10^8 sentences (three two-digit numbers in one template) loads at once and decodes
+    with nothing trained; on a small set the lazy trie decides exactly as the written-out one."""
+    import time
+
+    from agent.speech.asr_grammar import SENTENCE_LIMIT, AsrGrammar, AsrGrammarRecognizer, decodes_sentences
+    from agent.speech.grammar_set import load_grammar_set
+    from agent.speech.grammar_tokens import LazyTokenTrie
+
+    ctx = tmp_path / "clock.yaml"
+    ctx.write_text(CLOCK)
+    assert load_grammar_set(ctx).count() > 100 * SENTENCE_LIMIT and decodes_sentences(ctx)
+    t0 = time.perf_counter()
+    rec = AsrGrammarRecognizer.from_set(ctx, asr=asr)
+    assert time.perf_counter() - t0 < 5.0 and isinstance(rec.grammar.trie, LazyTokenTrie)
+    for text, intent, slots in (("set a timer for one hour twenty minutes and ten seconds", "setTimer",
+                                 {"hours": "1", "minutes": "20", "seconds": "10"}),
+                                ("set a timer for five minutes", "setTimer", {"minutes": "5"}),
+                                ("reset", "reset", {})):
+        scores = rec.recognize(speak(text, "en-us", 150))
+        assert rec.decide(scores)[0] == intent and scores.slots == slots, (text, scores)
+    assert rec.decide(rec.recognize(speak("turn on the lights", "en-us", 150)))[0] is None
+    g = rec.grammar
+    assert g.says("Set a timer for 5 minutes.") and g.says("set the countdown for ninety nine minutes")
+    assert not g.says("set a timer") and not g.says("turn on the lights")
+    trie = g.trie
+    assert isinstance(trie, LazyTokenTrie)
+    trie.trim(max_nodes=1)  # forgets all but the root, and still decodes
+    assert len(trie) == 1 and not g.entries
+    assert rec.decide(rec.recognize(speak("set a timer for five minutes", "en-us", 150)))[0] == "setTimer"
+    # the same decisions as the written-out trie; the lazy trie keeps one entry per meaning (intent and slot
+    # values), so "... minute" and "... minutes" no longer split the confidence
+    small = tmp_path / "small.yaml"
+    small.write_text(CLOCK.split("    setTimer:")[0] + "    setTimer:\n"
+                     "      - \"set (a) timer for $pv.TwoDigitInteger:minutes [minute, minutes]\"\n"
+                     "    reset:\n      - \"reset (the) (timer)\"\n")
+    gs = load_grammar_set(small)
+    full, lazy = AsrGrammar(gs, asr), AsrGrammar(gs, asr, limit=10)
+    assert isinstance(lazy.trie, LazyTokenTrie) and not isinstance(full.trie, LazyTokenTrie)
+    for text in ("set a timer for twenty five minutes", "reset the timer", "what time is it"):
+        audio = speak(text, "en-us", 150).astype(np.float32) / 32768
+        a, b = full.decode(audio), lazy.decode(audio)
+        assert (a.intent, a.slots) == (b.intent, b.slots) and b.confidence >= a.confidence - 1e-6, text
+
+
 def load_command_set_any(name: str) -> tuple[str, ...]:
     from agent.speech.grammar_set import load_grammar_set
 
@@ -309,4 +367,4 @@ def test_which_sets_the_recognizer_decodes(tmp_path: Path) -> None:
     big.write_text("context:\n  expressions:\n    go:\n      - \"$a:x $a:y $a:z\"\n"
                    f"  slots:\n    a: [{values}]\n")
     assert load_grammar_set(big).count() == 70 ** 3 > SENTENCE_LIMIT
-    assert not decodes_sentences(big)  # too many to enumerate: a trained bundle's per-slot heads
+    assert decodes_sentences(big)  # too many to write out: decoded on a lazily built token trie

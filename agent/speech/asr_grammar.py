@@ -28,6 +28,7 @@ from .asr import WhisperAsr, as_audio, collapse_repeats, normalize
 from .asr_recognizer import CANVAS_SAMPLES, LOW_LOGPROB, MODEL, NO_SPEECH
 from .grammar_recognizer import GrammarScores, decide_joint
 from .grammar_set import GrammarSet, load_grammar_set
+from .grammar_tokens import LazyTokenTrie
 from .recognizer import CommandRecognizer, Manifest
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,21 @@ class TokenTrie:
     children: list[dict[int, int]] = field(default_factory=lambda: [{}])
     ends: dict[int, list[int]] = field(default_factory=dict)
 
+    def next_tokens(self, node: int) -> dict[int, int]:
+        return self.children[node]
+
+    def sentences_at(self, node: int) -> list[int]:
+        return self.ends.get(node, [])
+
+    def walk(self, tokens: list[int]) -> int | None:
+        node = 0
+        for t in tokens:
+            nxt = self.children[node].get(t)
+            if nxt is None:
+                return None
+            node = nxt
+        return node
+
     def add(self, tokens: list[int], entry: int) -> None:
         node = 0
         for t in tokens:
@@ -113,6 +129,12 @@ class TokenTrie:
         self.ends.setdefault(node, [])
         if entry not in self.ends[node]:
             self.ends[node].append(entry)
+
+
+def unit_forms(words: str, first: bool) -> list[str]:
+    """How Whisper may write one unit (a word or a slot value) inside a sentence: :func:`written_forms`, with
+    capitals only when the unit starts the sentence."""
+    return [f for f in written_forms(words) if first or not f[1:2].isupper()]
 
 
 def written_forms(sentence: str) -> list[str]:
@@ -135,7 +157,7 @@ class Hypothesis:
     tokens: int = 1  # its token count (for the mean log-probability of Whisper's silence rule)
 
 
-def beam_search(asr: WhisperAsr, kv: np.ndarray, trie: TokenTrie, beam: int = 6,
+def beam_search(asr: WhisperAsr, kv: np.ndarray, trie: TokenTrie | LazyTokenTrie, beam: int = 6,
                 max_steps: int = 40) -> tuple[list[Hypothesis], dict[tuple[int, ...], np.ndarray]]:
     """The best complete sentences (one hypothesis per entry, best first) and every next-token distribution
     computed on the way (keyed by token prefix, for the greedy transcript to reuse)."""
@@ -143,7 +165,7 @@ def beam_search(asr: WhisperAsr, kv: np.ndarray, trie: TokenTrie, beam: int = 6,
     done: dict[int, float] = {}
     done_len: dict[int, int] = {}
     seen: dict[tuple[int, ...], np.ndarray] = {}
-    restart = sorted(set(trie.children[0]) | set(asr.comma_ids))  # a sentence starting over: a repetition
+    restart = sorted(set(trie.next_tokens(0)) | set(asr.comma_ids))  # a sentence starting over: a repetition
     for _ in range(max_steps):
         if not live:
             break
@@ -151,13 +173,14 @@ def beam_search(asr: WhisperAsr, kv: np.ndarray, trie: TokenTrie, beam: int = 6,
         nxt: list[tuple[float, int, tuple[int, ...]]] = []
         for (score, node, seq), dist in zip(live, dists, strict=True):
             seen[seq] = dist
-            if node in trie.ends:
+            ends = trie.sentences_at(node)
+            if ends:
                 end = score + asr.end_given_no_repeat(dist, restart)
-                for e in trie.ends[node]:
+                for e in ends:
                     if end > done.get(e, -np.inf):
                         done[e] = end
                         done_len[e] = len(seq) - len(asr.prompt)
-            for tok, child in trie.children[node].items():
+            for tok, child in trie.next_tokens(node).items():
                 nxt.append((score + float(dist[tok]), child, (*seq, tok)))
         nxt.sort(key=lambda h: -h[0])
         best_done = max(done.values(), default=-np.inf)
@@ -170,28 +193,46 @@ class AsrGrammar:
     """A grammar set compiled for the recognizer: entries (intent, slots, sentence) and their token trie."""
 
     def __init__(self, gs: GrammarSet, asr: WhisperAsr, limit: int = SENTENCE_LIMIT) -> None:
+        """Sets of up to ``limit`` sentences are written out into a :class:`TokenTrie`; larger ones are decoded
+        on a :class:`~agent.speech.grammar_tokens.LazyTokenTrie` that builds only what the search visits."""
         self.set = gs
         self.asr = asr
         self.entries: list[tuple[str, dict[str, str], str]] = []
-        self.trie = TokenTrie()
-        self.keys: set[str] = set()
+        self.keys: set[str] | None = set()
+        self.trie: TokenTrie | LazyTokenTrie
+        if gs.count() > limit:
+            self.trie = LazyTokenTrie(gs, asr.tokenizer.encode, unit_forms)
+            self.entries = self.trie.entries  # grows as the search completes sentences
+            self.keys = None
+            log.info("grammar %s: %d sentences, decoded on a lazily built token trie", gs.name, gs.count())
+            return
+        trie = self.trie = TokenTrie()
         for intent in gs.intents:
             for sentence, slots in gs.expand(intent, limit):
                 e = len(self.entries)
                 self.entries.append((intent, slots, sentence))
                 self.keys.add(spoken_key(sentence))
                 for form in written_forms(sentence):
-                    self.trie.add(asr.tokenizer.encode(form), e)
-        log.info("grammar %s: %d sentences, %d trie nodes", gs.name, len(self.entries), len(self.trie.children))
+                    trie.add(asr.tokenizer.encode(form), e)
+        log.info("grammar %s: %d sentences, %d trie nodes", gs.name, len(self.entries), len(trie.children))
+
+    def says(self, text: str) -> bool:
+        """Whether a transcript (repetitions collapsed) is a sentence of the set."""
+        if self.keys is not None:
+            return spoken_key(text) in self.keys
+        node = self.trie.walk(self.asr.tokenizer.encode(" " + normalize(text)))
+        return node is not None and bool(self.trie.sentences_at(node))
 
     def _repeating(self, text: str) -> bool:
         """A sentence of the set that Whisper has started to say again ("3, 8, 7, 3, ..."): the loop of a short
         window, not speech; reading on would only cost decoder runs."""
         once = collapse_repeats(text)
-        return len(normalize(text).split()) > len(once.split()) and spoken_key(once) in self.keys
+        return len(normalize(text).split()) > len(once.split()) and self.says(once)
 
     def decode(self, audio: np.ndarray, beam: int = 6, bias: float = 0.0) -> Decoded:
         kv = self.asr.encode(audio)
+        if isinstance(self.trie, LazyTokenTrie):
+            self.trie.trim()
         hyps, seen = beam_search(self.asr, kv, self.trie, beam=beam)
         if hyps and hyps[0].logprob / (hyps[0].tokens + 1) < LOW_LOGPROB:
             # Whisper's silence rule, as for single words: no speech when its no-speech probability is high
@@ -203,7 +244,7 @@ class AsrGrammar:
                 return Decoded(post, None, {}, 1.0, "")
         free_t = self.asr.greedy(kv, seen.get, 30, stop=self._repeating)
         text, free = free_t.text, free_t.logprob
-        in_set = spoken_key(collapse_repeats(text)) in self.keys
+        in_set = self.says(collapse_repeats(text))
         labels = self.set.labels
         per = np.full(len(labels), -np.inf)
         for h in hyps:
@@ -241,17 +282,18 @@ def asr_available(model_dir: Path | None = None, model: str = "tiny.en") -> bool
 
 def decodes_sentences(set_path: Path) -> bool:
     """Whether a set is one this decoder serves (rather than a trained bundle): a grammar set (slots,
-    templates, a Rhino context), or a flat set with a phrase of two words or more, that expands to at most
-    :data:`SENTENCE_LIMIT` sentences (measured: 151,552 sentences compile in 5.8 s to a 342,519-node trie,
-    +182 MB; larger sets go to a trained bundle, whose per-slot heads do not enumerate). Single-word sets
-    (``speech_commands_10``, ``digits`` and the like) are served by a trained head with the recognizer
-    (:mod:`.asr_recognizer`): alone, the recognizer's transcript of a lone real word is too often not that
-    word to reject by."""
+    templates, a Rhino context) of any size, or a flat set with a phrase of two words or more. Up to
+    :data:`SENTENCE_LIMIT` sentences are written out into a token trie (measured: 151,552 sentences compile in
+    5.8 s to a 342,519-node trie, +182 MB); larger sets are decoded on a lazily built one
+    (:mod:`.grammar_tokens`). Single-word sets (``speech_commands_10``, ``digits`` and the like) are served by a
+    trained head with the recognizer (:mod:`.asr_recognizer`): alone, the recognizer's transcript of a lone
+    real word is too often not that word to reject by."""
     from .commands import is_grammar_file, load_command_set
 
     text = set_path.read_text(encoding="utf-8")
     if is_grammar_file(text):
-        return load_grammar_set(set_path).count() <= SENTENCE_LIMIT
+        load_grammar_set(set_path)  # errors in the set surface here, naming the line
+        return True
     cs = load_command_set(set_path)
     return any(len(p.split()) > 1 for ps in cs.intents.values() for p in ps)
 
@@ -268,7 +310,7 @@ class AsrGrammarRecognizer(CommandRecognizer):
         self.threshold = threshold
         gs = grammar.set
         self.manifest = Manifest(name=gs.name, version=1, labels=gs.labels, threshold=threshold,
-                                 human_version=f"{gs.name} ({MODEL} constrained to {len(grammar.entries)} sentences, "
+                                 human_version=f"{gs.name} ({MODEL} constrained to {gs.count()} sentences, "
                                                f"set sha256 {gs.sha256[:12]})",
                                  input={"features": f"{MODEL} log-mel"}, files={})
         self.bias = bias
