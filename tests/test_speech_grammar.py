@@ -177,6 +177,19 @@ def test_rhino_brackets_read_the_way_the_context_means_them(tmp_path: Path) -> N
     assert gs.count("go") >= len(go)
 
 
+def test_rhino_macros_expand_in_place(tmp_path: Path) -> None:
+    body = ("context:\n  expressions:\n    order:\n      - \"@polite (a) $size:size $drink:drink (please)\"\n"
+            "  macros:\n    polite:\n      - \"can I get\"\n      - \"[give, bring] me\"\n"
+            "  slots:\n    size: [small, large]\n    drink: [tea, \"hot chocolate\"]\n")
+    gs = load_grammar_set(_write(tmp_path, body, "coffee.yaml"))
+    sents = dict(gs.expand("order"))
+    assert sents["bring me a large hot chocolate please"] == {"size": "large", "drink": "hot chocolate"}
+    assert "can i get small tea" in sents and "large tea" not in sents and len(sents) == 3 * 2 * 2 * 2 * 2
+    bad = body.replace("@polite (a)", "@rude (a)")
+    with pytest.raises(CommandSetError, match=r"coffee\.yaml:4: .*unknown macro '@rude' \(defined: @polite\)"):
+        load_grammar_set(_write(tmp_path, bad, "coffee.yaml"))
+
+
 def test_our_format_with_slots_and_synonyms() -> None:
     gs = load_any_set("devices")
     assert isinstance(gs, GrammarSet) and gs.format == "ours"

@@ -126,11 +126,13 @@ def builtin_slot(name: str) -> SlotDef:
 
 
 class _Parser:
-    def __init__(self, text: str, allow_slots: bool, swap_brackets: bool = False) -> None:
+    def __init__(self, text: str, allow_slots: bool, swap_brackets: bool = False,
+                 macros: Mapping[str, Alt] | None = None) -> None:
         self.text = text
         self.pos = 0
         self.allow_slots = allow_slots
         self.optional_opener = "(" if swap_brackets else "["
+        self.macros = macros
 
     def error(self, msg: str, pos: int | None = None) -> GrammarError:
         p = self.pos if pos is None else pos
@@ -168,6 +170,12 @@ class _Parser:
                 while self.pos < len(t) and not t[self.pos].isspace() and t[self.pos] not in _SPECIAL:
                     self.pos += 1
                 word = t[start:self.pos]
+                if word[0] == "@" and self.macros is not None:
+                    if word[1:] not in self.macros:
+                        raise self.error(f"unknown macro {word!r} (defined: "
+                                         f"{', '.join('@' + m for m in self.macros) or 'none'})", start)
+                    items.append(self.macros[word[1:]])
+                    continue
                 if word[0] in "<@":
                     raise self.error(f"{word!r}: expansion rules (<rule>) and macros (@macro) are not supported: "
                                      "write the alternatives out as (a | b)", start)
@@ -222,12 +230,14 @@ class _Parser:
         return SlotRef(name, var)
 
 
-def parse_template(text: str, *, allow_slots: bool = True, swap_brackets: bool = False) -> Seq:
+def parse_template(text: str, *, allow_slots: bool = True, swap_brackets: bool = False,
+                   macros: Mapping[str, Alt] | None = None) -> Seq:
     """Parse one template sentence; raises :class:`GrammarError` naming the column. ``swap_brackets``:
-    ``(...)`` is optional and ``[...]`` a required choice (Picovoice's reading of a Rhino context)."""
+    ``(...)`` is optional and ``[...]`` a required choice (Picovoice's reading of a Rhino context);
+    ``macros``: a Rhino context's macros (``@name`` → a required choice of its phrases)."""
     if not isinstance(text, str):
         raise GrammarError(f"a template must be a string, got {type(text).__name__}")
-    return _Parser(text, allow_slots, swap_brackets).parse()
+    return _Parser(text, allow_slots, swap_brackets, macros).parse()
 
 
 def _walk(node: Node) -> Iterator[Node]:

@@ -167,7 +167,11 @@ def _strings(path: Path, node: Any, where: str) -> list[tuple[str, Any]]:
     return [(item.value, item) for item in node.value]
 
 
-def _templates(path: Path, node: Any, intent: str, reading: str = "ours") -> tuple[Template, ...]:
+Macros = dict[bool, dict[str, g.Alt]]  # swap_brackets → macro name → its phrases as a required choice
+
+
+def _templates(path: Path, node: Any, intent: str, reading: str = "ours", macros: Macros | None = None,
+               ) -> tuple[Template, ...]:
     """The intent's templates. ``reading`` (see :func:`bracket_reading`): "ours" (``[optional]``,
     ``(required)``), "picovoice" (the other way round) or "both": each template in both readings, so every
     sentence either allows is recognized, except a reading in which the whole template may be left unsaid
@@ -176,18 +180,33 @@ def _templates(path: Path, node: Any, intent: str, reading: str = "ours") -> tup
     for text, item in _strings(path, node, intent):
         try:
             line = item.start_mark.line + 1
-            ours = g.parse_template(text)
+            m = macros or {}
+            ours = g.parse_template(text, macros=m.get(False))
             if reading == "ours":
                 readings = [ours]
             elif reading == "picovoice":
-                readings = [g.parse_template(text, swap_brackets=True)]
+                readings = [g.parse_template(text, swap_brackets=True, macros=m.get(True))]
             else:
-                readings = list(dict.fromkeys([ours, g.parse_template(text, swap_brackets=True)]))
+                readings = list(dict.fromkeys([ours, g.parse_template(text, swap_brackets=True,
+                                                                      macros=m.get(True))]))
                 readings = [r for r in readings if not g.can_be_empty(r)] or readings[:1]
             out += [Template(text, r, line) for r in readings]
         except g.GrammarError as exc:
             raise _fail(path, item, f"intent '{intent}': {exc}") from exc
     return tuple(out)
+
+
+class _AnyMacro(dict[str, g.Alt]):
+    """Every ``@macro`` name, read as a two-word choice (not a one-option group): for :func:`bracket_reading`."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __getitem__(self, key: str) -> g.Alt:
+        return g.Alt((g.Seq((g.Word("a"),)), g.Seq((g.Word("b"),))), optional=False)
+
+
+_ANY_MACRO = _AnyMacro()
 
 
 def bracket_reading(texts: list[str]) -> str:
@@ -198,7 +217,7 @@ def bracket_reading(texts: list[str]) -> str:
     single = {"(": 0, "[": 0}
     for text in texts:
         try:
-            node = g.parse_template(text)
+            node = g.parse_template(text, macros=_ANY_MACRO)  # only the template's own brackets count here
         except g.GrammarError:
             continue  # reported when the templates are read
         for n in g._walk(node):
@@ -295,16 +314,26 @@ def _rhino(path: Path, root: Any, reading: str | None = None) -> GrammarSet:
     extra = [k for k, _ in _keys(path, ctx, "context") if k not in ("expressions", "slots", "macros")]
     if extra:
         raise _fail(path, _get(ctx, extra[0]), f"unknown key 'context.{extra[0]}'")
-    if _get(ctx, "macros") is not None:
-        raise _fail(path, _get(ctx, "macros"), "Rhino macros are not supported: inline them as (a, b) choices")
+    macro_texts = {name: _strings(path, node, f"macro '{name}'")
+                   for name, node in (_keys(path, _get(ctx, "macros"), "context.macros")
+                                      if _get(ctx, "macros") is not None else [])}
     intents = {}
     exprs = list(_keys(path, _get(ctx, "expressions"), "context.expressions"))
     if reading is None:
-        reading = bracket_reading([t for name, node in exprs for t, _ in _strings(path, node, name)])
+        reading = bracket_reading([t for name, node in exprs for t, _ in _strings(path, node, name)]
+                                  + [t for ts in macro_texts.values() for t, _ in ts])
+    macros: Macros = {swap: {} for swap in (False, True)}
+    for swap in (False, True):
+        for name, texts in macro_texts.items():
+            try:
+                macros[swap][name] = g.Alt(tuple(g.parse_template(t, allow_slots=False, swap_brackets=swap)
+                                                 for t, _ in texts), optional=False)
+            except g.GrammarError as exc:
+                raise _fail(path, texts[0][1], f"macro '{name}': {exc}") from exc
     for name, node in exprs:
         if not RHINO_INTENT.match(name) or name == UNKNOWN:
             raise _fail(path, node, f"intent name {name!r} must match [A-Za-z][A-Za-z0-9_]* and not be {UNKNOWN}")
-        intents[name] = _templates(path, node, name, reading)
+        intents[name] = _templates(path, node, name, reading, macros)
     stem = re.sub(r"[^a-z0-9_]+", "_", path.stem.lower()).strip("_") or "context"
     name = stem if stem[0].isalpha() else f"set_{stem}"
     slots = _with_builtin_slots(intents, _slots(path, _get(ctx, "slots")))
