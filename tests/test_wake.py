@@ -140,6 +140,16 @@ def test_whisper_check_accepts_the_phrase_and_rejects_other_starts(asr: WhisperA
         check.check(silence(0.0))
 
 
+def test_wake_check_shares_the_recognizers_whisper(asr: WhisperAsr) -> None:
+    from agent.speech.asr_grammar import AsrGrammarRecognizer
+    from agent.speech.commands import SETS_DIR
+
+    rec = AsrGrammarRecognizer.from_set(SETS_DIR / "devices.yaml", asr=asr)
+    p = Pipeline(wake_cfg(), WavReplaySource(pcm=silence(0.1)), rec, MemoryPublisher())
+    assert p.wake is not None and p.wake.detector.verifier is not None
+    assert p.wake.detector.verifier.asr is asr  # one Whisper in memory, not two
+
+
 def test_two_stage_detector_proposes_with_the_head_and_decides_with_whisper(asr: WhisperAsr, home: CommandRecognizer,
                                                                            speak) -> None:
     bundle = committed_wake_bundle("hey home")
