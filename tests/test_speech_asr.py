@@ -203,7 +203,7 @@ def test_head_decides_whether_and_both_decide_which(monkeypatch: pytest.MonkeyPa
 
 
 def test_numbers_written_forms_and_keys() -> None:
-    from agent.speech.asr_grammar import TokenTrie, numerals, spoken_key, written_forms
+    from agent.speech.asr_grammar import TokenTrie, numerals, spoken_key, unit_forms, written_forms
 
     assert numerals("set twenty one degrees") == "set 21 degrees"
     assert numerals("three five seven") == "3 5 7" and numerals("forty") == "40"
@@ -215,6 +215,8 @@ def test_numbers_written_forms_and_keys() -> None:
     assert numerals("one hundred percent") == "100 percent"
     assert " set the volume to 50%" in written_forms("set the volume to fifty percent")
     assert spoken_key("Set the volume to 50%.") == spoken_key("set the volume to fifty percent")
+    assert written_forms("can i get a coffee") == [" can I get a coffee", " Can I get a coffee"]  # the pronoun
+    assert unit_forms("i", False) == [" I"] and unit_forms("five", False) == [" five", " 5"]
     trie = TokenTrie()
     trie.add([1, 2, 3], 0)
     trie.add([1, 2], 1)

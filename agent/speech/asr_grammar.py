@@ -133,18 +133,23 @@ class TokenTrie:
 
 def unit_forms(words: str, first: bool) -> list[str]:
     """How Whisper may write one unit (a word or a slot value) inside a sentence: :func:`written_forms`, with
-    capitals only when the unit starts the sentence."""
-    return [f for f in written_forms(words) if first or not f[1:2].isupper()]
+    a capital first letter only when the unit starts the sentence."""
+    return written_forms(words, capitalize=first)
 
 
-def written_forms(sentence: str) -> list[str]:
-    """How Whisper may write a sentence: leading space, first letter lower or upper case, and with its number
-    words as digits when it has any (spaced, and run together: "3 5 7", "357")."""
+_PRONOUN_I = re.compile(r"\bi(?=$| |'(?:m|d|ll|ve)\b)")
+
+
+def written_forms(sentence: str, capitalize: bool = True) -> list[str]:
+    """How Whisper may write a sentence: leading space, first letter lower or upper case (only lower with
+    ``capitalize`` False), the pronoun "I" in capitals ("can I get", "I'm"), and with its number words as digits
+    when it has any (spaced, and run together: "3 5 7", "357")."""
     forms: list[str] = []
+    sentence = _PRONOUN_I.sub("I", sentence)
     digits = numerals(sentence)
     percent = _PERCENT.sub(r"\1%", digits)  # "fifty percent" → "50%"
     for s in dict.fromkeys((sentence, digits, _DIGIT_GAP.sub("", digits), percent)):
-        for v in (" " + s, " " + s[:1].upper() + s[1:]):
+        for v in (" " + s, " " + s[:1].upper() + s[1:]) if capitalize else (" " + s,):
             if v not in forms:
                 forms.append(v)
     return forms
