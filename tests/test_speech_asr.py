@@ -202,6 +202,16 @@ def test_head_decides_whether_and_both_decide_which(monkeypatch: pytest.MonkeyPa
     assert run(silent, 0.0, sure)[0] == "zero"  # no speech by Whisper's rule, the head alone decides
 
 
+def test_silence_rule_reads_the_better_decoded_text() -> None:
+    from agent.speech.asr import Transcript
+    from agent.speech.asr_recognizer import silent
+
+    confident = Transcript(" 0 0", (657, 657), -0.4, ended=False)  # a quiet "zero" read twice, confidently
+    unsure = Transcript(" [ [ [", (685, 685, 685), -4.5, ended=False)
+    assert not silent(0.74, -1.14, confident)  # speech: Whisper wrote something it was sure of
+    assert silent(0.74, -1.14, unsure) and not silent(0.5, -3.0, unsure) and not silent(0.9, -0.5, unsure)
+
+
 def test_numbers_written_forms_and_keys() -> None:
     from agent.speech.asr_grammar import TokenTrie, numerals, spoken_key, unit_forms, written_forms
 

@@ -39,7 +39,7 @@ import numpy as np
 from ..errors import ModelError
 from ..runtime.session import load_model
 from ..types import CommandScores
-from .asr import WhisperAsr, as_audio, collapse_repeats, normalize
+from .asr import Transcript, WhisperAsr, as_audio, collapse_repeats, normalize
 from .commands import UNKNOWN
 from .frontend import EMBED_DIM, SpeechFrontend
 from .grammar_recognizer import GrammarScores
@@ -53,6 +53,15 @@ MODEL = "whisper-tiny.en"
 CANVAS_SAMPLES = 38400  # the sliding window of false-accept measurements, as the head bundles use
 NO_SPEECH = 0.6  # Whisper's transcribe(): no speech when its no-speech probability is above this ...
 LOW_LOGPROB = -1.0  # ... and the decoded text's mean log-probability per token is below this
+
+
+def silent(no_speech: float, best_mean_logprob: float, free: Transcript) -> bool:
+    """Whisper's own silence rule (its ``transcribe``): no speech when the no-speech probability is above
+    :data:`NO_SPEECH` and the decoded text's mean log-probability per token is below :data:`LOW_LOGPROB`. The
+    decoded text is the better of the set's best sentence and Whisper's own transcript: a quiet "zero" that
+    Whisper reads confidently as "0 0" is speech even when the sentence "0" alone scores low."""
+    free_mean = free.logprob / max(1, len(free.tokens) + int(free.ended))
+    return no_speech > NO_SPEECH and max(best_mean_logprob, free_mean) < LOW_LOGPROB
 
 
 @dataclass(frozen=True)
@@ -158,7 +167,7 @@ class AsrRecognizer(CommandRecognizer):
         per = np.full(len(self.labels) - 1, -np.inf)
         np.logaddexp.at(per, self._label_index, a.scores)
         best = int(np.argmax(a.scores))
-        if a.no_speech > NO_SPEECH and a.scores[best] / (len(self._sentences[best]) + 1) < LOW_LOGPROB:
+        if silent(a.no_speech, a.scores[best] / (len(self._sentences[best]) + 1), a.free):
             return np.full_like(per, -np.inf), 0.0  # Whisper's own silence rule: nothing was said
         in_set = collapse_repeats(a.free.text) in self._texts
         return per, (-np.inf if in_set else a.free.logprob)

@@ -50,6 +50,7 @@ class LazyTokenTrie:
         self._encode = encode
         self._forms = forms
         self._unit_cache: dict[tuple[str, bool], list[tuple[int, ...]]] = {}
+        self._values: dict[str, list[tuple[str, str]]] = {}
         self.entries: list[tuple[str, dict[str, str], str]] = []
         self._entry_ids: dict[tuple[str, Slots], int] = {}
         self._nodes: list[frozenset[Deriv]] = []
@@ -98,11 +99,18 @@ class LazyTokenTrie:
             for toks in self._unit_tokens(top.text, not d.started):
                 out.append(Deriv(d.intent, rest, d.slots, toks, True))
         else:  # a slot reference: each value, said whole, with its canonical value recorded
-            for value in self.set.slots[top.slot].values:
-                slots = (*d.slots, (top.var, value.canonical))
-                for spoken, _ in g.expand(value.spoken, {}):
-                    for toks in self._unit_tokens(spoken, not d.started):
-                        out.append(Deriv(d.intent, rest, slots, toks, True))
+            for spoken, canonical in self._slot_values(top.slot):
+                slots = (*d.slots, (top.var, canonical))
+                for toks in self._unit_tokens(spoken, not d.started):
+                    out.append(Deriv(d.intent, rest, slots, toks, True))
+
+    def _slot_values(self, slot: str) -> list[tuple[str, str]]:
+        """(spoken form, canonical value) of every way to say each value of a slot list (cached)."""
+        got = self._values.get(slot)
+        if got is None:
+            got = self._values[slot] = [(spoken, v.canonical) for v in self.set.slots[slot].values
+                                        for spoken, _ in g.expand(v.spoken, {})]
+        return got
 
     def _settle_all(self, ds: list[Deriv]) -> frozenset[Deriv]:
         out: list[Deriv] = []
