@@ -121,6 +121,7 @@ def asr() -> WhisperAsr:
 def test_spellings_cover_how_whisper_writes_the_phrase() -> None:
     assert spellings("hey home") == [" hey home", " hey, home", " Hey home", " Hey, home", " Hey Home", " Hey, Home"]
     assert spellings("computer") == [" computer", " Computer"]
+    assert {" OK home", " Okay, home", " ok home"} <= set(spellings("ok home"))  # one word, three spellings
 
 
 def test_whisper_check_accepts_the_phrase_and_rejects_other_starts(asr: WhisperAsr, speak,
@@ -138,6 +139,10 @@ def test_whisper_check_accepts_the_phrase_and_rejects_other_starts(asr: WhisperA
     assert not check.check(tap).accepted and not check.check(silence(1.0)).accepted
     with pytest.raises(ModelError, match="empty"):
         check.check(silence(0.0))
+    ok = WakeVerifier(asr, "ok home")  # Whisper writes "Ok", "OK" or "Okay": all are the phrase
+    assert ok.check(speak("okay home turn on the lights", "en-us", 150)).accepted
+    assert ok.check(speak("OK home, what time is it", "en-us", 150)).accepted
+    assert not ok.check(speak("hey home turn on the lights", "en-us", 150)).accepted
 
 
 def test_wake_check_shares_the_recognizers_whisper(asr: WhisperAsr) -> None:

@@ -36,11 +36,21 @@ MAX_MARGIN = 3.0  # accept when log P(phrase) is at most this far below Whisper'
 GREETINGS = ("hey", "hi", "hello", "ok", "okay", "oh", "yo")  # a first word Whisper may follow with a comma
 
 
+SAME_WORD = {"ok": ("okay", "OK"), "okay": ("ok", "OK")}  # one word, several spellings
+
+
+def _same(word: str) -> str:
+    return "ok" if word in SAME_WORD else word
+
+
 def spellings(phrase: str) -> list[str]:
     """How Whisper may write ``phrase`` at the start of a transcript (leading space, as it writes a first word):
-    lower case, first word capitalized, every word capitalized; a comma after a greeting word."""
+    lower case, first word capitalized, every word capitalized; a comma after a greeting word; "ok" also as
+    "okay" and "OK"."""
     words = phrase.split()
-    forms = [words, [words[0].capitalize(), *words[1:]], [w.capitalize() for w in words]]
+    firsts = [words[0], *SAME_WORD.get(words[0].lower(), ())]
+    forms = [f for w0 in firsts for f in ([w0, *words[1:]], [w0[:1].upper() + w0[1:], *words[1:]],
+                                          [w0[:1].upper() + w0[1:], *(w.capitalize() for w in words[1:])])]
     out: list[str] = []
     for f in forms:
         out.append(" " + " ".join(f))
@@ -66,7 +76,7 @@ class WakeVerifier:
         self.max_margin = max_margin
         self._spellings = [asr.tokenizer.encode(s) for s in spellings(phrase)]
         self._prepared: Candidates = asr.prepare(self._spellings)
-        self._words = normalize(phrase).split()
+        self._words = [_same(w) for w in normalize(phrase).split()]
 
     def check(self, pcm: np.ndarray) -> Verdict:
         """Whether the utterance (int16 or float 16 kHz mono) starts with the phrase."""
@@ -82,7 +92,7 @@ class WakeVerifier:
         free = self.asr.greedy(kv, lambda key: lp[c.nodes[key]] if key in c.nodes else None,
                                len(self._spellings[best]))
         margin = phrase_lp - free.logprob
-        if normalize(free.text).split()[: len(self._words)] == self._words:
+        if [_same(w) for w in normalize(free.text).split()[: len(self._words)]] == self._words:
             margin = max(margin, 0.0)  # Whisper writes the phrase itself (in a spelling not listed, too)
         silent = no_speech > NO_SPEECH and per[best] / len(self._spellings[best]) < LOW_LOGPROB
         accepted = not silent and margin >= -self.max_margin
