@@ -318,8 +318,7 @@ def test_sets_too_large_to_write_out_decode_on_a_lazy_trie(asr: WhisperAsr, spea
     trie.trim(max_nodes=1)  # forgets all but the root, and still decodes
     assert len(trie) == 1 and not g.entries
     assert rec.decide(rec.recognize(speak("set a timer for five minutes", "en-us", 150)))[0] == "setTimer"
-    # the same decisions as the written-out trie; the lazy trie keeps one entry per meaning (intent and slot
-    # values), so "... minute" and "... minutes" no longer split the confidence
+    # the same decisions as the written-out trie (both keep one entry per meaning, whose readings add up)
     small = tmp_path / "small.yaml"
     small.write_text(CLOCK.split("    setTimer:")[0] + "    setTimer:\n"
                      "      - \"set (a) timer for $pv.TwoDigitInteger:minutes [minute, minutes]\"\n"
@@ -330,7 +329,7 @@ def test_sets_too_large_to_write_out_decode_on_a_lazy_trie(asr: WhisperAsr, spea
     for text in ("set a timer for twenty five minutes", "reset the timer", "what time is it"):
         audio = speak(text, "en-us", 150).astype(np.float32) / 32768
         a, b = full.decode(audio), lazy.decode(audio)
-        assert (a.intent, a.slots) == (b.intent, b.slots) and b.confidence >= a.confidence - 1e-6, text
+        assert (a.intent, a.slots) == (b.intent, b.slots) and abs(a.confidence - b.confidence) < 0.05, text
 
 
 def load_command_set_any(name: str) -> tuple[str, ...]:

@@ -164,11 +164,15 @@ class Hypothesis:
 
 def beam_search(asr: WhisperAsr, kv: np.ndarray, trie: TokenTrie | LazyTokenTrie, beam: int = 6,
                 max_steps: int = 40) -> tuple[list[Hypothesis], dict[tuple[int, ...], np.ndarray]]:
-    """The best complete sentences (one hypothesis per entry, best first) and every next-token distribution
-    computed on the way (keyed by token prefix, for the greedy transcript to reuse)."""
+    """The best complete entries (one hypothesis per entry, best first) and every next-token distribution
+    computed on the way (keyed by token prefix, for the greedy transcript to reuse). An entry is a meaning (intent
+    and slot values): the probabilities of the sentences and writings that reach it in the search add up, since
+    they are different readings of one answer ("turn on the light" / "turn on the lights", "357" / "3 5 7");
+    its length is that of its best reading."""
     live: list[tuple[float, int, tuple[int, ...]]] = [(0.0, 0, asr.prompt)]
     done: dict[int, float] = {}
     done_len: dict[int, int] = {}
+    done_best: dict[int, float] = {}
     seen: dict[tuple[int, ...], np.ndarray] = {}
     restart = sorted(set(trie.next_tokens(0)) | set(asr.comma_ids))  # a sentence starting over: a repetition
     for _ in range(max_steps):
@@ -181,10 +185,11 @@ def beam_search(asr: WhisperAsr, kv: np.ndarray, trie: TokenTrie | LazyTokenTrie
             ends = trie.sentences_at(node)
             if ends:
                 end = score + asr.end_given_no_repeat(dist, restart)
-                for e in ends:
-                    if end > done.get(e, -np.inf):
-                        done[e] = end
+                for e in ends:  # an entry is a meaning: its sentences and writings add up
+                    if e not in done or end > done_best[e]:
+                        done_best[e] = end
                         done_len[e] = len(seq) - len(asr.prompt)
+                    done[e] = float(np.logaddexp(done.get(e, -np.inf), end))
             for tok, child in trie.next_tokens(node).items():
                 nxt.append((score + float(dist[tok]), child, (*seq, tok)))
         nxt.sort(key=lambda h: -h[0])
@@ -212,14 +217,19 @@ class AsrGrammar:
             log.info("grammar %s: %d sentences, decoded on a lazily built token trie", gs.name, gs.count())
             return
         trie = self.trie = TokenTrie()
+        meaning: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
         for intent in gs.intents:
             for sentence, slots in gs.expand(intent, limit):
-                e = len(self.entries)
-                self.entries.append((intent, slots, sentence))
+                key = (intent, tuple(sorted(slots.items())))
+                e = meaning.get(key, -1)
+                if e < 0:  # one entry per meaning (intent and slot values), whichever sentence says it
+                    e = meaning[key] = len(self.entries)
+                    self.entries.append((intent, slots, sentence))
                 self.keys.add(spoken_key(sentence))
                 for form in written_forms(sentence):
                     trie.add(asr.tokenizer.encode(form), e)
-        log.info("grammar %s: %d sentences, %d trie nodes", gs.name, len(self.entries), len(trie.children))
+        log.info("grammar %s: %d sentences (%d meanings), %d trie nodes", gs.name, gs.count(), len(self.entries),
+                 len(trie.children))
 
     def says(self, text: str) -> bool:
         """Whether a transcript (repetitions collapsed) is a sentence of the set."""
