@@ -178,6 +178,30 @@ def test_two_stage_detector_proposes_with_the_head_and_decides_with_whisper(asr:
     assert intent is not None and intent.name == "blinds_close"
 
 
+def test_a_phrase_with_no_head_and_no_way_to_train_one_is_checked_by_whisper_alone(
+        asr: WhisperAsr, home: CommandRecognizer, speak, monkeypatch: pytest.MonkeyPatch) -> None:
+    import agent.speech.wake_gate as wg
+
+    def no_torch(phrase: str) -> Path:
+        raise ModelError("training a wake phrase needs torch: pip install 'homeagent[train]'")
+
+    monkeypatch.setattr(wg, "ensure_wake_bundle", no_torch)
+    with pytest.raises(ModelError, match="torch"):  # no Whisper check allowed: the error stands
+        Pipeline(wake_cfg(phrase="ok home", verify="off"), WavReplaySource(pcm=silence(0.1)), home,
+                 MemoryPublisher())
+    p = Pipeline(wake_cfg(phrase="ok home"), WavReplaySource(pcm=silence(0.1)), home, MemoryPublisher())
+    assert p.wake is not None and isinstance(p.wake.detector, wg.WhisperWakeDetector)
+    det = p.wake.detector
+    pcm = seg(np.concatenate([speak("okay home", "en-us", 150), silence(0.08),
+                              speak("turn on the lights", "en-us", 150)]), 0.0).pcm
+    hit = det.detect(pcm)
+    assert hit is not None and 0.3 * SR < hit.cut < len(pcm) - SR // 2 and 0 < hit.score <= 1
+    assert det.detect(seg(speak("turn on the lights", "en-us", 150), 0.0).pcm) is None
+    assert p.handle_segment(seg(speak("okay home", "en-us", 150), 40.0)) is None  # opens the window
+    intent = p.handle_segment(seg(speak("close the blinds", "en-us", 150), 42.0))
+    assert intent is not None and intent.name == "blinds_close"
+
+
 # listening window -----------------------------------------------------------------------------------------
 def test_listening_window_opens_and_expires() -> None:
     w = ListeningWindow(5.0, gestures=("open_palm",), pointing_targets=("camera",))

