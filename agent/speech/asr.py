@@ -224,6 +224,21 @@ class Analysis:
     free: Transcript  # the greedy transcript
 
 
+@dataclass(frozen=True)
+class Prefixes:
+    """One decoder run over a candidate tree (:meth:`WhisperAsr.score_prefixes`)."""
+
+    scores: np.ndarray  # log-probability of each candidate's tokens, without an end
+    no_speech: float
+    dist: np.ndarray  # next-token log-probabilities at every node of the tree
+    nodes: dict[tuple[int, ...], int]
+
+    def known(self, prefix: tuple[int, ...]) -> np.ndarray | None:
+        """The next-token distribution after ``prefix`` when the tree has it (else None: a decoder run)."""
+        row = self.nodes.get(prefix)
+        return None if row is None else self.dist[row]
+
+
 class WhisperAsr:
     """The constrained recognizer's acoustic model (see the module doc)."""
 
@@ -314,16 +329,21 @@ class WhisperAsr:
         outside it costs one more short run; ``keep_going(text so far)`` False stops the greedy transcript early
         (unended) when the caller already knows the answer."""
         c = sentences if isinstance(sentences, Candidates) else self.prepare(sentences)
-        nodes = c.nodes
-        lp = self.decoder({**c.feeds, "cross_kv": kv})[0]
-        n = len(c.ends)
-        scores = np.bincount(c.owner, weights=lp[c.rows, c.ids], minlength=n).astype(np.float64)
-        for i in range(n):
-            scores[i] += self.end_given_no_repeat(lp[c.ends[i]], c.repeat_ids[i])
-        no_speech = float(np.exp(lp[nodes[self.prompt[:1]], self.no_speech_id]))
+        p = self.score_prefixes(kv, c)
+        scores = p.scores.copy()
+        for i in range(len(c.ends)):
+            scores[i] += self.end_given_no_repeat(p.dist[c.ends[i]], c.repeat_ids[i])
         stop = None if keep_going is None else (lambda text: not keep_going(text))
-        free = self.greedy(kv, lambda key: lp[nodes[key]] if key in nodes else None, max_free, stop)
-        return Analysis(scores, no_speech, free)
+        free = self.greedy(kv, p.known, max_free, stop)
+        return Analysis(scores, p.no_speech, free)
+
+    def score_prefixes(self, kv: np.ndarray, c: Candidates) -> Prefixes:
+        """One decoder run over the candidates' token tree: each candidate's log-probability as the start of the
+        transcript (its tokens, no end), Whisper's no-speech probability, and every node's next-token
+        distribution (:meth:`Prefixes.known`, for :meth:`greedy` to reuse)."""
+        lp = self.decoder({**c.feeds, "cross_kv": kv})[0]
+        scores = np.bincount(c.owner, weights=lp[c.rows, c.ids], minlength=len(c.ends)).astype(np.float64)
+        return Prefixes(scores, float(np.exp(lp[c.nodes[self.prompt[:1]], self.no_speech_id])), lp, c.nodes)
 
     def greedy(self, kv: np.ndarray, known: Callable[[tuple[int, ...]], np.ndarray | None],
                max_tokens: int, stop: Callable[[str], bool] | None = None) -> Transcript:

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..types import CommandScores
 from .asr import WhisperAsr, as_audio, collapse_repeats, normalize
-from .asr_recognizer import CANVAS_SAMPLES, LOW_LOGPROB, MODEL, NO_SPEECH
+from .asr_recognizer import CANVAS_SAMPLES, LOW_LOGPROB, MODEL, silent
 from .grammar_recognizer import GrammarScores, decide_joint
 from .grammar_set import GrammarSet, load_grammar_set
 from .grammar_tokens import LazyTokenTrie
@@ -107,15 +107,6 @@ class TokenTrie:
 
     def sentences_at(self, node: int) -> list[int]:
         return self.ends.get(node, [])
-
-    def walk(self, tokens: list[int]) -> int | None:
-        node = 0
-        for t in tokens:
-            nxt = self.children[node].get(t)
-            if nxt is None:
-                return None
-            node = nxt
-        return node
 
     def add(self, tokens: list[int], entry: int) -> None:
         node = 0
@@ -235,8 +226,13 @@ class AsrGrammar:
         """Whether a transcript (repetitions collapsed) is a sentence of the set."""
         if self.keys is not None:
             return spoken_key(text) in self.keys
-        node = self.trie.walk(self.asr.tokenizer.encode(" " + normalize(text)))
-        return node is not None and bool(self.trie.sentences_at(node))
+        node = 0
+        for t in self.asr.tokenizer.encode(" " + normalize(text)):
+            nxt = self.trie.next_tokens(node).get(t)
+            if nxt is None:
+                return False
+            node = nxt
+        return bool(self.trie.sentences_at(node))
 
     def _repeating(self, text: str) -> bool:
         """A sentence of the set that Whisper has started to say again ("3, 8, 7, 3, ..."): the loop of a short
@@ -253,7 +249,7 @@ class AsrGrammar:
             # Whisper's silence rule, as for single words: no speech when its no-speech probability is high
             # and the best sentence is improbable (noise windows read "[ Pause ]", "(footsteps)" ... there)
             no_speech = float(np.exp(self.asr.step_many(kv, [self.asr.prompt[:1]])[0][self.asr.no_speech_id]))
-            if no_speech > NO_SPEECH:
+            if silent(no_speech, hyps[0].logprob / (hyps[0].tokens + 1)):
                 post = np.zeros(len(self.set.labels))
                 post[-1] = 1.0
                 return Decoded(post, None, {}, 1.0, "")

@@ -55,13 +55,15 @@ NO_SPEECH = 0.6  # Whisper's transcribe(): no speech when its no-speech probabil
 LOW_LOGPROB = -1.0  # ... and the decoded text's mean log-probability per token is below this
 
 
-def silent(no_speech: float, best_mean_logprob: float, free: Transcript) -> bool:
+def silent(no_speech: float, best_mean_logprob: float, free: Transcript | None = None) -> bool:
     """Whisper's own silence rule (its ``transcribe``): no speech when the no-speech probability is above
-    :data:`NO_SPEECH` and the decoded text's mean log-probability per token is below :data:`LOW_LOGPROB`. The
-    decoded text is the better of the set's best sentence and Whisper's own transcript: a quiet "zero" that
-    Whisper reads confidently as "0 0" is speech even when the sentence "0" alone scores low."""
-    free_mean = free.logprob / max(1, len(free.tokens) + int(free.ended))
-    return no_speech > NO_SPEECH and max(best_mean_logprob, free_mean) < LOW_LOGPROB
+    :data:`NO_SPEECH` and the decoded text's mean log-probability per token is below :data:`LOW_LOGPROB`. With
+    ``free``, the decoded text is the better of the set's best sentence and Whisper's own transcript: a quiet
+    "zero" that Whisper reads confidently as "0 0" is speech even when the sentence "0" alone scores low."""
+    best = best_mean_logprob
+    if free is not None:
+        best = max(best, free.logprob / max(1, len(free.tokens) + int(free.ended)))
+    return no_speech > NO_SPEECH and best < LOW_LOGPROB
 
 
 @dataclass(frozen=True)

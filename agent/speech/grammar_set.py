@@ -181,14 +181,10 @@ def _templates(path: Path, node: Any, intent: str, reading: str = "ours", macros
         try:
             line = item.start_mark.line + 1
             m = macros or {}
-            ours = g.parse_template(text, macros=m.get(False))
-            if reading == "ours":
-                readings = [ours]
-            elif reading == "picovoice":
-                readings = [g.parse_template(text, swap_brackets=True, macros=m.get(True))]
-            else:
-                readings = list(dict.fromkeys([ours, g.parse_template(text, swap_brackets=True,
-                                                                      macros=m.get(True))]))
+            swaps = {"ours": (False,), "picovoice": (True,)}.get(reading, (False, True))
+            readings = list(dict.fromkeys(g.parse_template(text, swap_brackets=sw, macros=m.get(sw))
+                                          for sw in swaps))
+            if len(swaps) > 1:
                 readings = [r for r in readings if not g.can_be_empty(r)] or readings[:1]
             out += [Template(text, r, line) for r in readings]
         except g.GrammarError as exc:

@@ -155,13 +155,3 @@ class LazyTokenTrie:
                     got.append(e)
         self._ends[node] = got
         return got
-
-    def walk(self, tokens: list[int]) -> int | None:
-        """The node a token sequence leads to from the root, or None when no sentence starts so."""
-        node = 0
-        for t in tokens:
-            nxt = self.next_tokens(node).get(t)
-            if nxt is None:
-                return None
-            node = nxt
-        return node

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .asr import Candidates, WhisperAsr, as_audio, normalize
-from .asr_recognizer import LOW_LOGPROB, NO_SPEECH
+from .asr_recognizer import silent
 
 log = logging.getLogger(__name__)
 
@@ -82,23 +82,17 @@ class WakeVerifier:
         """Whether the utterance (int16 or float 16 kHz mono) starts with the phrase."""
         audio = as_audio(pcm)[: int(VERIFY_S * 16000)]
         kv = self.asr.encode(audio)
-        c = self._prepared
-        lp = self.asr.decoder({**c.feeds, "cross_kv": kv})[0]
-        per = np.bincount(c.owner, weights=lp[c.rows, c.ids], minlength=len(c.ends)).astype(np.float64)
-        phrase_lp = float(np.logaddexp.reduce(per))
-        best = int(np.argmax(per))
-        prompt = self.asr.prompt
-        no_speech = float(np.exp(lp[c.nodes[prompt[:1]], self.asr.no_speech_id]))
-        free = self.asr.greedy(kv, lambda key: lp[c.nodes[key]] if key in c.nodes else None,
-                               len(self._spellings[best]))
-        margin = phrase_lp - free.logprob
+        p = self.asr.score_prefixes(kv, self._prepared)
+        best = int(np.argmax(p.scores))
+        free = self.asr.greedy(kv, p.known, len(self._spellings[best]))
+        margin = float(np.logaddexp.reduce(p.scores)) - free.logprob
         if [_same(w) for w in normalize(free.text).split()[: len(self._words)]] == self._words:
             margin = max(margin, 0.0)  # Whisper writes the phrase itself (in a spelling not listed, too)
-        silent = no_speech > NO_SPEECH and per[best] / len(self._spellings[best]) < LOW_LOGPROB
-        accepted = not silent and margin >= -self.max_margin
+        quiet = silent(p.no_speech, p.scores[best] / len(self._spellings[best]))
+        accepted = not quiet and margin >= -self.max_margin
         log.debug("wake check %r: margin %.2f, transcript %r, no-speech %.2f -> %s", self.phrase, margin,
-                  free.text, no_speech, accepted)
-        return Verdict(accepted, margin, free.text, no_speech)
+                  free.text, p.no_speech, accepted)
+        return Verdict(accepted, margin, free.text, p.no_speech)
 
     def phrase_end(self, pcm: np.ndarray, step: int = 1280) -> int:
         """Where the phrase ends in an utterance that starts with it: the shortest prefix the check accepts,
