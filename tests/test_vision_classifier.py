@@ -66,6 +66,15 @@ def test_bundle_matches_its_heldout_report(vision_data: Path) -> None:
     _, _, persons = _rows(vision_data)
     assert set(report["landmarks_per_person"]) == set(persons)
     assert report["command"] == "python -m models.vision.train_gestures --eval"
+    # what each fold trained on: real rows of the held-out person's classes from the other people only
+    _, labels, _ = _rows(vision_data)
+    trained = report["real_rows_trained_per_person"]
+    assert set(trained) == set(persons)
+    for person, per_class in trained.items():
+        assert set(per_class) == {lab for lab, p in zip(labels, persons, strict=True) if p == person}
+        for lab, n in per_class.items():
+            assert 0 <= n <= sum(1 for t, p in zip(labels, persons, strict=True) if t == lab and p != person)
+    assert trained["kinivi"]["ok"] == 0  # nobody else recorded ok: that fold learned it from synthetic hands only
 
 
 def test_dev_data_goals(vision_data: Path) -> None:

@@ -129,8 +129,11 @@ def _trajectories(data: Path, hand_frac: float = 0.2, fps: float = 15.0) -> dict
 def print_heldout(rep: dict) -> None:
     """The bundle's leave-one-person-out numbers (people the shipped model has seen are held out there)."""
     print(f"== held out (leave one person out; regenerate: {rep.get('command', '?')})")
+    trained = rep.get("real_rows_trained_per_person", {})
     for person, accs in rep.get("landmarks_per_person", {}).items():
-        print(f"  {person:<20}" + "  ".join(f"{k} {v:.3f}" for k, v in accs.items()))
+        rows = trained.get(person, {})
+        print(f"  {person:<20}" + "  ".join(f"{k} {v:.3f}" + (f" ({rows[k]} real rows of others)" if k in rows else "")
+                                             for k, v in accs.items()))
     keys = ("landmarks_macro_accuracy", "landmarks_unknown_reject_rate", "photos_125_accuracy",
             "photos_unknown_reject_rate", "min_score")
     print("  " + "  ".join(f"{k} {rep[k]}" for k in keys if k in rep))
