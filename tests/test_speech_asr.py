@@ -182,8 +182,8 @@ def test_head_decides_whether_and_both_decide_which(monkeypatch: pytest.MonkeyPa
     n = len(rec.labels) - 1
     head_p = np.full(n + 1, 0.01)
 
-    def run(per: np.ndarray, free: float, head: np.ndarray) -> tuple[str | None, float]:
-        monkeypatch.setattr(rec, "scores", lambda pcm: (per, free))
+    def run(per: np.ndarray, free: float, head: np.ndarray, quiet: bool = False) -> tuple[str | None, float]:
+        monkeypatch.setattr(rec, "read", lambda pcm: (per, free, quiet))
         monkeypatch.setattr(rec.trained, "recognize", lambda pcm: CommandScores(rec.labels, tuple(head / head.sum()),
                                                                                 0.0, 0.0))
         return rec.decide(rec.recognize(np.ones(8000, np.int16)))
@@ -197,9 +197,30 @@ def test_head_decides_whether_and_both_decide_which(monkeypatch: pytest.MonkeyPa
     unsure[-1] = 0.9  # the head: unknown
     assert run(per, -1.0, unsure)[0] is None  # the transcript was something else
     assert run(per, -np.inf, unsure) == ("four", pytest.approx(0.9 / (0.9 + 0.09), abs=0.01))  # transcript "four"
-    silent = np.full(n, -np.inf)
-    assert run(silent, 0.0, unsure)[0] is None
-    assert run(silent, 0.0, sure)[0] == "zero"  # no speech by Whisper's rule, the head alone decides
+    assert run(per, -np.inf, unsure, quiet=True)[0] is None  # by Whisper's silence rule its transcript is nothing
+    # the head says a command was said: Whisper's ranking counts even where its silence rule fired
+    assert run(per, 0.0, sure, quiet=True)[0] == "four"
+    nothing = np.full(n, -np.inf)
+    assert run(nothing, 0.0, sure, quiet=True)[0] == "zero"  # no ranking from Whisper: the head alone decides
+
+
+def test_silence_context_keeps_the_utterance_and_adds_silence(asr: WhisperAsr, speak) -> None:
+    """With a decoder window (context_frames), the utterance's own keys and values come first, unchanged, then
+    those of silence up to the window; off (0) or for an utterance as long as the window, nothing is added."""
+    pcm = speak("turn on the light", "en-us")
+    audio = pcm.astype(np.float32) / 32768.0
+    plain = asr.encode(audio)
+    try:
+        asr.context_frames = 1000
+        long = asr.encode(audio)
+        assert long.shape[:2] == plain.shape[:2] and long.shape[2] == 500 and long.shape[3] == plain.shape[3]
+        np.testing.assert_array_equal(long[:, :, :plain.shape[2]], plain)
+        assert not np.allclose(long[:, :, plain.shape[2]:], 0.0)
+        asr.context_frames = 2 * plain.shape[2]
+        assert asr.encode(audio).shape == plain.shape
+    finally:
+        asr.context_frames = 0
+    assert asr.encode(audio).shape == plain.shape
 
 
 def test_silence_rule_reads_the_better_decoded_text() -> None:

@@ -162,17 +162,21 @@ class AsrRecognizer(CommandRecognizer):
             return False
         return any(p.startswith(t) for p in self._texts)
 
-    def scores(self, pcm: np.ndarray) -> tuple[np.ndarray, float]:
+    def read(self, pcm: np.ndarray) -> tuple[np.ndarray, float, bool]:
         """(log-score of each label but ``unknown``, log-prob of the free transcript or -inf when it is one of
-        the phrases)."""
+        the phrases, whether Whisper's own silence rule says nothing was said)."""
         a = self.asr.analyze(self.asr.encode(as_audio(pcm)), self._prepared, keep_going=self._could_be_phrase)
         per = np.full(len(self.labels) - 1, -np.inf)
         np.logaddexp.at(per, self._label_index, a.scores)
         best = int(np.argmax(a.scores))
-        if silent(a.no_speech, a.scores[best] / (len(self._sentences[best]) + 1), a.free):
-            return np.full_like(per, -np.inf), 0.0  # Whisper's own silence rule: nothing was said
+        quiet = silent(a.no_speech, a.scores[best] / (len(self._sentences[best]) + 1), a.free)
         in_set = collapse_repeats(a.free.text) in self._texts
-        return per, (-np.inf if in_set else a.free.logprob)
+        return per, (-np.inf if in_set else a.free.logprob), quiet
+
+    def scores(self, pcm: np.ndarray) -> tuple[np.ndarray, float]:
+        """:meth:`read` with the silence rule applied: no command scores and a certain "something else"."""
+        per, free, quiet = self.read(pcm)
+        return (np.full_like(per, -np.inf), 0.0) if quiet else (per, free)
 
     def posteriors(self, pcm: np.ndarray) -> np.ndarray:
         """The recognizer's posteriors over the labels, ``unknown`` last (the free transcript is unknown)."""
@@ -189,17 +193,18 @@ class AsrRecognizer(CommandRecognizer):
             post = self.posteriors(pcm)
             return CommandScores(labels=self.labels, scores=tuple(float(p) for p in post),
                                  t_start=t_start, t_end=t_end, snr_db=snr_db)
-        per, free = self.scores(pcm)
+        per, free, quiet = self.read(pcm)
         head = np.asarray(self.trained.recognize(pcm).scores, np.float64)
         n = len(self.labels) - 1
-        silent = bool(np.all(np.isinf(per)))
-        mine = np.zeros(n) if silent else np.exp(per - np.logaddexp.reduce(per))  # among the commands
-        joint = mine * head[:n] if not silent else head[:n].copy()
+        # Whisper's ranking of the commands. Its silence rule says whether *it* heard speech; once the head says
+        # a command was said, Whisper's ranking still counts (quiet 8 kHz digits often fall under the rule).
+        mine = np.exp(per - np.logaddexp.reduce(per)) if np.isfinite(per).any() else np.full(n, 1.0 / n)
+        joint = mine * head[:n]
         joint = joint / joint.sum() if joint.sum() > 0 else head[:n] / max(head[:n].sum(), 1e-12)
         h = int(np.argmax(head))
         if h < n and head[h] >= self.trained.threshold:  # the head says a command was said: which one, jointly
             conf = float(head[h])
-        elif not silent and np.isinf(free):  # the recognizer's whole transcript is one of the phrases
+        elif not quiet and np.isinf(free):  # the recognizer's whole transcript is one of the phrases
             joint, conf = mine, float(mine.max())
         else:
             conf = 0.0
