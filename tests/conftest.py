@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 import subprocess
@@ -16,7 +17,9 @@ import pytest
 from agent.audio.wav import read_wav_16k
 from agent.broker import LocalBroker
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+REPO = Path(__file__).resolve().parents[1]
+TEST_DATA = REPO / "tests" / "data"  # real recordings the tests need, shipped with their licences
+PHOTOS = REPO / "models" / "vision" / "data" / "sign_language_digits"  # the int8 model's calibration photos
 
 
 def _children() -> set[int]:
@@ -85,20 +88,22 @@ def speak(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    path = SHARED / "data"
-    if not path.is_dir():
-        raise RuntimeError(f"{path} missing: the shared data folder must sit beside the checkout")
-    return path
+def noise_dir() -> Path:
+    """Real noise recordings shipped with the tests (10 s each, 16 kHz mono; ``tests/data/noise``)."""
+    return TEST_DATA / "noise"
 
 
 @pytest.fixture(scope="session")
-def vision_data(shared_data: Path) -> Path:
-    """../shared/data/vision (required: the vision tests measure on it)."""
-    path = shared_data / "vision"
-    if not (path / "sign_language_digits").is_dir():
-        raise RuntimeError(f"{path}/sign_language_digits missing: the shared data folder is incomplete")
-    return path
+def vision_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A vision data folder laid out as ``eval gestures`` reads it: the shipped landmark rows and fingertip
+    trajectories (unpacked) and the shipped photos of real hands."""
+    root = tmp_path_factory.mktemp("vision")
+    (root / "hand_landmarks").mkdir()
+    for gz in sorted((TEST_DATA / "vision" / "hand_landmarks").glob("*.csv.gz")):
+        with gzip.open(gz, "rb") as f:
+            (root / "hand_landmarks" / gz.stem).write_bytes(f.read())
+    (root / "sign_language_digits").symlink_to(PHOTOS, target_is_directory=True)
+    return root
 
 
 @pytest.fixture(scope="session")

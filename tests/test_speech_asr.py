@@ -256,7 +256,7 @@ def test_numbers_written_forms_and_keys() -> None:
 
 
 def test_grammar_decoding_finds_intent_and_slots_and_rejects_other_speech(asr: WhisperAsr, speak,
-                                                                          shared_data: Path) -> None:
+                                                                          noise_dir: Path) -> None:
     from agent.audio.wav import read_wav_16k
     from agent.speech.asr_grammar import AsrGrammarRecognizer
     from agent.speech.commands import SETS_DIR
@@ -269,7 +269,7 @@ def test_grammar_decoding_finds_intent_and_slots_and_rejects_other_speech(asr: W
     assert abs(sum(scores.scores) - 1) < 1e-6 and (scores.t_start, scores.t_end) == (1.0, 2.0)
     other = rec.recognize(speak("my sister bought a new car yesterday", "en-us", 150))
     assert rec.decide(other)[0] is None
-    tap = read_wav_16k(shared_data / "noise" / "gsc_background_noise" / "running_tap.wav")[:38400]
+    tap = read_wav_16k(noise_dir / "running_tap.wav")[:38400]
     assert rec.decide(rec.recognize(tap))[0] is None  # Whisper's silence rule
     with pytest.raises(ModelError, match="empty"):
         rec.recognize(np.zeros(0, np.int16))

@@ -41,14 +41,14 @@ def test_synthesized_command_is_recognized(home: CommandRecognizer, speak, text:
     assert conf >= home.threshold
 
 
-def test_noise_and_other_speech_are_rejected(home: CommandRecognizer, speak, shared_data: Path) -> None:
+def test_noise_and_other_speech_are_rejected(home: CommandRecognizer, speak, noise_dir: Path) -> None:
     from agent.audio.wav import read_wav_16k
 
     rng = np.random.default_rng(3)
     white = (rng.standard_normal(32000) * 3000).astype(np.int16)
     assert home.decide(home.recognize(white))[0] is None
     assert home.decide(home.recognize(np.zeros(16000, dtype=np.int16)))[0] is None
-    tap = read_wav_16k(shared_data / "noise" / "gsc_background_noise" / "running_tap.wav")[:32000]
+    tap = read_wav_16k(noise_dir / "running_tap.wav")[:32000]
     assert home.decide(home.recognize(tap))[0] is None
     others = ["what is the capital of france", "my sister bought a new car", "good morning everybody"]
     rejected = sum(home.decide(home.recognize(speak(t, "en-us", 160)))[0] is None for t in others)

@@ -38,9 +38,9 @@ def _segments(pcm: np.ndarray, cfg: VadConfig = SILERO) -> list[Segment]:
     return out + seg.flush()
 
 
-def _noise_files(shared_data: Path) -> list[Path]:
-    files = sorted((shared_data / "noise").rglob("*.wav"))
-    assert len(files) >= 5, f"{shared_data / 'noise'}: noise recordings missing"
+def _noise_files(noise_dir: Path) -> list[Path]:
+    files = sorted((noise_dir).rglob("*.wav"))
+    assert len(files) >= 5, f"{noise_dir}: noise recordings missing"
     return files
 
 
@@ -56,11 +56,11 @@ def test_silero_marks_synthetic_speech_as_speech(speak) -> None:  # type: ignore
         vad.reset()
 
 
-def test_silero_marks_real_noise_and_music_mostly_not_speech(shared_data: Path) -> None:
+def test_silero_marks_real_noise_and_music_mostly_not_speech(noise_dir: Path) -> None:
     vad = SileroVad()
     webrtc = WebRtcVad(2, 30)
     fractions = {}
-    for path in _noise_files(shared_data):
+    for path in _noise_files(noise_dir):
         pcm = _at_dbfs(read_wav_16k(path)[:16000 * 15], -36).astype(np.int16)
         vad.reset()
         fractions[path.stem] = float(_flags(vad, pcm).mean())
@@ -100,9 +100,9 @@ def test_segmenter_with_silero_one_segment_per_utterance(speak) -> None:  # type
         assert not s.forced_end and s.snr_db > 20
 
 
-def test_segmenter_with_silero_in_real_noise_at_10_db(speak, shared_data: Path) -> None:  # type: ignore[no-untyped-def]
+def test_segmenter_with_silero_in_real_noise_at_10_db(speak, noise_dir: Path) -> None:  # type: ignore[no-untyped-def]
     utt = speak("set the heating to twenty one degrees").astype(np.float32)
-    cafe = read_wav_16k(shared_data / "noise" / "noise_cc0" / "cafe.wav").astype(np.float32)
+    cafe = read_wav_16k(noise_dir / "cafe.wav").astype(np.float32)
     pcm = np.concatenate([np.zeros(24000, np.float32), utt, np.zeros(24000, np.float32)])
     noise = cafe[:len(pcm)] * np.sqrt(np.mean(utt ** 2) / np.mean(cafe[:len(pcm)] ** 2)) * 10 ** (-10 / 20)
     segs = _segments(np.clip(pcm + noise, -32768, 32767).astype(np.int16))

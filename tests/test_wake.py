@@ -93,12 +93,12 @@ def test_wake_phrase_is_detected_and_located(detector: WakeDetector, speak, voic
     assert abs(hit.cut - end) <= 0.25 * SR, (hit.cut, end)
 
 
-def test_commands_other_speech_and_noise_do_not_wake(detector: WakeDetector, speak, shared_data: Path) -> None:
+def test_commands_other_speech_and_noise_do_not_wake(detector: WakeDetector, speak, noise_dir: Path) -> None:
     from agent.audio.wav import read_wav_16k
 
     for text in ("turn on the lights", "what time is it", "close the blinds"):
         assert detector.detect(seg(speak(text, "en-us", 150), 0.0).pcm) is None, text
-    tap = read_wav_16k(shared_data / "noise" / "gsc_background_noise" / "running_tap.wav")[: 3 * SR]
+    tap = read_wav_16k(noise_dir / "running_tap.wav")[: 3 * SR]
     assert detector.detect(tap) is None
     assert detector.detect(silence(1.0)) is None
 
@@ -125,7 +125,7 @@ def test_spellings_cover_how_whisper_writes_the_phrase() -> None:
 
 
 def test_whisper_check_accepts_the_phrase_and_rejects_other_starts(asr: WhisperAsr, speak,
-                                                                   shared_data: Path) -> None:
+                                                                   noise_dir: Path) -> None:
     from agent.audio.wav import read_wav_16k
 
     check = WakeVerifier(asr, "hey home")
@@ -135,7 +135,7 @@ def test_whisper_check_accepts_the_phrase_and_rejects_other_starts(asr: WhisperA
     for text in ("turn on the lights", "okay home", "what time is it", "home"):
         v = check.check(seg(speak(text, "en-us", 150), 0.0).pcm)
         assert not v.accepted and v.margin < -check.max_margin, (text, v)
-    tap = read_wav_16k(shared_data / "noise" / "gsc_background_noise" / "running_tap.wav")[: 3 * SR]
+    tap = read_wav_16k(noise_dir / "running_tap.wav")[: 3 * SR]
     assert not check.check(tap).accepted and not check.check(silence(1.0)).accepted
     with pytest.raises(ModelError, match="empty"):
         check.check(silence(0.0))

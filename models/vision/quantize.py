@@ -5,7 +5,7 @@ static QDQ with per-channel weights, percentile calibration on real hand crops, 
 output heads (fully connected) left in float keeps landmarks within about 1% of hand size.
 Calibration crops come from the sign-language-digit photos (found by the float models themselves); every
 sixth photo (never a calibration one) measures the int8 model against the float one
-(``quant_report_<model>.json``).
+(``quant_report_<model>.json``). The photos used ship in ``models/vision/data`` (``models.repo_data``).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def hand_crops(data: Path, every: int = 1, offset: int = 0, jitter: int = 0) -> 
     rng = np.random.default_rng(7)
     out: list[np.ndarray] = []
     for i, row in enumerate(rows):
-        if i % every != offset:
+        if int(row.get("row", i)) % every != offset:  # the shipped slice keeps the full list's row numbers
             continue
         img = cv2.imread(str(root / row["path"]))
         if img is None:
@@ -80,9 +80,8 @@ def quantize_landmarks(src: Path, dst: Path, data: Path, first_fraction: float =
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     if not (data / "sign_language_digits" / "labels.csv").is_file():
-        log.warning("calibration photos not found under %s (pass --data): no int8 landmark model; the runtime "
-                    "uses the float one", data)
-        return {}
+        raise SystemExit(f"calibration photos not found under {data}/sign_language_digits: the int8 landmark model "
+                         "cannot be built (the repository ships them in models/vision/data; pass --data)")
     calib = hand_crops(data, every=8, offset=1)  # ~130 crops: percentile calibration keeps all activations in memory
     log.info("calibrating %s on %d real hand crops", src.name, len(calib))
     name = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"]).get_inputs()[0].name
