@@ -93,6 +93,25 @@ def build_video_path(cfg: AgentConfig, source: Source[VideoFrame]) -> VideoPath:
     return VideoPath(source, HandTracker(threads=1, landmark_model=landmarks), GestureTracker(zones=zones))
 
 
+def describe_sources(cfg: AgentConfig) -> str:
+    """One line naming what the daemon listens to, sees, talks to and understands (logged at start)."""
+    a, v, m = cfg.audio, cfg.video, cfg.mqtt
+    if isinstance(a, MicSource):
+        audio = f"microphone {a.device if a.device is not None else '(default)'}"
+    elif isinstance(a, WavSource):
+        audio = f"wav {', '.join(str(p) for p in a.paths)}{' (loop)' if a.loop else ''}"
+    else:
+        audio = "none"
+    if isinstance(v, CameraCfg):
+        video = f"camera {v.device} {v.width}x{v.height}"
+    elif isinstance(v, ReplayVideoSource):
+        video = f"replay {v.path} at {v.fps:g} fps{' (loop)' if v.loop else ''}"
+    else:
+        video = "none"
+    return (f"audio {audio}; video {video}; broker {m.host}:{m.port}; commands {cfg.speech.commands} "
+            f"(recognizer {cfg.speech.recognizer})")
+
+
 class Agent:
     """The daemon: MQTT, the audio and video paths, fusion, actions, privacy, Home Assistant, OTA."""
 
@@ -181,6 +200,9 @@ class Agent:
 
     def act(self, intent: Intent) -> None:
         """Publish the intent (site and Hermes topics, HA event and sensors) and run its mapped actions."""
+        slots = "".join(f" {k}={v}" for k, v in intent.slots.items())
+        log.info("acting on %s%s (%s, confidence %.2f)", intent.name, slots, "+".join(intent.modalities),
+                 intent.confidence)
         self.pipeline.publish_intent(intent)
         if self.bridge is not None:
             self.bridge.publish_intent(intent)
@@ -203,6 +225,7 @@ class Agent:
         if self.video is not None:
             self.video.start()
         self.privacy.apply()
+        log.info("site %s started: %s", self.cfg.site_id, describe_sources(self.cfg))
 
     def _drain_for_flush(self, timeout: float = 3.0) -> None:
         """A finite replay ended: let the recognizer score the last utterance and a finite video finish before

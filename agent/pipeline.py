@@ -282,11 +282,12 @@ class Pipeline:
                 return None
             seg = admitted
         scores = recognizer.recognize(seg.pcm, seg.t_start, seg.t_end)
+        name, confidence = recognizer.decide(scores)
         if self.fusion is not None:
             self.last_snr_db = seg.snr_db
-            self.fusion.push_speech(dataclasses.replace(scores, snr_db=seg.snr_db))
+            self.fusion.push_speech(dataclasses.replace(scores, snr_db=seg.snr_db,
+                                                        voice_decision=(name, confidence)))
             return None
-        name, confidence = recognizer.decide(scores)
         if name is None:
             self.stats.rejected += 1
             for cb in self.on_reject:
@@ -312,6 +313,6 @@ class Pipeline:
             self.publisher.publish(Message(hermes_topic(intent.name), payload, qos=1, retain=False,
                                            expires_at=expires))
         self.stats.intents += 1
-        log.info("intent %s (%.2f) %s", intent.name, intent.confidence, intent.slots or "")
+        log.debug("intent %s (%.2f) %s published", intent.name, intent.confidence, intent.slots or "")
         for cb in self.on_intent:
             cb(intent)

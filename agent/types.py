@@ -68,6 +68,9 @@ class CommandScores:
     t_end: float
     slots: dict[str, str] = field(default_factory=dict)
     snr_db: float = 30.0
+    # the recognizer's own decision (intent or None, confidence), as the voice-only agent would act on it; set by
+    # the audio path so that fusion decides an utterance with no gesture partner exactly as voice alone
+    voice_decision: tuple[str | None, float] | None = None
 
     def best(self) -> tuple[str, float]:
         i = int(np.argmax(self.scores))

@@ -16,11 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 class DevDataMissing(SystemExit):
-    """The development recordings are not here: a one-line message, exit status 2."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.code = 2
+    """The development recordings are not here: Python prints the one-line message and exits with status 1."""
 
 
 def dev_data(sub: str = "", required: bool = True) -> Path:

@@ -6,7 +6,8 @@ and committed. ``python -m models.repo_data`` rewrites it reproducibly:
 - ``models/vision/data/sign_language_digits/``: the photos the int8 landmark model is calibrated on (every 8th
   row, offset 1) and checked on (every 6th row, offset 0), with their original row numbers;
 - ``tests/data/vision/hand_landmarks/``: the landmark rows and fingertip trajectories, gzipped;
-- ``tests/data/noise/``: six real noise recordings, 10 s each, 16 kHz mono.
+- ``models/speech/data/noise/``: the first 30 s of seven real noise recordings, 16 kHz mono (training
+  augmentation on every machine, and the tests' real noise).
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from .devdata import REPO, dev_data
 
 PHOTOS_OUT = REPO / "models" / "vision" / "data" / "sign_language_digits"
 TESTS_OUT = REPO / "tests" / "data"
+NOISE_OUT = REPO / "models" / "speech" / "data" / "noise"
 NOISE = {"gsc_background_noise": ["doing_the_dishes", "dude_miaowing", "exercise_bike", "running_tap"],
-         "noise_cc0": ["cafe", "fridge"]}
-NOISE_SECONDS = 10
+         "noise_cc0": ["cafe", "fridge", "traffic"]}
+NOISE_SECONDS = 30
 
 
 def calibration_row(i: int) -> bool:
@@ -68,7 +70,7 @@ def landmarks(src: Path) -> None:
 
 
 def noise(src: Path) -> None:
-    out = TESTS_OUT / "noise"
+    out = NOISE_OUT
     out.mkdir(parents=True, exist_ok=True)
     for folder, names in NOISE.items():
         for name in names:

@@ -89,8 +89,8 @@ def speak(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
 
 @pytest.fixture(scope="session")
 def noise_dir() -> Path:
-    """Real noise recordings shipped with the tests (10 s each, 16 kHz mono; ``tests/data/noise``)."""
-    return TEST_DATA / "noise"
+    """Real noise recordings shipped in the repository (30 s each, 16 kHz mono; ``models/speech/data/noise``)."""
+    return REPO / "models" / "speech" / "data" / "noise"
 
 
 @pytest.fixture(scope="session")

@@ -102,3 +102,29 @@ def test_shipped_example_config_is_valid() -> None:
     assert cfg.site_id == "livingroom"
     assert set(cfg.fusion.zones) == {"lamp", "tv"}
     assert cfg.mqtt.arbitration_window_s == 0.3
+
+
+def test_check_config_reports_every_missing_file_model_and_device_at_once(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """What 'run' would trip over one start at a time: all of it in one pass; devices only as warnings."""
+    models = tmp_path / "models"  # a models folder with nothing built: every model is missing
+    monkeypatch.setenv("HOMEAGENT_MODELS", str(models))
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("audio: {type: wav, paths: [gone.wav]}\n"
+                   "video: {type: camera, device: 97}\n"
+                   "mqtt: {password_file: /nonexistent/pw, tls: {ca_file: /nonexistent/ca.pem}}\n"
+                   "ota: {public_key_file: /nonexistent/key.pem}\n"
+                   "vad: {engine: silero}\n")
+    assert main(["check-config", str(cfg)]) == 1
+    err = capsys.readouterr().err
+    for key in ("audio.paths[0]", "mqtt.password_file", "mqtt.tls.ca_file", "ota.public_key_file", "vad.engine",
+                "speech.int8", "video:", "vision.landmarks", "warning: video.device"):
+        assert f"{cfg}: {key}" in err, (key, err)
+    assert "speech.commands" in err  # no bundle folder under the empty models dir either
+    assert "bootstrap" in err and "problem(s)" in err
+
+
+def test_shipped_replay_config_passes_check_config(capsys: pytest.CaptureFixture[str]) -> None:
+    replay = Path(__file__).resolve().parents[1] / "deploy" / "replay" / "config.yaml"
+    assert main(["check-config", str(replay)]) == 0, capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -11,11 +12,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from agent.audio.wav import read_wav_16k, write_wav
 from agent.broker import LocalBroker
 from agent.cli import main
 from agent.demo.run import MEDIA, run_demo
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_demo_recognizes_commands_and_rejects_the_rest(broker: LocalBroker) -> None:
@@ -55,15 +59,19 @@ def test_run_daemon_stops_cleanly_on_sigterm(broker: LocalBroker, tmp_path: Path
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"site_id: hall\naudio: {{type: wav, paths: [loop.wav], loop: true}}\n"
                    f"mqtt: {{host: {broker.host}, port: {broker.port}}}\nstate_dir: {tmp_path}\n")
-    proc = subprocess.Popen([sys.executable, "-m", "agent", "-v", "run", "--config", str(cfg)],
+    proc = subprocess.Popen([sys.executable, "-m", "agent", "run", "--config", str(cfg)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
         seen = b""
         assert proc.stdout is not None
-        while b"intent lights_on" not in seen and time.monotonic() < deadline:
+        while b"acting on lights_on" not in seen and time.monotonic() < deadline:
             seen += proc.stdout.readline()
-        assert b"intent lights_on" in seen, seen.decode()
+        # at the default log level: one line naming what it runs on, then one per intent acted on
+        assert b"acting on lights_on (voice" in seen, seen.decode()
+        started = (f"site hall started: audio wav {tmp_path / 'loop.wav'} (loop); video none; "
+                   f"broker {broker.host}:{broker.port}; commands home (recognizer bundle)")
+        assert started.encode() in seen, seen.decode()
         t = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(timeout=5)
@@ -84,3 +92,26 @@ def test_silence_only_gives_no_intent(broker: LocalBroker, tmp_path: Path) -> No
     result = run_demo(host=broker.host, port=broker.port, audio=wav, script=tmp_path / "q.json",
                       out=io.StringIO())
     assert result.delivered == []
+
+
+@pytest.mark.slow
+def test_documented_replay_config_acts_on_every_command(broker: LocalBroker, tmp_path: Path) -> None:
+    """``homeagent run`` on deploy/replay/config.yaml (the demo recording as microphone, a replayed camera of
+    an empty room) acts on each of the recording's commands, as the demo without a camera does."""
+    import yaml
+
+    src = ROOT / "deploy" / "replay" / "config.yaml"
+    data = yaml.safe_load(src.read_text())
+    data["audio"]["paths"] = [str((src.parent / p).resolve()) for p in data["audio"]["paths"]]
+    data["video"]["path"] = str((src.parent / data["video"]["path"]).resolve())
+    data["mqtt"].update(host=broker.host, port=broker.port)
+    data["state_dir"] = str(tmp_path)
+    cfg = tmp_path / "replay.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    expected = [u["expect"] for u in json.loads((MEDIA / "demo.json").read_text())["utterances"] if u["expect"]]
+    r = subprocess.run([sys.executable, "-m", "agent", "run", "--config", str(cfg)], capture_output=True,
+                       text=True, timeout=180, check=False)
+    assert r.returncode == 0, r.stderr[-3000:]
+    acted = re.findall(r"acting on (\w+) \(voice", r.stderr)
+    assert acted == expected, r.stderr[-3000:]
+    assert "video replay" in r.stderr

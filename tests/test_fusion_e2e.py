@@ -10,6 +10,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -51,6 +52,9 @@ class Inbox:
             return list(self.items)
 
 
+LANDMARKS = Path(__file__).resolve().parent / "data" / "vision" / "hand_landmarks" / "landmarks.csv.gz"
+
+
 @pytest.fixture(scope="module")
 def heads() -> tuple[CommandRecognizer, vision.RealGestures]:
     """The shipped speech bundle and gesture classifier (the committed fusion weights are fitted for them)."""
@@ -88,7 +92,7 @@ def first_clear_window(ghead: vision.RealGestures, gesture: str) -> np.ndarray:
     for pointing, whose finger holds still (every frame's ray within 5 degrees of the window's: the recordings
     include circling fingertips, which no tracker reports as a steady target). This test is about the plumbing;
     ``homeagent eval fusion`` measures accuracy on random windows."""
-    rows = np.concatenate(vision.split_blocks(vision.load_landmarks(), "test")[gesture])
+    rows = np.concatenate(vision.split_blocks(vision.load_landmarks(LANDMARKS), "test")[gesture])
     probs = ghead.frame_probs(rows)
     k = ghead.labels.index(gesture)
     angle = np.array([math.atan2(*pointing_ray(r)[1][::-1]) for r in rows])

@@ -20,7 +20,7 @@ ZONES = {"lamp_zone": {"device": "floor_lamp", "polygon": [[0, 0], [100, 0], [10
 
 
 def cfg(**kw: Any) -> FusionConfig:
-    base: dict[str, Any] = {"zones": ZONES}
+    base: dict[str, Any] = {"zones": ZONES, "confirm": {"sensitive_intents": ["heat_up"]}}
     base.update(kw)
     return FusionConfig.model_validate(base)
 
@@ -311,3 +311,41 @@ def test_doubtful_intent_under_the_threshold_is_asked_not_dropped() -> None:
     assert isinstance(out, Abstain) and out.reason == "low_confidence"
     [out] = run(FusionEngine(cfg(threshold=0.95, confirm={"enabled": False, "ask_from": 0.3}), MODEL), weak)
     assert isinstance(out, Abstain)  # without confirmation the threshold is the threshold
+
+
+def voiced(label: str | None, p: float = 0.9, t: float = 10.0) -> CommandScores:
+    """An utterance with the recognizer's own decision attached, as the daemon's audio path sends it."""
+    s = speech(label or "unknown", p, t)
+    return CommandScores(s.labels, s.scores, s.t_start, s.t_end, snr_db=s.snr_db, voice_decision=(label, p))
+
+
+def test_voice_with_no_gesture_partner_is_decided_as_voice_alone() -> None:
+    """A hand in view that makes no command gesture (here: a 'none' pose and a pointing gesture at no zone, far
+    outside the window) is no evidence against speech: the recognizer's decision stands, even at a confidence
+    the fused model would have asked about or dropped."""
+    e = FusionEngine(cfg(), MODEL)
+    e.push_gesture(gesture("none", 0.9, t=10.3))
+    e.push_speech(voiced("music_play", 0.62))
+    [i] = e.step(12.0)
+    assert isinstance(i, Intent) and i.name == "music_play" and i.modalities == ("voice",)
+    assert i.confidence == pytest.approx(0.62)
+
+
+def test_voice_alone_rejection_and_deictic_without_target_abstain() -> None:
+    e = FusionEngine(cfg(), MODEL)
+    e.push_speech(voiced(None, 0.4))
+    [a] = e.step(12.0)
+    assert isinstance(a, Abstain) and a.reason == "low_confidence" and a.detail["modalities"] == "voice"
+    e.push_speech(voiced("that_on", 0.95, t=20.0))
+    [b] = e.step(22.0)
+    assert isinstance(b, Abstain) and b.reason == "no_target"
+
+
+def test_sensitive_voice_alone_asks_and_a_spoken_yes_confirms() -> None:
+    e = FusionEngine(cfg(), MODEL)
+    e.push_speech(voiced("heat_up", 0.97))
+    [req] = e.step(12.0)
+    assert isinstance(req, ConfirmRequest) and req.intent.name == "heat_up"
+    e.push_speech(voiced("yes", 0.9, t=13.0))
+    [i] = e.step(15.0)
+    assert isinstance(i, Intent) and i.name == "heat_up"

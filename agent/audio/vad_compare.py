@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config.schema import VadConfig
+from ..paths import models_dir
 from ..types import AudioFrame
 from .vad import FrameVad, Segmenter, make_frame_vad
 from .wav import TARGET_RATE as RATE
@@ -40,7 +41,7 @@ from .wav import read_wav_16k
 
 log = logging.getLogger(__name__)
 
-NOISE_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "noise"
+NOISE_DIR = models_dir() / "speech" / "data" / "noise"  # the real noise shipped in the repository
 ENGINES = ("webrtc", "silero")
 SENTENCES = [
     "turn on the kitchen lights", "set the heating to twenty one degrees", "close the blinds in the bedroom",
@@ -128,7 +129,7 @@ def noises(noise_dir: Path = NOISE_DIR, seconds: float = 60.0) -> dict[str, np.n
     """Every WAV under ``noise_dir`` (float, 16 kHz mono) plus the synthetic ``music_like`` track."""
     files = sorted(noise_dir.rglob("*.wav"))
     if not files:
-        raise SystemExit(f"no WAV files under {noise_dir}: pass --noise-dir (the shared data's noise folder)")
+        raise SystemExit(f"no WAV files under {noise_dir}: pass --noise-dir (a folder of noise recordings)")
     out = {p.stem: read_wav_16k(p).astype(np.float32) / 32768 for p in files}
     out["music_like (synthetic)"] = music_like(seconds)
     return out

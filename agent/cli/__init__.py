@@ -62,17 +62,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def setup_logging(verbose: int, quiet: bool) -> None:
+def setup_logging(verbose: int, quiet: bool, default: int = logging.WARNING) -> None:
+    """-q: warnings only; -v: INFO; -vv: DEBUG; neither: the command's default (INFO for the daemon)."""
     level = logging.WARNING if quiet else (logging.INFO if verbose <= 1 else logging.DEBUG)
     if verbose == 0 and not quiet:
-        level = logging.WARNING
+        level = default
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    setup_logging(args.verbose, args.quiet)
+    setup_logging(args.verbose, args.quiet, getattr(args, "log_level", logging.WARNING))
     limit_malloc_arenas()  # before any worker thread starts (see agent/runtime/memory.py)
     if not getattr(args, "func", None):
         parser.print_help()

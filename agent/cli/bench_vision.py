@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from ..errors import SourceError
+from ..paths import models_dir
 
 
 def _photos(data: Path, limit: int) -> list[Path]:
@@ -16,7 +17,8 @@ def _photos(data: Path, limit: int) -> list[Path]:
         with open(root / "labels.csv", newline="") as f:
             rows = list(csv.DictReader(f))
     except OSError as exc:
-        raise SourceError(f"cannot read {root / 'labels.csv'}: pass the shared vision folder ({exc})") from exc
+        raise SourceError(f"cannot read {root / 'labels.csv'}: pass a folder holding sign_language_digits/ "
+                          f"({exc.strerror})") from exc
     step = max(1, len(rows) // max(limit, 1))
     return [root / r["path"] for r in rows[::step][:limit]]
 
@@ -26,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from ..vision.hands import LANDMARK_MODEL, LANDMARK_MODEL_FLOAT
 
     cpu = pin_to_one_core(args.cpu)
-    photos = _photos(Path(args.data), args.photos)
+    photos = _photos(Path(args.data) if args.data else models_dir() / "vision" / "data", args.photos)
     hand_photo = next(p for p in photos if p.parent.name == "5") if any(p.parent.name == "5" for p in photos) \
         else photos[0]
     report: dict[str, object] = {"cpu": cpu, "frame": "640x480, one hand", "iterations": args.n,
@@ -42,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("vision", help="vision latency per frame (640x480, one core) and int8 error",
                               description=__doc__)
-    p.add_argument("data", nargs="?", default="../shared/data/vision", help="shared vision data folder")
+    p.add_argument("data", nargs="?", default=None,
+                   help="folder holding sign_language_digits/ (default: the calibration photos in models/vision/data)")
     p.add_argument("-n", type=int, default=50, help="timed iterations per measurement")
     p.add_argument("--photos", type=int, default=150, help="photos for the int8-vs-float landmark error")
     p.add_argument("--cpu", type=int, default=None, help="CPU to pin to (default: the last allowed one)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 from ..app import Agent
 from ..config import load_config
@@ -12,7 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("run", help="run the agent daemon", description="Run the agent daemon; "
                               "SIGINT/SIGTERM stop it cleanly.")
     p.add_argument("--config", "-c", help="YAML config file (defaults apply when omitted)")
-    p.set_defaults(func=_run)
+    p.set_defaults(func=_run, log_level=logging.INFO)  # says what it listens to, and each intent it acts on
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -32,6 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="classify the landmark tracks with the stand-in head of models/fusion (trained on the head "
                         "split only) instead of the shipped gesture classifier, which was trained on every landmark "
                         "row, the scenario test rows included (fitted on the fly)")
+    p.add_argument("--data", type=Path, default=None, metavar="DIR",
+                   help="development data folder holding noise/ and vision/hand_landmarks/ (default: "
+                        "$HOMEAGENT_DEV_DATA or ../shared/data beside the checkout)")
     p.set_defaults(func=run)
 
 
@@ -41,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"homeagent: error: fusion evaluation code not found under {root}/models/fusion "
               "(run from a repository checkout)", file=sys.stderr)
         return 2
+    if args.data is not None:
+        os.environ["HOMEAGENT_DEV_DATA"] = str(args.data)
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     from models.fusion import report

@@ -140,10 +140,14 @@ def print_heldout(rep: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.data is None:
+        raise SourceError("eval gestures needs a vision data folder holding hand_landmarks/landmarks.csv and "
+                          "sign_language_digits/ (the project's development recordings: ../shared/data/vision on "
+                          "its machines); pass it: homeagent eval gestures DATA")
     data = Path(args.data)
     out = Path(args.out) if args.out else cache_dir() / "eval" / "gestures"
     if not (data / "hand_landmarks").is_dir() or not (data / "sign_language_digits").is_dir():
-        raise SourceError(f"{data} lacks hand_landmarks/ or sign_language_digits/: pass the shared vision folder")
+        raise SourceError(f"{data} lacks hand_landmarks/ or sign_language_digits/: pass a vision data folder")
     report = {"landmarks": _landmarks(data, out), "photos": _photos(data, out, args.limit),
               "trajectories": _trajectories(data)}
     heldout = Path(__file__).resolve().parents[2] / "models" / "bundles" / "gestures" / "heldout_report.json"
@@ -160,7 +164,8 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("gestures", help="evaluate hand detection and gesture classification",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("data", nargs="?", default="../shared/data/vision", help="shared vision data folder")
+    p.add_argument("data", nargs="?", default=None,
+                   help="vision data folder (hand_landmarks/landmarks.csv, sign_language_digits/)")
     p.add_argument("--out", default=None,
                    help="folder for the PNG confusion matrices and report.json "
                         "(default: ~/.cache/homeagent/eval/gestures)")

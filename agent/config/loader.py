@@ -117,10 +117,12 @@ def load_config(path: str | Path | None) -> AgentConfig:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{p}: config file is not UTF-8 text") from exc
     cfg = parse_config(text, str(p))
+    base = p.parent  # replay media named relative to the config file
     if cfg.audio is not None and cfg.audio.type == "wav":
-        base = p.parent
         paths = [q if q.is_absolute() else base / q for q in cfg.audio.paths]
         cfg = cfg.model_copy(update={"audio": cfg.audio.model_copy(update={"paths": paths})})
+    if cfg.video is not None and cfg.video.type == "replay" and not cfg.video.path.is_absolute():
+        cfg = cfg.model_copy(update={"video": cfg.video.model_copy(update={"path": base / cfg.video.path})})
     return cfg
 
 

@@ -54,8 +54,9 @@ class ConfirmConfig(_Strict):
                             description="Intents under the abstain threshold but with at least this fused "
                                         "confidence are not dropped: they wait for confirmation.")
     sensitive_intents: list[str] = Field(
-        ["heat_up", "heat_down", "lock", "unlock"], title="Sensitive intents",
-        description="Intents that always wait for confirmation (locks, heating).")
+        ["lock", "unlock"], title="Sensitive intents",
+        description="Intents that always wait for confirmation by voice (yes / no) or gesture while a camera "
+                    "is on (locks; add heating if wanted).")
     window_s: float = Field(5.0, gt=0, le=60, title="Confirm window (s)",
                             description="How long a pending intent waits for yes/no before it is dropped.")
     yes_gestures: list[str] = Field(["thumbs_up"], title="Yes gestures", description="Gestures that confirm.")

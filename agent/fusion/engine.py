@@ -194,6 +194,8 @@ class FusionEngine:
                        key=lambda g: (g.score, g.t_end), default=None)
         awake = any(w.t_start <= s.t_start + 0.5 and s.t_start <= w.t_end + self.cfg.wake.window_s
                     for w in self._wakes)
+        if evidence is None and pointing is None and s.voice_decision is not None:
+            return self._voice_alone(s, s.voice_decision)
         for g in (evidence, pointing):
             if g is not None and g in self._gestures:
                 self._gestures.remove(g)
@@ -201,6 +203,30 @@ class FusionEngine:
         if boost_only and evidence is not None and s.best()[0] not in self.supported(evidence):
             evidence = None  # a wake gesture before other speech only wakes; it is no vote for its own intent
         return self._fuse(s, evidence, pointing, awake=awake, boost_only=boost_only)
+
+    def _voice_alone(self, s: CommandScores, decision: tuple[str | None, float]) -> list[Output]:
+        """An utterance with no gesture partner: the recognizer's own decision, as the voice-only agent takes it
+        (whatever else the camera sees), except that a deictic intent needs a target and a sensitive one asks."""
+        name, conf = decision
+        detail: dict[str, object] = {"best": name or UNKNOWN, "confidence": round(conf, 4), "modalities": "voice"}
+        if name is None:
+            return [Abstain("low_confidence", s.t_start, s.t_end, detail)]
+        slots = dict(s.slots)
+        sensitive = name in self.cfg.confirm.sensitive_intents
+        if name in self.cfg.deictic:
+            return [Abstain("no_target", s.t_start, s.t_end, detail)]
+        intent = self._intent(name, conf, s.t_start, s.t_end, slots, ("voice",))
+        return self._ask(intent) if self.cfg.confirm.enabled and sensitive else [intent]
+
+    def _ask(self, intent: Intent) -> list[Output]:
+        """Hold ``intent`` for a yes / no (word or gesture); a request still open is superseded."""
+        out: list[Output] = []
+        if self._pending is not None:
+            p = self._pending
+            out.append(Abstain("superseded", p.intent.t_start, p.intent.t_end, {"intent": p.intent.name}))
+        self._pending = ConfirmRequest(intent, intent.t_end + self.cfg.confirm.window_s)
+        out.append(self._pending)
+        return out
 
     def _decide_gesture(self, g: GestureEvent) -> list[Output]:
         c = self.cfg.confirm
@@ -263,13 +289,7 @@ class FusionEngine:
         modalities = tuple(m for m, e in (("voice", s), ("gesture", g or pointing)) if e is not None)
         intent = self._intent(name, conf, t0, t1, slots, modalities)
         if c.enabled and (sensitive or conf < max(threshold, c.below)):
-            out: list[Output] = []
-            if self._pending is not None:
-                p = self._pending
-                out.append(Abstain("superseded", p.intent.t_start, p.intent.t_end, {"intent": p.intent.name}))
-            self._pending = ConfirmRequest(intent, t1 + c.window_s)
-            out.append(self._pending)
-            return out
+            return self._ask(intent)
         return [intent]
 
     def _contradiction(self, name: str, s: CommandScores, g: GestureEvent,

@@ -195,5 +195,5 @@ class ActionExecutor:
         sent = [m for m in msgs if self.publisher.publish(m)]
         self.counts["executed"] += 1
         self.counts["dropped"] += len(msgs) - len(sent)
-        log.info("intent %s %s -> %s", intent.name, intent.slots, [m.topic for m in sent])
+        log.debug("intent %s %s -> %s", intent.name, intent.slots, [m.topic for m in sent])
         return sent

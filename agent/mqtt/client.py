@@ -100,6 +100,7 @@ class MqttClient:
         self.counts = dict.fromkeys(COUNT_KEYS, 0)
         self.on_connected: list[Callable[[], None]] = []
         self._stop = threading.Event()
+        self._jitter = random.Random()  # its own generator: the global one belongs to the caller (and Hypothesis)
         self._thread: threading.Thread | None = None
         self._stop_timeout = 2.0
         self._wake_r: socket.socket | None = None
@@ -224,7 +225,7 @@ class MqttClient:
             self._connection_lost(client)
             if self._stop.is_set():
                 break
-            self._stop.wait(delay * (0.5 + random.random() / 2))
+            self._stop.wait(delay * (0.5 + self._jitter.random() / 2))
             delay = min(delay * 2, self.cfg.reconnect_max_s)
 
     def _serve(self, client: paho.Client) -> bool:

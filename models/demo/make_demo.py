@@ -20,7 +20,7 @@ from agent.audio.wav import read_wav_16k, write_wav
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "agent" / "demo" / "media"
-NOISE = ROOT.parent / "shared" / "data" / "noise" / "noise_cc0" / "cafe.wav"
+NOISE = ROOT / "models" / "speech" / "data" / "noise" / "cafe.wav"  # the shipped copy (models.repo_data)
 
 SCRIPT: list[tuple[str, str | None, str]] = [
     ("turn on the lights", "lights_on", "espeak:en-us+m3"),

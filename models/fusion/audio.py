@@ -15,7 +15,7 @@ from agent.speech.frontend import SpeechFrontend
 from agent.types import CommandScores
 
 from .linear import Softmax, fit_softmax
-from .vocab import NEGATIVES, NOISE_DIRS, PHRASES, SPEECH_LABELS
+from .vocab import NEGATIVES, PHRASES, SPEECH_LABELS, noise_dirs
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +26,14 @@ STANDIN_HEAD = Path(__file__).with_name("standin_speech.json")
 
 def load_noises(names: list[str]) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
-    for d in NOISE_DIRS:
+    dirs = noise_dirs()
+    for d in dirs:
         for p in sorted(d.glob("*.wav")):
             if p.stem in names:
                 out[p.stem] = read_wav_16k(p).astype(np.float32)
     missing = set(names) - out.keys()
     if missing:
-        raise FileNotFoundError(f"noise recordings missing: {sorted(missing)} (looked in {NOISE_DIRS})")
+        raise SystemExit(f"noise recordings missing: {sorted(missing)} (looked in {', '.join(map(str, dirs))})")
     return out
 
 

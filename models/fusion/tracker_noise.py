@@ -21,12 +21,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .vocab import IMAGE_H, IMAGE_W, SHARED
+from ..devdata import dev_data
+from .vocab import IMAGE_H, IMAGE_W
 
 log = logging.getLogger(__name__)
 
 OUT = Path(__file__).with_name("tracker_noise.json")
-PHOTOS = SHARED / "vision" / "sign_language_digits"
 DIGITS = {"1": "pointing", "2": "victory", "5": "open_palm"}
 SIZES_PX = (48, 64, 96, 128, 160, 224)
 OCCLUSIONS = (0.0, 0.2, 0.4)
@@ -68,7 +68,7 @@ def measure(per_class: int = 20, seed: int = 0) -> dict[str, object]:
     cells: dict[tuple[int, float], list[float | None]] = {(s, o): [] for s in SIZES_PX for o in OCCLUSIONS}
     used = 0
     for digit in DIGITS:
-        files = sorted((PHOTOS / digit).glob("*"))
+        files = sorted((dev_data("vision/sign_language_digits") / digit).glob("*"))
         for f in files[:: max(1, len(files) // per_class)][:per_class]:
             photo = cv2.imread(str(f))
             if photo is None:

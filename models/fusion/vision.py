@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import gzip
 import json
 import math
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from agent.vision.pointing import pointing_ray
 from agent.vision.pointing import pointing_target as runtime_pointing_target
 
 from .linear import Softmax, fit_softmax
-from .vocab import CSV_LABEL, GESTURES, IMAGE_H, LANDMARKS, ZONES
+from .vocab import CSV_LABEL, GESTURES, IMAGE_H, ZONES, landmarks_csv
 
 STANDIN_HEAD = Path(__file__).with_name("standin_gesture.json")
 TRACKER_NOISE = Path(__file__).with_name("tracker_noise.json")
@@ -33,10 +34,13 @@ TIPS = (4, 8, 12, 16, 20)
 MCPS = (2, 5, 9, 13, 17)
 
 
-def load_landmarks(path: Path = LANDMARKS) -> dict[str, list[np.ndarray]]:
-    """Label -> list of (N, 21, 2) row blocks, one per (person, label) recording (rows in file order)."""
+def load_landmarks(path: Path | None = None) -> dict[str, list[np.ndarray]]:
+    """Label -> list of (N, 21, 2) row blocks, one per (person, label) recording (rows in file order); ``path``
+    (a CSV, or gzipped) defaults to the development data's."""
+    path = path or landmarks_csv()
+    opener = gzip.open if path.suffix == ".gz" else open
     groups: dict[tuple[str, str], list[list[float]]] = {}
-    with open(path, newline="") as f:
+    with opener(path, "rt", newline="") as f:
         for row in csv.DictReader(f):
             label = CSV_LABEL.get(row["label"])
             if label is None:

@@ -5,9 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
-LANDMARKS = SHARED / "vision" / "hand_landmarks" / "landmarks.csv"
-NOISE_DIRS = [SHARED / "noise" / "gsc_background_noise", SHARED / "noise" / "noise_cc0"]
+from ..devdata import dev_data
+
+
+def landmarks_csv() -> Path:
+    """The recorded hand landmark rows (development data)."""
+    return dev_data("vision/hand_landmarks/landmarks.csv")
+
+
+def noise_dirs() -> list[Path]:
+    """The real noise recordings mixed into the scenarios (development data)."""
+    return [dev_data("noise/gsc_background_noise"), dev_data("noise/noise_cc0")]
+
 
 # speech labels (a subset of the home set + the deictic intents asked of speech) and their phrasings
 PHRASES: dict[str, list[str]] = {

@@ -14,7 +14,8 @@ from scipy.signal import fftconvolve, resample_poly
 from agent.audio.wav import read_wav_16k
 
 SR = 16000
-NOISE_DIRS = [Path("/work/shared/data/noise/gsc_background_noise"), Path("/work/shared/data/noise/noise_cc0")]
+# real noise shipped in the repository (models.repo_data), so that training on first use is the same everywhere
+NOISE_DIRS = [Path(__file__).resolve().parent / "data" / "noise"]
 
 
 @dataclass

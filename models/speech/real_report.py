@@ -1,7 +1,7 @@
 """The real-speech evaluation report of the built-in single-word sets: ``python -m models.speech.real_report``.
 
 Runs ``homeagent eval speech``'s logic (:mod:`agent.speech.evaluate`) on recordings of real people that
-training never sees (``/work/shared/data``, measuring only):
+training never sees (the development data, ``models.devdata``; measuring only):
 
 - ``speech_commands_10`` on the Google Speech Commands clips whose label is one of its 10 words,
 - ``digits`` on the Free Spoken Digit Dataset (8 kHz),
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -34,9 +33,11 @@ from agent.speech.evaluate import evaluate, false_accepts, map_label, read_label
 from agent.speech.frontend import SpeechFrontend
 from agent.speech.recognizer import CommandRecognizer
 
+from ..devdata import dev_data
+
 log = logging.getLogger(__name__)
 
-DATA = Path(os.environ.get("HOMEAGENT_SHARED_DATA", "/work/shared/data"))
+DATA = dev_data(required=False)
 REPORTS = Path(__file__).with_name("reports")
 FLOAT_HEADS = REPORTS / "float_heads"
 SETS = {"speech_commands_10": DATA / "speech" / "gsc_v001" / "labels.csv",

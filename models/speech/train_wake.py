@@ -2,7 +2,7 @@
 
 Synthetic voices only (:mod:`models.speech.wake_data`) → windows of :data:`agent.speech.wake.WINDOW` speech
 embeddings → a small MLP [wake, other] → ONNX (float; ~300 KB) → threshold calibrated on held-out synthetic
-voices' other speech and near-misses plus real noise (``/work/shared/data/noise``, free for tuning) so that
+voices' other speech and near-misses plus real noise (``models/speech/data/noise``) so that
 false accepts stay at or under ``--max-fa-per-hour`` (0.5) → bundle ``manifest.json`` + ``head.onnx``.
 
 Positive windows end -80..+240 ms around the phrase's end; windows of the same clip that end well before or after it are
@@ -187,7 +187,7 @@ def clip_scores(model: object, clips: list[Clip]) -> np.ndarray:
 
 
 def noise_clips(passes: int, seed: int) -> list[Clip]:
-    """Real noise (``/work/shared/data/noise``) cut into 2.5 s segments at random levels, ``passes`` times."""
+    """Real noise (``models/speech/data/noise``) cut into 2.5 s segments at random levels, ``passes`` times."""
     fe = SpeechFrontend(threads=1)
     rng = np.random.default_rng(seed + 99)
     out: list[Clip] = []

@@ -1,6 +1,6 @@
 """Measure a wake bundle (never tunes anything): ``python -m models.speech.wake_measure [--bundle DIR]``.
 
-- false accepts per hour on real noise (``/work/shared/data/noise``: every file cut into consecutive 2.5 s
+- false accepts per hour on real noise (the development data's ``noise/``: every file cut into consecutive 2.5 s
   segments, each scored as an utterance; and the segments the VAD finds in it), on the Mycroft Precise clips
   labelled ``not_wake_word`` and on its other wake words (athena, computer, hey computer): real speech that is
   not the phrase;
@@ -39,10 +39,11 @@ from agent.speech.wake_gate import WakeGate, committed_wake_bundle
 from agent.speech.wake_verify import MAX_MARGIN, WakeVerifier
 from agent.types import AudioFrame, Segment
 
+from ..devdata import dev_data
 from . import augment, dataset, synth, wake_data
 
 log = logging.getLogger(__name__)
-DATA = Path("/work/shared/data")
+DATA = dev_data(required=False)
 SR = 16000
 
 

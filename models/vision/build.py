@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import logging
 import sys
 import zipfile
@@ -145,7 +144,8 @@ def build(data: Path, force: bool = False, quantize: bool = True) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m models.vision.build", description=__doc__.split("\n")[0])
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding sign_language_digits/ (calibration photos)")
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                    help="folder holding sign_language_digits/ (calibration photos)")
     ap.add_argument("--force", action="store_true", help="rebuild everything")
     ap.add_argument("--no-quantize", action="store_true", help="skip the int8 landmark model")
     args = ap.parse_args(argv)
