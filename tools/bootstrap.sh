@@ -94,9 +94,13 @@ else
     NOCACHE=(--no-cache-dir --no-compile)
 fi
 if [ "$TRAIN" = 1 ]; then
-    # CPU-only torch first, so that the train extra's pin is already met and never pulls the CUDA build
-    step torch "installing CPU-only PyTorch ($TORCH_PIN from $TORCH_INDEX)" \
-        "${PIP[@]}" install "${NOCACHE[@]}" --retries 0 --timeout 15 --index-url "$TORCH_INDEX" "$TORCH_PIN"
+    # CPU-only torch first (alone: its small dependencies come from the usual index with the extra below), so
+    # that the train extra's pin is already met and never pulls the CUDA build
+    if ! .venv/bin/python -c 'import torch' 2>/dev/null; then
+        step torch "installing CPU-only PyTorch ($TORCH_PIN from $TORCH_INDEX)" \
+            "${PIP[@]}" install "${NOCACHE[@]}" --no-deps --retries 1 --timeout 20 --index-url "$TORCH_INDEX" \
+            "$TORCH_PIN"
+    fi
 fi
 step venv "installing homeagent$EXTRAS into .venv" "${PIP[@]}" install "${NOCACHE[@]}" -e ".$EXTRAS"
 
