@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from agent.audio.wav import read_wav_16k
-from agent.broker import LocalBroker
+from agent.mqtt.broker import LocalBroker
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_DATA = REPO / "tests" / "data"  # real recordings the tests need, shipped with their licences

@@ -8,9 +8,9 @@ import pytest
 
 from agent.errors import ConfigError
 from agent.intents.actions import ActionExecutor, ActionMap
-from agent.mqtt.publisher import MemoryPublisher
+from agent.intents.publisher import MemoryPublisher
 from agent.types import Intent
-from agent.zones import hit_zone, point_in_polygon, ray_distance
+from agent.vision.zones import hit_zone, point_in_polygon, ray_distance
 
 NOW = 1_800_000_000.0
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from agent.app import Agent
 from agent.bench import media
-from agent.broker import LocalBroker
 from agent.config.schema import AgentConfig, MqttConfig
+from agent.daemon.agent import Agent
+from agent.mqtt.broker import LocalBroker
 from agent.mqtt.client import MqttClient
 from agent.privacy import PrivacyState, PrivacyStore
 from agent.sources.video_replay import ArrayVideoSource

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from agent.audio.wav import read_wav_16k, write_wav
-from agent.broker import LocalBroker
 from agent.cli import main
 from agent.demo.run import MEDIA, run_demo
+from agent.mqtt.broker import LocalBroker
 
 ROOT = Path(__file__).resolve().parents[1]
 

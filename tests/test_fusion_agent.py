@@ -20,11 +20,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from agent.app import Agent
 from agent.bench import media
-from agent.broker import LocalBroker
+from agent.config.fusion import FusionConfig
 from agent.config.schema import AgentConfig, MqttConfig
-from agent.fusion.config import FusionConfig
+from agent.daemon.agent import Agent
+from agent.mqtt.broker import LocalBroker
 from agent.mqtt.client import MqttClient
 from agent.sources.video_replay import ArrayVideoSource
 from agent.sources.wav_replay import WavReplaySource

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 from agent.audio.vad import Segmenter
-from agent.broker import LocalBroker
 from agent.config.schema import MqttConfig
 from agent.fusion import Abstain, FusionConfig, FusionEngine, Output
 from agent.intents.actions import ActionExecutor, ActionMap
+from agent.mqtt.broker import LocalBroker
 from agent.mqtt.client import MqttClient
 from agent.sources import WavReplaySource
 from agent.speech.frontend import SpeechFrontend

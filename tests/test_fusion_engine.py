@@ -258,7 +258,7 @@ def test_pointing_at_the_camera_wakes_without_a_wake_word() -> None:
 
 
 def test_notes_become_reports_not_actions() -> None:
-    from agent.fusion_runner import note_report
+    from agent.daemon.fusion_runner import note_report
 
     [out] = run(FusionEngine(cfg(), MODEL), speech("music_play", 0.95), gesture("open_palm", 0.97, t=10.4))
     assert isinstance(out, Abstain)

@@ -39,6 +39,23 @@ def test_table_and_plot(tmp_path: Path) -> None:
     assert img is not None and img.shape[0] > 100
 
 
-def test_eval_fusion_command_is_registered() -> None:
+def test_eval_fusion_runs_the_build_time_evaluation_with_its_options() -> None:
+    """The runtime never imports models/: the command passes its options to ``python -m models.fusion.run``."""
+    import subprocess
+    import sys
+
     args = build_parser().parse_args(["eval", "fusion", "--json", "--scenarios", "50"])
-    assert args.json and args.scenarios == 50 and callable(args.func)
+    assert args.options == ["--json", "--scenarios", "50"] and callable(args.func)
+    r = subprocess.run([sys.executable, "-m", "agent", "eval", "fusion", "--help"], capture_output=True, text=True,
+                       timeout=120, check=False)
+    assert r.returncode == 0 and "--scenarios" in r.stdout and "--data DIR" in r.stdout, r.stdout + r.stderr
+
+
+def test_eval_fusion_without_dev_data_says_what_is_missing(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "agent", "eval", "fusion", "--data", str(tmp_path / "none"),
+                        "--scenarios", "5", "--refit"], capture_output=True, text=True, timeout=300, check=False)
+    assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
+    assert "development data not found" in r.stderr and "HOMEAGENT_DEV_DATA" in r.stderr, r.stderr

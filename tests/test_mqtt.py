@@ -9,12 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from agent.broker import LocalBroker
-from agent.config.schema import AgentConfig, MqttConfig
+from agent.config.schema import MqttConfig
+from agent.intents.publisher import IntentPublisher, Message
+from agent.mqtt.broker import LocalBroker
 from agent.mqtt.client import MqttClient
-from agent.mqtt.publisher import Message
-from agent.pipeline import Pipeline
-from agent.sources import WavReplaySource
 from agent.types import CommandScores, Intent
 
 
@@ -64,10 +62,9 @@ def test_intent_published_to_site_and_hermes_topics_not_retained(broker: LocalBr
     pub = _client(broker, "kitchen")
     pub.start()
     assert pub.wait_connected(5)
-    cfg = AgentConfig(site_id="kitchen", mqtt=MqttConfig(host=broker.host, port=broker.port))
-    pipe = Pipeline(cfg, WavReplaySource(pcm=np.zeros(10, np.int16)), NullRecognizer(), pub)
+    intents = IntentPublisher(pub, "homeagent", hermes=True)
     intent = Intent.create("lights_on", 0.9, time.monotonic() - 1, time.monotonic(), site_id="kitchen")
-    pipe.publish_intent(intent)
+    intents.publish(intent)
     items = inbox.wait_for(4)
     pub.stop()
     listener.stop()

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from agent.broker import LocalBroker
 from agent.config.schema import MqttConfig
 from agent.errors import PayloadError
 from agent.mqtt.arbitration import Arbiter, Candidate
+from agent.mqtt.broker import LocalBroker
 from agent.mqtt.client import MqttClient
 from agent.types import Intent
 

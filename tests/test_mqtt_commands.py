@@ -16,12 +16,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.broker import LocalBroker
 from agent.config.schema import MqttConfig
 from agent.errors import PayloadError
+from agent.intents.publisher import Message
+from agent.mqtt.broker import LocalBroker
 from agent.mqtt.client import MqttClient
 from agent.mqtt.commands import MAX_COMMAND_BYTES, SCHEMAS, Command, CommandRouter, parse_command
-from agent.mqtt.publisher import Message
 
 OUTCOMES = {"executed", "accepted", "retained", "invalid", "stale", "duplicate", "unhandled", "overflow", "failed"}
 FUZZ = {"n": 0}

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from agent.broker import LocalBroker
 from agent.config.schema import MqttConfig
+from agent.intents.publisher import Message
 from agent.mqtt import discovery as d
+from agent.mqtt.broker import LocalBroker
 from agent.mqtt.client import MqttClient
 from agent.mqtt.ha import HomeAssistantBridge
-from agent.mqtt.publisher import Message
 from agent.ota.announce import parse_announcement, update_state_payload
 from agent.types import Intent
 

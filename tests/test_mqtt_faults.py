@@ -7,11 +7,11 @@ import threading
 import time
 from typing import Any
 
-from agent.broker import LocalBroker
+from agent.bench.mqtt_proxy import TcpProxy
 from agent.config.schema import MqttConfig
+from agent.intents.publisher import Message
+from agent.mqtt.broker import LocalBroker
 from agent.mqtt.client import MqttClient
-from agent.mqtt.proxy import TcpProxy
-from agent.mqtt.publisher import Message
 from agent.mqtt.reliable import IntentExecutor, intent_message
 from agent.types import Intent
 

@@ -13,12 +13,12 @@ import cv2
 import numpy as np
 import pytest
 
-from agent.broker import LocalBroker
 from agent.config.schema import MqttConfig
 from agent.errors import DeviceUnavailable
+from agent.intents.publisher import Message
+from agent.mqtt.broker import LocalBroker
 from agent.mqtt.client import MqttClient
 from agent.mqtt.ha import HomeAssistantBridge
-from agent.mqtt.publisher import Message
 from agent.privacy import PrivacyController, PrivacyState, PrivacyStore
 from agent.sources.camera import CameraSource
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from agent.broker import LocalBroker
 from agent.config.schema import MqttConfig
+from agent.intents.publisher import Message
+from agent.mqtt.broker import LocalBroker
 from agent.mqtt.client import MqttClient
-from agent.mqtt.publisher import Message
 
 ACL = Path(__file__).resolve().parents[1] / "deploy" / "mosquitto" / "homeagent.acl"
 # Mosquitto started as root drops to the "mosquitto" user, which cannot read pytest's private tmp dirs.

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agent.ota.hotswap import HotSwap
 from agent.ota.manager import UpdateManager, load_slot_model, model_activator
 from agent.ota.pack import pack
 from agent.ota.store import Store
+from agent.runtime.hotswap import HotSwap
 from tests.test_ota_support import PROBE, Keys, keys, model_dir, store_v1_template, v1_bundle
 
 _FIXTURES = (keys, store_v1_template, v1_bundle)

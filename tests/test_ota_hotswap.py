@@ -59,9 +59,9 @@ class Replay:
 @pytest.mark.parametrize("isolate", [False, True], ids=["selftest-in-process", "selftest-in-child"])
 def test_hot_swap_drops_no_frame(device: Device, keys: Keys, tmp_path: Path, isolate: bool) -> None:
     # the device runs a 320-wide v1 (x*1); v2 (x*2) arrives as a signed bundle
-    from agent.ota.hotswap import HotSwap
     from agent.ota.manager import load_slot_model, model_activator
     from agent.ota.store import Store
+    from agent.runtime.hotswap import HotSwap
 
     b1, b2 = tmp_path / "w1.tar.gz", tmp_path / "w2.tar.gz"
     pack(model_dir(tmp_path, "w1", 1.0, dim=DIM), b1, version=10, key=keys.priv())

@@ -15,11 +15,11 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from agent.ota.hotswap import HotSwap
 from agent.ota.manager import UpdateManager, load_slot_model, model_activator
 from agent.ota.manifest import generate_keypair, load_private_key, load_public_key
 from agent.ota.pack import pack
 from agent.ota.store import Store
+from agent.runtime.hotswap import HotSwap
 
 __all__ = ["Device", "Keys", "device", "keys", "store_v1_template", "v1_bundle"]
 

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 from agent.config.schema import AgentConfig
+from agent.daemon.audio_path import Pipeline
+from agent.daemon.video_path import VideoPath
 from agent.errors import DeviceUnavailable
-from agent.mqtt.publisher import MemoryPublisher
-from agent.pipeline import Pipeline
+from agent.intents.publisher import MemoryPublisher
 from agent.sources.camera import CameraSource
 from agent.sources.wav_replay import WavReplaySource
 from agent.types import CommandScores, GestureEvent, Hand
-from agent.video_path import VideoPath
 from agent.vision import HandTracker
 
 
@@ -48,7 +48,7 @@ class Rejecting:
 def test_microphone_unplugged_at_start_is_retried(speak, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
     pcm = np.concatenate([np.zeros(8000, np.int16), speak("turn on the lights"), np.zeros(16000, np.int16)])
     src = PluggedInLater(2, pcm=pcm, realtime=False)
-    pipe = Pipeline(AgentConfig(), src, Rejecting(), MemoryPublisher())
+    pipe = Pipeline.from_config(AgentConfig(), src, Rejecting(), MemoryPublisher())
     pipe.retry_s = 0.05
     pipe.start()
     try:

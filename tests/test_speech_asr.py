@@ -360,8 +360,8 @@ def load_command_set_any(name: str) -> tuple[str, ...]:
 
 
 def test_daemon_can_decode_its_set_with_the_recognizer(speak, tmp_path: Path) -> None:
-    from agent.app import build_recognizer
     from agent.config.schema import AgentConfig
+    from agent.daemon.agent import build_recognizer
     from agent.errors import ConfigError
     from agent.speech.asr_grammar import AsrGrammarRecognizer
 

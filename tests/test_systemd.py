@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.systemd import Notifier, Watchdog, watchdog_interval
+from agent.daemon.systemd import Notifier, Watchdog, watchdog_interval
 
 
 @pytest.fixture

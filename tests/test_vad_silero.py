@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.audio import vad_compare
 from agent.audio.vad import Segmenter, WebRtcVad, make_frame_vad
 from agent.audio.vad_silero import SILERO_FILE, SileroVad, silero_model_path
 from agent.audio.wav import read_wav_16k
+from agent.bench import vad_compare
 from agent.config.loader import parse_config
 from agent.config.schema import VadConfig
 from agent.errors import ConfigError, ModelError

@@ -69,8 +69,8 @@ def test_no_hand_no_gesture(tracker, classifier) -> None:
 
 
 def test_lite_landmark_model_selected_by_config_tracks_and_classifies(classifier, vision_data: Path) -> None:
-    from agent.app import build_video_path
     from agent.config.schema import AgentConfig
+    from agent.daemon.agent import build_video_path
     from agent.sources.video_replay import ArrayVideoSource
 
     cfg = AgentConfig.model_validate({"vision": {"landmarks": "lite"}})

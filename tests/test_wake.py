@@ -13,9 +13,9 @@ import pytest
 from pydantic import ValidationError
 
 from agent.config.schema import AgentConfig
+from agent.daemon.audio_path import Pipeline
 from agent.errors import ModelError
-from agent.mqtt.publisher import MemoryPublisher
-from agent.pipeline import Pipeline
+from agent.intents.publisher import MemoryPublisher
 from agent.sources.wav_replay import WavReplaySource
 from agent.speech.asr import WhisperAsr
 from agent.speech.recognizer import CommandRecognizer
@@ -72,12 +72,12 @@ def pipeline(cfg: AgentConfig, home: CommandRecognizer, detector: WakeDetector,
     gate = WakeGate(detector, ListeningWindow(w.window_s, gestures=tuple(g.gestures),
                                               pointing_targets=tuple(g.pointing_targets)), required=w.required)
     source = WavReplaySource(pcm=silence(0.1) if audio is None else audio, realtime=False)
-    return Pipeline(cfg, source, home, MemoryPublisher(), wake=gate)
+    return Pipeline.from_config(cfg, source, home, MemoryPublisher(), wake=gate)
 
 
 def intent_names(p: Pipeline) -> list[str]:
-    assert isinstance(p.publisher, MemoryPublisher)
-    return [t.rsplit("/", 1)[1] for t in p.publisher.topics() if t.startswith("homeagent/")]
+    assert isinstance(p.intents.publisher, MemoryPublisher)
+    return [t.rsplit("/", 1)[1] for t in p.intents.publisher.topics() if t.startswith("homeagent/")]
 
 
 # detector -------------------------------------------------------------------------------------------------
@@ -150,7 +150,7 @@ def test_wake_check_shares_the_recognizers_whisper(asr: WhisperAsr) -> None:
     from agent.speech.commands import SETS_DIR
 
     rec = AsrGrammarRecognizer.from_set(SETS_DIR / "devices.yaml", asr=asr)
-    p = Pipeline(wake_cfg(), WavReplaySource(pcm=silence(0.1)), rec, MemoryPublisher())
+    p = Pipeline.from_config(wake_cfg(), WavReplaySource(pcm=silence(0.1)), rec, MemoryPublisher())
     assert p.wake is not None and p.wake.detector.verifier is not None
     assert p.wake.detector.verifier.asr is asr  # one Whisper in memory, not two
 
@@ -187,9 +187,9 @@ def test_a_phrase_with_no_head_and_no_way_to_train_one_is_checked_by_whisper_alo
 
     monkeypatch.setattr(wg, "ensure_wake_bundle", no_torch)
     with pytest.raises(ModelError, match="torch"):  # no Whisper check allowed: the error stands
-        Pipeline(wake_cfg(phrase="ok home", verify="off"), WavReplaySource(pcm=silence(0.1)), home,
+        Pipeline.from_config(wake_cfg(phrase="ok home", verify="off"), WavReplaySource(pcm=silence(0.1)), home,
                  MemoryPublisher())
-    p = Pipeline(wake_cfg(phrase="ok home"), WavReplaySource(pcm=silence(0.1)), home, MemoryPublisher())
+    p = Pipeline.from_config(wake_cfg(phrase="ok home"), WavReplaySource(pcm=silence(0.1)), home, MemoryPublisher())
     assert p.wake is not None and isinstance(p.wake.detector, wg.WhisperWakeDetector)
     det = p.wake.detector
     pcm = seg(np.concatenate([speak("okay home", "en-us", 150), silence(0.08),
@@ -319,15 +319,15 @@ def test_broken_wake_bundles_are_refused(tmp_path: Path) -> None:
 
 
 def test_configured_pipeline_loads_the_shipped_bundle(home: CommandRecognizer) -> None:
-    p = Pipeline(wake_cfg(window_s=3.0), WavReplaySource(pcm=silence(0.1)), home, MemoryPublisher())
+    p = Pipeline.from_config(wake_cfg(window_s=3.0), WavReplaySource(pcm=silence(0.1)), home, MemoryPublisher())
     assert p.wake is not None and p.wake.detector.phrase == "hey home" and p.wake.window.window_s == 3.0
     assert p.wake.required and p.wake.window.gestures == ("open_palm",)
     d = p.wake.detector  # the bootstrap builds Whisper, so "auto" checks with it
     assert d.verifier is not None and d.candidate_threshold == CANDIDATE_THRESHOLD and d.verifier.max_margin == 3.0
-    tuned = Pipeline(wake_cfg(candidate_threshold=0.5, verify_margin=1.5), WavReplaySource(pcm=silence(0.1)), home,
-                     MemoryPublisher())
+    tuned = Pipeline.from_config(wake_cfg(candidate_threshold=0.5, verify_margin=1.5),
+                                 WavReplaySource(pcm=silence(0.1)), home, MemoryPublisher())
     assert tuned.wake is not None and tuned.wake.detector.candidate_threshold == 0.5
     assert tuned.wake.detector.verifier is not None and tuned.wake.detector.verifier.max_margin == 1.5
-    off = Pipeline(wake_cfg(verify="off"), WavReplaySource(pcm=silence(0.1)), home, MemoryPublisher())
+    off = Pipeline.from_config(wake_cfg(verify="off"), WavReplaySource(pcm=silence(0.1)), home, MemoryPublisher())
     assert off.wake is not None and off.wake.detector.verifier is None
-    assert Pipeline(AgentConfig(), WavReplaySource(pcm=silence(0.1)), home, MemoryPublisher()).wake is None
+    assert Pipeline.from_config(AgentConfig(), WavReplaySource(pcm=silence(0.1)), home, MemoryPublisher()).wake is None

@@ -41,7 +41,7 @@ class SileroVad:
     """Per-chunk speech probability and decision by silero; ``frame_samples`` is the chunk to feed (512)."""
 
     frame_samples = CHUNK
-    # the segmenter's noise-floor gate: silero needs little of it (measured by agent.audio.vad_compare on
+    # the segmenter's noise-floor gate: silero needs little of it (measured by agent.bench.vad_compare on
     # synthetic speech in real noise: 6 dB costs recall at 0-5 dB SNR, 0 dB lengthens the endpoint by ~60 ms)
     min_snr_db = 3.0
 

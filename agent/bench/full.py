@@ -20,14 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from ..broker import LocalBroker
 from ..config.schema import AgentConfig, MqttConfig
+from ..daemon.audio_path import Pipeline
+from ..daemon.video_path import VideoPath
+from ..mqtt.broker import LocalBroker
 from ..mqtt.client import MqttClient
-from ..pipeline import Pipeline
 from ..sources.video_replay import ArrayVideoSource, FrameSequence
 from ..sources.wav_replay import WavReplaySource
 from ..types import VideoFrame
-from ..video_path import VideoPath
 from ..vision.hands import landmark_models
 from . import media
 from .render import FileFrames, render_in_child
@@ -50,7 +50,7 @@ def _components(landmarks: str) -> tuple[Any, Any, Any]:
 def run_phase(name: str, audio: np.ndarray, frames: FrameSequence, realtime: bool, mqtt: MqttClient,
               recognizer: Any, hands: Any, gesture_cls: Any, cfg: AgentConfig | None = None) -> dict[str, Any]:
     cfg = cfg or AgentConfig(site_id="bench")
-    pipe = Pipeline(cfg, WavReplaySource(pcm=audio, realtime=realtime), recognizer, mqtt)
+    pipe = Pipeline.from_config(cfg, WavReplaySource(pcm=audio, realtime=realtime), recognizer, mqtt)
     hands.reset()
     video = VideoPath(ArrayVideoSource(frames, FPS, realtime), hands, gesture_cls())
     seconds = len(audio) / 16000
@@ -209,7 +209,7 @@ def run_soak(minutes: float, realtime: bool, mqtt: MqttClient, recognizer: Any, 
     Growth is measured from the end of the first minute (warm-up: allocator pools, ORT arenas) to the end.
     """
     cfg = cfg or AgentConfig(site_id="bench")
-    pipe = Pipeline(cfg, WavReplaySource(pcm=media.busy_audio(SOAK_LOOP_S), realtime=realtime, loop=True),
+    pipe = Pipeline.from_config(cfg, WavReplaySource(pcm=media.busy_audio(SOAK_LOOP_S), realtime=realtime, loop=True),
                     recognizer, mqtt)
     hands.reset()
     frames = frames if frames is not None else media.busy_frames(SOAK_LOOP_S, FPS)

@@ -1,11 +1,11 @@
-"""``homeagent bench mqtt``: the broker-kill soak (see :mod:`agent.mqtt.soak`); prints counts."""
+"""``homeagent bench mqtt``: the broker-kill soak (see :mod:`agent.bench.mqtt_soak`); prints counts."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from ..mqtt.soak import SoakOptions, run_soak
+from ..bench.mqtt_soak import SoakOptions, run_soak
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -24,7 +24,7 @@ def _photos(data: Path, limit: int) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..vision.bench import frame_latency, int8_error, pin_to_one_core
+    from ..bench.vision import frame_latency, int8_error, pin_to_one_core
     from ..vision.hands import LANDMARK_MODEL, LANDMARK_MODEL_FLOAT
 
     cpu = pin_to_one_core(args.cpu)

@@ -7,8 +7,8 @@ import argparse
 import sys
 
 from ..config import load_config
+from ..daemon.preflight import preflight
 from ..errors import ConfigError
-from ..preflight import preflight
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

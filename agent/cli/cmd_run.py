@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from ..app import Agent
 from ..config import load_config
+from ..daemon.agent import Agent
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -29,8 +29,8 @@ UNKNOWN_DIGITS = {"0", "3", "4", "6", "7", "8"}
 
 
 def _landmarks(data: Path, out: Path) -> dict:
+    from ..bench.vision_report import confusion, confusion_png, confusion_text, per_class_accuracy
     from ..vision.classifier import LABELS, GestureClassifier
-    from ..vision.report import confusion, confusion_png, confusion_text, per_class_accuracy
     from .gestures_classify_landmarks import read_rows
 
     path = data / "hand_landmarks" / "landmarks.csv"
@@ -61,9 +61,9 @@ def _landmarks(data: Path, out: Path) -> dict:
 
 
 def _photos(data: Path, out: Path, limit: int | None) -> dict:
+    from ..bench.vision_report import confusion, confusion_png, confusion_text, per_class_accuracy
     from ..vision.classifier import LABELS, GestureClassifier
     from ..vision.hands import HandTracker
-    from ..vision.report import confusion, confusion_png, confusion_text, per_class_accuracy
 
     root = data / "sign_language_digits"
     with open(root / "labels.csv", newline="") as f:

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         out.update(res.summary())
         text = res.confusion_text()
         if args.png is not None:
-            from ..vision.report import confusion_png
+            from ..bench.vision_report import confusion_png
 
             confusion_png(res.confusion, list(rec.labels), args.png,
                           f"{rec.manifest.name} v{rec.manifest.version}: truth (rows) vs decision")

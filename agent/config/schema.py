@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..fusion.config import FusionConfig
+from .fusion import FusionConfig
 
 
 class Strict(BaseModel):

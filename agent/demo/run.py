@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..app import Agent, build_recognizer
-from ..broker import LocalBroker
 from ..config.schema import AgentConfig, MqttConfig
+from ..daemon.agent import Agent, build_recognizer
 from ..errors import BrokerError
+from ..mqtt.broker import LocalBroker
 from ..mqtt.client import MqttClient
 from ..sources.wav_replay import WavReplaySource
 from ..types import Intent

@@ -1,6 +1,6 @@
 """Late fusion of speech commands and hand gestures (pure, deterministic; time is injected)."""
 
-from .config import FusionConfig
+from ..config.fusion import FusionConfig
 from .engine import Abstain, ConfirmRequest, FusionEngine, Output
 from .model import LateFusionModel
 

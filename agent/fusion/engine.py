@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..config.fusion import FusionConfig
 from ..types import CommandScores, GestureEvent, Intent
-from .config import FusionConfig
 from .model import (
     NONE,
     UNKNOWN,

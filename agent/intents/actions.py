@@ -9,7 +9,7 @@ that matches an intent (its name, and each ``when`` slot value) yields one messa
 - ``topic: "any/{site_id}/topic"`` + ``payload:`` (a string template or a JSON object of templates).
 
 Templates use ``{slot}``, ``{intent}``, ``{site_id}`` and ``{confidence}``. :class:`ActionExecutor`
-publishes through any :class:`~agent.mqtt.publisher.Publisher`, with the intent's deadline as
+publishes through any :class:`~agent.intents.publisher.Publisher`, with the intent's deadline as
 ``expires_at``, and refuses stale intents (``wall_end + ttl_s`` passed).
 """
 
@@ -27,8 +27,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import ConfigError, PayloadError
-from ..mqtt.publisher import Message, Publisher
 from ..types import Intent
+from .publisher import Message, Publisher
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Topic names for intents and agent state."""
+"""Topic names of intents (the site topic and Hermes'), which every publishing path uses."""
 
 from __future__ import annotations
 
@@ -9,13 +9,3 @@ def intent_topic(prefix: str, site_id: str, name: str) -> str:
 
 def hermes_topic(name: str) -> str:
     return f"hermes/intent/{name}"
-
-
-def availability_topic(prefix: str, site_id: str) -> str:
-    return f"{prefix}/{site_id}/availability"
-
-
-def fusion_topic(prefix: str, site_id: str, kind: str) -> str:
-    """Fusion reports (never actions): ``abstain`` (low confidence, conflict, no target, cancelled, ...) and
-    ``confirm`` (an intent waits for yes / thumbs-up)."""
-    return f"{prefix}/{site_id}/fusion/{kind}"

@@ -11,6 +11,6 @@
 - ``proxy`` / ``soak`` — fault injection and the broker-kill soak behind ``homeagent bench mqtt``.
 """
 
-from .publisher import MemoryPublisher, Message, Publisher
+from ..intents.publisher import MemoryPublisher, Message, Publisher
 
 __all__ = ["MemoryPublisher", "Message", "Publisher"]

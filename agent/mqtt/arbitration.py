@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import PayloadError
+from ..intents.publisher import Message
 from ..types import Intent
 from .client import MqttClient
-from .publisher import Message
 
 log = logging.getLogger(__name__)
 

@@ -41,8 +41,8 @@ from paho.mqtt.properties import Properties
 
 from ..config.loader import read_secret
 from ..config.schema import MqttConfig
-from ..intents.topics import availability_topic
-from .publisher import Message
+from ..intents.publisher import Message
+from .topics import availability_topic
 
 log = logging.getLogger(__name__)
 

@@ -23,12 +23,12 @@ from types import SimpleNamespace
 from typing import Any, Protocol
 
 from ..errors import AgentError
+from ..intents.publisher import Message
 from ..privacy import PrivacyController, PrivacyState
 from ..types import GestureEvent, Intent
 from . import discovery as d
 from .client import MqttClient
 from .commands import Command, CommandRouter
-from .publisher import Message
 
 log = logging.getLogger(__name__)
 

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import PayloadError
+from ..intents.publisher import Message
 from ..intents.topics import intent_topic
 from ..types import Intent
 from .client import MqttClient
 from .dedup import SeenIds
-from .publisher import Message
 
 log = logging.getLogger(__name__)
 

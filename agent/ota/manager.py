@@ -22,11 +22,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .. import __version__
 from ..errors import AgentError, BundleError
+from ..runtime.hotswap import HotSwap
 from .announce import Announcement, parse_announcement, update_state_payload
 from .bundle import Policy, check_policy, extract_verified, open_bundle
 from .fetch import FetchLimits, fetch, is_url
 from .fsutil import StepHook, remove_tree
-from .hotswap import HotSwap
 from .manifest import Manifest, verify_envelope
 from .selftest import find_model, run_isolated, run_selftest
 from .store import Store

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ..zones import ray_distance
+from .zones import ray_distance
 
 Zones = Mapping[str, Sequence[tuple[float, float]]]
 

@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import numpy as np
 from agent.fusion.model import DEFAULT_WEIGHTS, LateFusionModel
 from agent.paths import models_dir
 
+from ..devdata import ENV
 from . import audio, fit, report, scenarios, systems, vision
 from .linear import Softmax
 from .vocab import FIT_VOICES, HEAD_VOICES, SNRS, TEST_NOISES, TEST_VOICES, TRAIN_NOISES
@@ -201,23 +203,37 @@ def evaluate(n_fit: int = 400, n_test: int = 300, refit: bool = False, recognize
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
+    """The options of ``homeagent eval fusion``, which runs this module (the runtime never imports ``models``)."""
+    ap = argparse.ArgumentParser(prog="homeagent eval fusion", description=__doc__)
+    ap.add_argument("--json", action="store_true",
+                    help='print one JSON object {"by_snr": [{"snr_db", "voice_only", "gesture_only", "early", '
+                         '"late", "late_false_actions", ...}]} (snr_db null = clean)')
     ap.add_argument("--refit", action="store_true", help="refit the fusion weights, early fusion, thresholds")
     ap.add_argument("--refit-standins", action="store_true", help="also refit the stand-in classifiers")
     ap.add_argument("--n-fit", type=int, default=400)
-    ap.add_argument("--n-test", type=int, default=300)
-    ap.add_argument("--png", type=Path, default=Path("out/fusion_eval.png"))
+    ap.add_argument("--scenarios", "--n-test", dest="n_test", type=int, default=300,
+                    help="test scenarios per SNR (default 300)")
+    ap.add_argument("--png", type=Path, default=Path("out/fusion_eval.png"), help="plot file")
     ap.add_argument("--recognizer", default=DEFAULT_RECOGNIZER,
                     help=f"speech bundle (default {DEFAULT_RECOGNIZER}, the shipped one) or '{STANDIN}'")
     ap.add_argument("--standin-gestures", action="store_true",
                     help="the stand-in gesture head (trained on the head split only) instead of agent.vision's "
                          "GestureClassifier (trained on every landmark row, test rows included)")
+    ap.add_argument("--data", type=Path, default=None, metavar="DIR",
+                    help="development data folder holding noise/ and vision/hand_landmarks/ (default: "
+                         "$HOMEAGENT_DEV_DATA or ../shared/data beside the checkout)")
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    if args.data is not None:
+        os.environ[ENV] = str(args.data)
+    logging.basicConfig(level=logging.WARNING if args.json else logging.INFO, stream=sys.stderr)
     res = evaluate(args.n_fit, args.n_test, args.refit or args.refit_standins, args.recognizer, args.png,
                    args.refit_standins, not args.standin_gestures)
-    print(report.table(res["by_snr"]))
-    print(json.dumps(res))
+    if args.json:
+        print(json.dumps(res))
+    else:
+        print(report.table(res["by_snr"]))
+        print(f"thresholds: {json.dumps(res['thresholds'])}")
+        print(f"plot: {res['png']}")
     return 0
 
 

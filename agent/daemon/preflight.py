@@ -12,8 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config.schema import AgentConfig, CameraSource, MicSource, ReplayVideoSource, WavSource
-from .paths import pretrained_dir
+from ..config.schema import AgentConfig, CameraSource, MicSource, ReplayVideoSource, WavSource
+from ..paths import pretrained_dir
 
 REBUILD = "run 'bash tools/bootstrap.sh' to build the models"
 
@@ -70,8 +70,8 @@ def _files(cfg: AgentConfig) -> list[Finding]:
 
 
 def _public_key(path: Path) -> list[Finding]:
-    from .errors import AgentError
-    from .ota.manifest import load_public_key
+    from ..errors import AgentError
+    from ..ota.manifest import load_public_key
 
     try:
         load_public_key(path)
@@ -81,9 +81,9 @@ def _public_key(path: Path) -> list[Finding]:
 
 
 def _speech_models(cfg: AgentConfig) -> list[Finding]:
-    from .audio.vad_silero import SILERO_FILE
-    from .speech.asr import model_files
-    from .speech.frontend import EMBED_FLOAT_FILE, EMBED_INT8_FILE, MEL_FILE
+    from ..audio.vad_silero import SILERO_FILE
+    from ..speech.asr import model_files
+    from ..speech.frontend import EMBED_FLOAT_FILE, EMBED_INT8_FILE, MEL_FILE
 
     speech = pretrained_dir("speech")
     need: dict[str, list[str]] = {}
@@ -103,8 +103,8 @@ def _speech_models(cfg: AgentConfig) -> list[Finding]:
 
 
 def _bundle(commands: str) -> list[Finding]:
-    from .errors import AgentError
-    from .speech.recognizer import resolve_bundle
+    from ..errors import AgentError
+    from ..speech.recognizer import resolve_bundle
 
     if commands.endswith((".yaml", ".yml")):
         return []  # a set without a bundle is trained on first use (or decoded by Whisper)
@@ -126,7 +126,7 @@ def _missing(folder: Path, need: dict[str, list[str]]) -> list[Finding]:
 def _vision_models(cfg: AgentConfig) -> list[Finding]:
     if cfg.video is None:
         return []
-    from .vision.hands import PALM_MODEL, landmark_models
+    from ..vision.hands import PALM_MODEL, landmark_models
 
     need = {"video": [PALM_MODEL], "vision.landmarks": [landmark_models(cfg.vision.landmarks)[0]]}
     return _missing(pretrained_dir("vision"), need)

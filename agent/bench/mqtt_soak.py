@@ -25,13 +25,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from ..broker import LocalBroker
 from ..config.schema import MqttConfig
 from ..errors import BrokerError
+from ..mqtt.broker import LocalBroker
+from ..mqtt.client import MqttClient
+from ..mqtt.reliable import IntentExecutor, ReliablePublisher
 from ..types import Intent
-from .client import MqttClient
-from .proxy import TcpProxy
-from .reliable import IntentExecutor, ReliablePublisher
+from .mqtt_proxy import TcpProxy
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .fusion import Abstain, ConfirmRequest, FusionEngine
-from .intents.topics import fusion_topic
-from .mqtt.publisher import Message, Publisher
-from .types import CommandScores, GestureEvent, Intent
+from ..fusion import Abstain, ConfirmRequest, FusionEngine
+from ..intents.publisher import Message, Publisher
+from ..mqtt.topics import fusion_topic
+from ..types import CommandScores, GestureEvent, Intent
 
 log = logging.getLogger(__name__)
 

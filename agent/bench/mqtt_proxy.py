@@ -11,7 +11,7 @@ import select
 import socket
 import threading
 
-from ..broker import free_port
+from ..mqtt.broker import free_port
 
 log = logging.getLogger(__name__)
 

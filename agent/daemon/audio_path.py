@@ -8,7 +8,6 @@ queued for recognition). ``heartbeats`` records the last progress of each loop f
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import queue
@@ -21,18 +20,17 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from .audio.vad import Segmenter
-from .config.schema import AgentConfig
-from .errors import AgentError, DeviceUnavailable
-from .intents.topics import hermes_topic, intent_topic
-from .mqtt.publisher import Message, Publisher
-from .ota.hotswap import HotSwap
-from .runtime.memory import TRIMMER
-from .sources.base import Source
-from .types import AudioFrame, CommandScores, Intent, Segment
+from ..audio.vad import Segmenter
+from ..config.schema import AgentConfig, VadConfig
+from ..errors import AgentError, DeviceUnavailable
+from ..intents.publisher import IntentPublisher, Publisher
+from ..runtime.hotswap import HotSwap
+from ..runtime.memory import TRIMMER
+from ..sources.base import Source
+from ..types import AudioFrame, CommandScores, Intent, Segment
 
 if TYPE_CHECKING:
-    from .speech.wake_gate import WakeGate
+    from ..speech.wake_gate import WakeGate
 
 log = logging.getLogger(__name__)
 
@@ -71,24 +69,28 @@ class PipelineStats:
 class Pipeline:
     """The running audio pipeline. ``on_intent``/``on_reject`` listeners see every decision."""
 
-    def __init__(self, cfg: AgentConfig, audio: Source[AudioFrame], recognizer: Recognizer | HotSwap[Recognizer],
-                 publisher: Publisher, *, segmenter: Segmenter | None = None,
-                 fusion: SpeechSink | None = None, wake: WakeGate | None = None) -> None:
-        self.cfg = cfg
+    def __init__(self, vad: VadConfig, audio: Source[AudioFrame], recognizer: Recognizer | HotSwap[Recognizer],
+                 intents: IntentPublisher, *, site_id: str = "default", ttl_s: float = 5.0,
+                 segmenter: Segmenter | None = None, fusion: SpeechSink | None = None,
+                 wake: WakeGate | None = None) -> None:
+        self.vad = vad
+        self.site_id = site_id
+        self.ttl_s = ttl_s
         self.audio = audio
         # the recognizer sits in a hot-swap holder: an OTA update replaces it between two utterances
         self.models: HotSwap[Recognizer] = recognizer if isinstance(recognizer, HotSwap) else HotSwap(recognizer)
-        self.publisher = publisher
+        self.intents = intents
+        intents.listeners.append(self._published)
         self.fusion = fusion
         self.last_snr_db = 30.0
-        self.segmenter = segmenter or Segmenter(cfg.vad)
+        self.segmenter = segmenter or Segmenter(vad)
         self.stats = PipelineStats()
         self.heartbeats: dict[str, float] = {}
         self.thread_cpu_s: dict[str, float] = {}  # CPU time of each loop's thread when it ended
         self.on_intent: list[Callable[[Intent], None]] = []
         self.on_reject: list[Callable[[Segment, CommandScores], None]] = []
-        # when set, decided intents go here (the agent arbitrates, publishes and acts) instead of being
-        # published by the pipeline itself
+        # when set, decided intents go here (the agent arbitrates, publishes and acts) instead of straight to
+        # the intent publisher
         self.on_decided: Callable[[Intent, float], None] | None = None
         self._segments: queue.Queue[tuple[Segment, float] | None] = queue.Queue(maxsize=8)
         self._stop = threading.Event()
@@ -106,7 +108,19 @@ class Pipeline:
         self._progress_lock = threading.Lock()
         # wake phrase (speech.wake; None = off): strips the phrase from an utterance and opens the listening
         # window; with speech.wake.required an utterance outside every window reaches neither recognizer nor fusion
-        self.wake = wake if wake is not None else self._build_wake()
+        self.wake = wake
+
+    @classmethod
+    def from_config(cls, cfg: AgentConfig, audio: Source[AudioFrame], recognizer: Recognizer | HotSwap[Recognizer],
+                    publisher: Publisher | IntentPublisher, **kw: object) -> Pipeline:
+        """The audio path of an agent config: its VAD section, its intent publisher and, with ``speech.wake``,
+        its wake gate (sharing the recognizer's models)."""
+        intents = publisher if isinstance(publisher, IntentPublisher) else \
+            IntentPublisher(publisher, cfg.mqtt.topic_prefix, hermes=cfg.mqtt.hermes)
+        models = recognizer if isinstance(recognizer, HotSwap) else HotSwap(recognizer)
+        wake = kw.pop("wake", None) or build_wake(cfg, models.get())
+        return cls(cfg.vad, audio, models, intents, site_id=cfg.site_id, ttl_s=cfg.mqtt.intent_ttl_s,
+                   wake=wake, **kw)  # type: ignore[arg-type]
 
     # lifecycle -----------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -185,8 +199,8 @@ class Pipeline:
 
     def _send_progress(self) -> None:
         assert self.fusion is not None
-        frame_ms = float(getattr(self.segmenter, "frame_ms", self.cfg.vad.frame_ms))  # the engine's own frame
-        t = math.inf if self._heard is None else self._heard - (self.cfg.vad.pre_roll_ms + frame_ms) / 1000.0
+        frame_ms = float(getattr(self.segmenter, "frame_ms", self.vad.frame_ms))  # the engine's own frame
+        t = math.inf if self._heard is None else self._heard - (self.vad.pre_roll_ms + frame_ms) / 1000.0
         if self._in_flight:
             t = min(t, self._in_flight[0])
         self.fusion.progress("voice", None if math.isinf(t) else t)
@@ -260,19 +274,6 @@ class Pipeline:
                 self._flight(seg.t_start, add=False)
                 TRIMMER.maybe_trim()  # the frontend's buffers are freed now: give the pages back
 
-    def _build_wake(self) -> WakeGate | None:
-        if self.cfg.speech.wake is None:
-            return None
-        from .speech.asr import WhisperAsr
-        from .speech.frontend import SpeechFrontend
-        from .speech.wake_gate import WakeGate
-
-        model = self.models.get()
-        frontend = getattr(model, "frontend", None)  # share the recognizer's (same thread)
-        asr = getattr(model, "asr", None) or getattr(getattr(model, "grammar", None), "asr", None)
-        return WakeGate.from_config(self.cfg, frontend if isinstance(frontend, SpeechFrontend) else None,
-                                    asr if isinstance(asr, WhisperAsr) else None)
-
     def handle_segment(self, seg: Segment, detected: float | None = None) -> Intent | None:
         """Recognize one utterance; publish its intent. ``detected``: when its end of speech was found."""
         recognizer = self.models.get()
@@ -294,25 +295,30 @@ class Pipeline:
                 cb(seg, scores)
             return None
         intent = Intent.create(name, confidence, seg.t_start, seg.t_end, slots=dict(scores.slots),
-                               modalities=("voice",), site_id=self.cfg.site_id, ttl_s=self.cfg.mqtt.intent_ttl_s)
+                               modalities=("voice",), site_id=self.site_id, ttl_s=self.ttl_s)
         if self.on_decided is not None:
             self.on_decided(intent, seg.snr_db)
         else:
-            self.publish_intent(intent)
+            self.intents.publish(intent)
         if detected is not None:
             self.stats.latencies_ms.append((time.monotonic() - detected) * 1000.0)
         return intent
 
-    def publish_intent(self, intent: Intent) -> None:
-        payload = json.dumps(intent.to_payload()).encode()
-        expires = intent.expires_at_wall()
-        m = self.cfg.mqtt
-        self.publisher.publish(Message(intent_topic(m.topic_prefix, intent.site_id, intent.name), payload,
-                                       qos=1, retain=False, expires_at=expires))
-        if m.hermes:
-            self.publisher.publish(Message(hermes_topic(intent.name), payload, qos=1, retain=False,
-                                           expires_at=expires))
+    def _published(self, intent: Intent) -> None:
         self.stats.intents += 1
-        log.debug("intent %s (%.2f) %s published", intent.name, intent.confidence, intent.slots or "")
         for cb in self.on_intent:
             cb(intent)
+
+
+def build_wake(cfg: AgentConfig, model: Recognizer) -> WakeGate | None:
+    """The wake gate of ``speech.wake`` (None when off), sharing the recognizer's frontend and Whisper."""
+    if cfg.speech.wake is None:
+        return None
+    from ..speech.asr import WhisperAsr
+    from ..speech.frontend import SpeechFrontend
+    from ..speech.wake_gate import WakeGate
+
+    frontend = getattr(model, "frontend", None)  # share the recognizer's (same thread)
+    asr = getattr(model, "asr", None) or getattr(getattr(model, "grammar", None), "asr", None)
+    return WakeGate.from_config(cfg, frontend if isinstance(frontend, SpeechFrontend) else None,
+                                asr if isinstance(asr, WhisperAsr) else None)

@@ -21,25 +21,26 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from .config.schema import AgentConfig, MicSource, ReplayVideoSource, WavSource
-from .config.schema import CameraSource as CameraCfg
-from .errors import ConfigError
-from .fusion import FusionEngine
+from ..config.schema import AgentConfig, MicSource, ReplayVideoSource, WavSource
+from ..config.schema import CameraSource as CameraCfg
+from ..errors import ConfigError
+from ..fusion import FusionEngine
+from ..intents.actions import ActionExecutor, ActionMap
+from ..intents.publisher import IntentPublisher
+from ..mqtt.arbitration import Arbiter
+from ..mqtt.client import MqttClient
+from ..mqtt.ha import HomeAssistantBridge
+from ..privacy import PrivacyController, PrivacyStore
+from ..runtime.hotswap import HotSwap
+from ..sources.base import Source
+from ..sources.camera import CameraSource
+from ..sources.microphone import MicrophoneSource
+from ..sources.video_replay import ArrayVideoSource, VideoReplaySource
+from ..sources.wav_replay import WavReplaySource
+from ..types import AudioFrame, Intent, VideoFrame
+from .audio_path import Pipeline, Recognizer
 from .fusion_runner import FusionRunner
-from .intents.actions import ActionExecutor, ActionMap
-from .mqtt.arbitration import Arbiter
-from .mqtt.client import MqttClient
-from .mqtt.ha import HomeAssistantBridge
-from .ota.hotswap import HotSwap
-from .pipeline import Pipeline, Recognizer
-from .privacy import PrivacyController, PrivacyStore
-from .sources.base import Source
-from .sources.camera import CameraSource
-from .sources.microphone import MicrophoneSource
-from .sources.video_replay import ArrayVideoSource, VideoReplaySource
-from .sources.wav_replay import WavReplaySource
 from .systemd import Notifier, Watchdog, watchdog_interval
-from .types import AudioFrame, Intent, VideoFrame
 from .video_path import VideoPath
 
 log = logging.getLogger(__name__)
@@ -64,13 +65,13 @@ def build_video_source(cfg: AgentConfig) -> Source[VideoFrame] | None:
 
 
 def build_recognizer(cfg: AgentConfig, bundle: str | Path | None = None) -> Recognizer:
-    from .speech.frontend import SpeechFrontend
-    from .speech.recognizer import CommandRecognizer
+    from ..speech.frontend import SpeechFrontend
+    from ..speech.recognizer import CommandRecognizer
 
     rec: CommandRecognizer
     if cfg.speech.recognizer == "whisper" and bundle is None:
-        from .speech.asr_grammar import AsrGrammarRecognizer
-        from .speech.commands import resolve_set_path
+        from ..speech.asr_grammar import AsrGrammarRecognizer
+        from ..speech.commands import resolve_set_path
 
         set_path = resolve_set_path(cfg.speech.commands)
         if not set_path.is_file():
@@ -85,8 +86,8 @@ def build_recognizer(cfg: AgentConfig, bundle: str | Path | None = None) -> Reco
 
 
 def build_video_path(cfg: AgentConfig, source: Source[VideoFrame]) -> VideoPath:
-    from .vision import GestureTracker, HandTracker
-    from .vision.hands import landmark_models
+    from ..vision import GestureTracker, HandTracker
+    from ..vision.hands import landmark_models
 
     zones = {name: z.polygon for name, z in cfg.fusion.zones.items()}
     landmarks = landmark_models(cfg.vision.landmarks)[0]
@@ -129,14 +130,16 @@ class Agent:
             engine = FusionEngine(cfg.fusion, site_id=cfg.site_id, wall_offset=time.time() - time.monotonic())
             self.fusion = FusionRunner(engine)
             self.fusion.report_to(self.mqtt, cfg.mqtt.topic_prefix, cfg.site_id)  # abstain/confirm reports
-        self.pipeline = Pipeline(cfg, audio or build_audio_source(cfg), self.models, self.mqtt, fusion=self.fusion)
+        self.intents = IntentPublisher(self.mqtt, cfg.mqtt.topic_prefix, hermes=cfg.mqtt.hermes)
+        self.pipeline = Pipeline.from_config(cfg, audio or build_audio_source(cfg), self.models, self.intents,
+                                             fusion=self.fusion)
         self.privacy = PrivacyController(PrivacyStore(cfg.state_dir), camera=video_source,
                                          microphone=self.pipeline.audio, muted=self.pipeline.muted,
                                          camera_off=self.video.paused if self.video is not None else None)
         self.ota = self._build_ota()
         self.bridge: HomeAssistantBridge | None = None
         if cfg.home_assistant.discovery:
-            from .vision import LABELS
+            from ..vision import LABELS
 
             labels = [lab for lab in getattr(self.models.get(), "labels", ()) if lab != "unknown"]
             self.bridge = HomeAssistantBridge(self.mqtt, cfg.mqtt.topic_prefix, cfg.site_id, intents=labels,
@@ -156,10 +159,10 @@ class Agent:
         o = self.cfg.ota
         if o.public_key_file is None:
             return None
-        from .ota.fetch import FetchLimits
-        from .ota.manager import UpdateManager
-        from .ota.manifest import load_public_key
-        from .ota.store import Store
+        from ..ota.fetch import FetchLimits
+        from ..ota.manager import UpdateManager
+        from ..ota.manifest import load_public_key
+        from ..ota.store import Store
 
         store = Store(o.store_dir or self.cfg.state_dir / "models")
         return UpdateManager(store, [load_public_key(o.public_key_file)], activate=self._activate_slot,
@@ -203,7 +206,7 @@ class Agent:
         slots = "".join(f" {k}={v}" for k, v in intent.slots.items())
         log.info("acting on %s%s (%s, confidence %.2f)", intent.name, slots, "+".join(intent.modalities),
                  intent.confidence)
-        self.pipeline.publish_intent(intent)
+        self.intents.publish(intent)
         if self.bridge is not None:
             self.bridge.publish_intent(intent)
         self.actions.execute(intent)

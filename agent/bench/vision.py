@@ -18,9 +18,9 @@ import cv2
 import numpy as np
 
 from ..types import VideoFrame
-from .classifier import GestureClassifier
-from .geometry import crop_rect, rect_from_landmarks
-from .hands import LANDMARK_MODEL, LANDMARK_MODEL_FLOAT, LANDMARK_SIZE, HandTracker, _to_input
+from ..vision.classifier import GestureClassifier
+from ..vision.geometry import crop_rect, rect_from_landmarks
+from ..vision.hands import LANDMARK_MODEL, LANDMARK_MODEL_FLOAT, LANDMARK_SIZE, HandTracker, _to_input
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def frame_latency(photo: Path, n: int = 50, landmark_model: str = LANDMARK_MODEL
 def int8_error(photos: Sequence[Path], int8_model: str = LANDMARK_MODEL) -> dict[str, float]:
     """Mean/95th-percentile landmark error of the int8 model vs float, in hand sizes, on real hand crops."""
     from ..runtime.session import load_model
-    from .hands import _model_path
+    from ..vision.hands import _model_path
 
     finder = HandTracker(threads=1, landmark_model=LANDMARK_MODEL_FLOAT)
     f_model = load_model(_model_path(int8_model.replace("_int8", "")), threads=1)

@@ -1,6 +1,6 @@
 """Compare the VAD engines (webrtc, silero) on synthetic speech mixed with real noise and music-like audio.
 
-``python -m agent.audio.vad_compare [--snr 10] [--json]`` (or :func:`compare` from a benchmark):
+``python -m agent.bench.vad_compare [--snr 10] [--json]`` (or :func:`compare` from a benchmark):
 
 - utterances synthesized by espeak-ng and flite (several voices; synthetic, so nothing is tuned on real speech)
   are laid out with gaps and mixed with each noise of ``../shared/data/noise`` and with a synthetic music-like
@@ -32,12 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..audio.vad import FrameVad, Segmenter, make_frame_vad
+from ..audio.wav import TARGET_RATE as RATE
+from ..audio.wav import read_wav_16k
 from ..config.schema import VadConfig
 from ..paths import models_dir
 from ..types import AudioFrame
-from .vad import FrameVad, Segmenter, make_frame_vad
-from .wav import TARGET_RATE as RATE
-from .wav import read_wav_16k
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,11 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from .errors import AgentError, DeviceUnavailable
-from .pipeline import LATENCY_SAMPLES
-from .runtime.memory import TRIMMER
-from .sources.base import Source
-from .types import GestureEvent, Hand, VideoFrame
+from ..errors import AgentError, DeviceUnavailable
+from ..runtime.memory import TRIMMER
+from ..sources.base import Source
+from ..types import GestureEvent, Hand, VideoFrame
+from .audio_path import LATENCY_SAMPLES
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .errors import BrokerError
+from ..errors import BrokerError
 
 log = logging.getLogger(__name__)
 
