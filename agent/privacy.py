@@ -120,9 +120,6 @@ class PrivacyController:
     def camera_allowed(self) -> bool:
         return not self._state.camera_off
 
-    def microphone_allowed(self) -> bool:
-        return not self._state.mic_muted
-
     def apply(self) -> None:
         """Enforce the current state on the sources (call after the pipeline opened them at start-up)."""
         with self._lock:

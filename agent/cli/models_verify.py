@@ -26,27 +26,20 @@ def run(args: argparse.Namespace) -> int:
 
     from .. import __version__
     from ..errors import AgentError
-    from ..ota.bundle import Policy, check_policy, extract_verified, open_bundle, verify_contents
-    from ..ota.manifest import load_public_key, verify_envelope
+    from ..ota.bundle import Policy, verify_bundle
+    from ..ota.manifest import load_public_key
     from ..ota.selftest import run_selftest
 
+    report = None
     try:
         keys = [load_public_key(k) for k in args.public_key]
-        source = open_bundle(args.bundle)
-        try:
-            envelope = source.envelope()
-            m = verify_envelope(envelope, keys)
-            check_policy(m, Policy(now=datetime.now(timezone.utc), agent_version=__version__,
-                                   min_version=args.min_version))
-            report = None
-            if args.selftest:  # needs the files on disk: verify them into a scratch slot
-                with tempfile.TemporaryDirectory(prefix="homeagent-verify-") as tmp:
-                    extract_verified(source, m, Path(tmp), envelope)
-                    report = run_selftest(Path(tmp), m)
-            else:
-                verify_contents(source, m)
-        finally:
-            source.close()
+        policy = Policy(now=datetime.now(timezone.utc), agent_version=__version__, min_version=args.min_version)
+        if args.selftest:  # needs the files on disk: verify them into a scratch slot
+            with tempfile.TemporaryDirectory(prefix="homeagent-verify-") as tmp:
+                m = verify_bundle(args.bundle, keys, policy, into=Path(tmp))
+                report = run_selftest(Path(tmp), m)
+        else:
+            m = verify_bundle(args.bundle, keys, policy)
     except AgentError as exc:
         print(f"INVALID: {exc}", file=sys.stderr)
         return 1

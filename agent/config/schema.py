@@ -23,8 +23,7 @@ class MicSource(Strict):
         None, title="Device", description="sounddevice input name (substring) or index; null = system default.")
     block_ms: int = Field(32, ge=10, le=100, title="Block length (ms)",
                           description="Capture block length; the VAD cuts its own frames from it (silero 32 ms, "
-                                      "webrtc 10/20/30 ms). 32 ms = one silero frame per wake-up: measured "
-                                      "~15% less audio-path CPU than 20 ms blocks.")
+                                      "webrtc 10/20/30 ms). 32 ms = one silero frame per wake-up.")
 
 
 class WavSource(Strict):
@@ -158,8 +157,8 @@ class SpeechConfig(Strict):
         "bundle", title="Recognizer",
         description="bundle = the set's trained bundle (an intent head on the speech embeddings: ~15 ms per "
                     "utterance); whisper = decode the set's sentences with the real-speech recognizer "
-                    "(Whisper tiny.en, int8; nothing trained; far more accurate on real voices for sentences "
-                    "and slots; measured: about 95-110 MB more memory, 36-76 ms for 2.2-3.5 s commands). "
+                    "(Whisper tiny.en, int8; nothing trained; more accurate on real voices for sentences "
+                    "and slots, at more memory and time per utterance: models/speech/reports/asr.md). "
                     "'commands' is then a set name or a command-set YAML path.")
     wake: WakePhraseConfig | None = Field(None, title="Wake phrase",
                                           description="Wake phrase settings; null = no wake phrase (every command "
@@ -225,9 +224,7 @@ class VisionConfig(Strict):
     landmarks: Literal["full", "lite"] = Field(
         "lite", title="Hand landmark model",
         description="lite (default): MediaPipe's lite landmark model (int8), sized for Pi-class CPUs; full: its "
-                    "full model, ~1.3 points more accurate on the digit photos (0.984 vs 0.971) for about 60% more "
-                    "CPU per tracked frame (5.2 vs 3.3 ms model time on one core). With full, the busy-room "
-                    "benchmark misses the 0.15 core-s/s budget.")
+                    "full model, a little more accurate for more CPU per tracked frame.")
 
 
 class HomeAssistantConfig(Strict):

@@ -232,7 +232,7 @@ class Agent:
 
     def _drain_for_flush(self, timeout: float = 3.0) -> None:
         """A finite replay ended: let the recognizer score the last utterance and a finite video finish before
-        fusion decides everything still waiting (was: flushed while the last utterance was still in recognition)."""
+        fusion decides everything still waiting."""
         self.pipeline.wait_drained(timeout)
         if self.video is not None and isinstance(self.video.source, (VideoReplaySource, ArrayVideoSource)) \
                 and not self.video.source.loop:

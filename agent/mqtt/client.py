@@ -17,8 +17,7 @@ All paho calls happen on the network thread (``publish``/``subscribe`` from othe
 no paho internals are shared between threads. The network thread sleeps in ``select`` on the socket and on a
 wake-up socket pair that ``publish``/``subscribe``/``stop`` write to (paho's external-loop API: ``loop_read``,
 ``loop_write``, ``loop_misc``), so a queued message goes out at once while an idle connection costs a wake-up
-every ``tick_s`` (0.5 s) instead of the 50 polls per second a short ``loop()`` timeout needs (measured with
-``homeagent bench``: 9.5 → <1 ms of CPU per second).
+every ``tick_s`` (0.5 s) instead of the 50 polls per second a short ``loop()`` timeout needs.
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ import logging
 import random
 import select
 import socket
-import ssl
 import threading
 import time
 from collections import deque
@@ -36,12 +34,11 @@ from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from ..config.loader import read_secret
 from ..config.schema import MqttConfig
 from ..intents.publisher import Message
+from .connection import cork, expiry_properties, make_paho, topic_matches
 from .topics import availability_topic
 
 log = logging.getLogger(__name__)
@@ -49,28 +46,6 @@ log = logging.getLogger(__name__)
 Handler = Callable[[str, bytes, bool, Any], object]
 COUNT_KEYS = ("published", "acked", "queued", "requeued", "dropped_stale", "dropped_full", "connects",
               "disconnects", "connect_failures")
-
-
-def topic_matches(pattern: str, topic: str) -> bool:
-    """MQTT wildcard match (``+``, ``#``)."""
-    return bool(paho.topic_matches_sub(pattern, topic))
-
-
-def message_expiry(props: Any) -> int | None:
-    """The MQTT 5 Message Expiry Interval (seconds left) of a received message, or None."""
-    value = getattr(props, "MessageExpiryInterval", None)
-    return int(value) if isinstance(value, int) else None
-
-
-def _cork(sock: Any, on: bool) -> bool:
-    """Linux TCP_CORK: hold partial segments while a burst is written. False when not available."""
-    if sock is None or not hasattr(socket, "TCP_CORK"):
-        return False
-    try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1 if on else 0)
-    except (OSError, AttributeError):
-        return False
-    return True
 
 
 class MqttClient:
@@ -187,17 +162,7 @@ class MqttClient:
 
     # network thread ------------------------------------------------------------------------------------
     def _make_paho(self) -> paho.Client:
-        c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=paho.MQTTv5)
-        c.connect_timeout = self.connect_timeout_s  # TCP connect (and TLS handshake) must not hang stop()
-        c.will_set(self.availability, b"offline", qos=1, retain=True)
-        if self.cfg.username is not None:
-            c.username_pw_set(self.cfg.username, self._password)
-        tls = self.cfg.tls
-        if tls is not None:
-            c.tls_set(ca_certs=str(tls.ca_file) if tls.ca_file else None,
-                      certfile=str(tls.cert_file) if tls.cert_file else None,
-                      keyfile=str(tls.key_file) if tls.key_file else None, cert_reqs=ssl.CERT_REQUIRED)
-            c.tls_insecure_set(tls.insecure)
+        c = make_paho(self.cfg, self.client_id, self._password, self.availability, self.connect_timeout_s)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
@@ -355,12 +320,12 @@ class MqttClient:
         if not self._outbox:
             return
         sock = client.socket()
-        corked = _cork(sock, True)  # one TCP segment for a burst (intent + its hermes copy)
+        corked = cork(sock, True)  # one TCP segment for a burst (intent + its hermes copy)
         try:
             self._flush_outbox(client)
         finally:
             if corked:
-                _cork(sock, False)
+                cork(sock, False)
 
     def _flush_outbox(self, client: paho.Client) -> None:
         while True:
@@ -375,8 +340,7 @@ class MqttClient:
                     self.counts["dropped_stale"] += 1
                     log.warning("dropped stale message for %s (expired in the outbox)", message.topic)
                     continue
-                props = Properties(PacketTypes.PUBLISH)
-                props.MessageExpiryInterval = max(1, int(left))
+                props = expiry_properties(left)
             info = client.publish(message.topic, message.payload, qos=message.qos, retain=message.retain,
                                   properties=props)
             if info.rc != paho.MQTT_ERR_SUCCESS:

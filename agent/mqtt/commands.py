@@ -29,7 +29,7 @@ from typing import Any
 
 from .. import strictjson
 from ..errors import PayloadError
-from .client import message_expiry
+from .connection import message_expiry
 from .dedup import SeenIds
 
 log = logging.getLogger(__name__)

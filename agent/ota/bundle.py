@@ -295,14 +295,20 @@ def _mkdirs_inside(root: Path, d: Path) -> None:
             os.mkdir(cur, 0o755)
 
 
-def verify_bundle(path: Path, trusted: list[Ed25519PublicKey], policy: Policy | None = None) -> Manifest:
-    """Verify a bundle in place (signature, policy when given, every file). Returns its manifest."""
+def verify_bundle(path: Path, trusted: list[Ed25519PublicKey], policy: Policy | None = None, *,
+                  into: Path | None = None) -> Manifest:
+    """Verify a bundle (signature, policy when given, every file) and return its manifest; with ``into`` (an
+    empty directory) also write the verified copy there."""
     source = open_bundle(path)
     try:
-        manifest = verify_envelope(source.envelope(), trusted)
+        envelope = source.envelope()
+        manifest = verify_envelope(envelope, trusted)
         if policy is not None:
             check_policy(manifest, policy)
-        verify_contents(source, manifest)
+        if into is not None:
+            extract_verified(source, manifest, into, envelope)
+        else:
+            verify_contents(source, manifest)
         return manifest
     finally:
         source.close()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 import ssl
 import time
 import urllib.error
@@ -92,13 +91,4 @@ def fetch(url: str, dest: Path, limits: FetchLimits = FetchLimits(), *, expected
     os.replace(part, dest)
     fsync_dir(dest.parent)
     log.info("fetched %s (%d bytes)", url, total)
-    return dest
-
-
-def copy_local(src: Path, dest: Path, max_bytes: int) -> Path:
-    """Copy a local archive into the store's download area under the same size cap."""
-    size = src.stat().st_size
-    if size > max_bytes:
-        raise BundleError(f"{src} is {size} bytes, over the {max_bytes}-byte cap: refused")
-    shutil.copyfile(src, dest)
     return dest

@@ -1,20 +1,16 @@
 """Keep the process's resident memory near what it actually uses (glibc only; a no-op elsewhere).
 
-Measured with ``homeagent bench`` on this machine: about 20–30 MB of RSS were heap memory already freed but
-kept by glibc — every thread (audio, recognizer, video, MQTT) gets its own malloc arena, and numpy/onnxruntime
-release buffers that the arenas hold on to. Two glibc settings fix that without touching the hot paths:
+glibc keeps freed heap memory: every thread (audio, recognizer, video, MQTT) gets its own malloc arena, and
+numpy/onnxruntime release buffers that the arenas hold on to. Two glibc settings fix that without touching the
+hot paths:
 
 - :func:`limit_malloc_arenas` caps the number of arenas (``M_ARENA_MAX``, default 1: the threads allocate
   little and rarely contend); call it once, before threads start;
 - :class:`Trimmer` hands freed heap pages back to the kernel (``malloc_trim``) at most once per period, from
   whichever worker thread calls :meth:`Trimmer.maybe_trim` after its big allocations (≈0.1 ms a call).
 
-Measured and rejected: a fixed ``M_MMAP_THRESHOLD`` of 256 KB–4 MB cut RSS to ~170 MB but cost ~50% more CPU per
-video frame: the palm detector and landmark model took a fresh 4-5 MB block per run, page-faulted in every
-frame. Those two now run on onnxruntime arenas (``load_model(arena=True)``); with that, a threshold pinned at
-1 MiB (trim 4 MiB) measured 170.5 MB against 178 MB with glibc's dynamic one, but the speech frontend's
-1.4-4.6 MB blocks were then mapped and faulted in per utterance: speech → publish p50 35-40 ms against 25-30
-ms (4 MiB: 173 MB, 31-33 ms). Not worth 10 ms of latency: the threshold stays dynamic.
+The mmap threshold stays dynamic: a fixed one cost CPU per frame or latency per utterance
+(``models/reports/runtime.md``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -101,8 +100,3 @@ def to_palms(dets: list[tuple[np.ndarray, float]], scale: float, pad_x: float, p
         kp[:, 1] = (kp[:, 1] - pad_y) / scale - offset[1]
         palms.append(Palm((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), kp.astype(np.float32), score))
     return palms
-
-
-def rect_distance(a: Palm, b_centre: tuple[float, float]) -> float:
-    x0, y0, x1, y1 = a.box
-    return math.hypot((x0 + x1) / 2 - b_centre[0], (y0 + y1) / 2 - b_centre[1])
