@@ -234,3 +234,56 @@ def test_archive_without_leading_envelope(device: Device, keys: Keys, tmp_path: 
     order = sorted(files, key=lambda n: n == ENVELOPE_NAME)  # bundle.json last
     _refused(device, _tar(tmp_path / "late.tar.gz", [_reg(n, files[n]) for n in order], files),
              "does not start with bundle.json")
+
+
+def _long_name_bomb(path: Path, name_bytes: int, pax: bool = False) -> Path:
+    """A gzip tar whose first header declares a GNU long name (or a PAX record) of ``name_bytes``: the bytes
+    themselves are zeros, so the file stays tiny while tarfile would read the whole declared size."""
+    header = tarfile.TarInfo("././@LongLink")
+    header.type = tarfile.XHDTYPE if pax else tarfile.GNUTYPE_LONGNAME
+    header.size = name_bytes
+    raw = header.tobuf(format=tarfile.GNU_FORMAT) + bytes(name_bytes + (-name_bytes % 512)) + bytes(1024)
+    import gzip
+
+    path.write_bytes(gzip.compress(raw, compresslevel=9, mtime=0))
+    return path
+
+
+@pytest.mark.parametrize("pax", [False, True])
+def test_huge_extended_tar_header_is_refused_before_it_is_read(device: Device, tmp_path: Path, pax: bool) -> None:
+    """A 64 MiB long-name (or PAX) header in a ~65 KB unsigned file: refused from its declared size, with
+    bounded memory and a short message (it once took 657 MB of RSS and logged the name twice)."""
+    import tracemalloc
+
+    path = _long_name_bomb(tmp_path / "name.tar.gz", 64 << 20, pax)
+    assert path.stat().st_size < 100_000
+    tracemalloc.start()
+    try:
+        _refused(device, path, "extended tar header")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, peak
+    assert len(device.events[-1].message) < 400
+
+
+def test_truncated_download_fails_cleanly(device: Device, keys: Keys, tmp_path: Path) -> None:
+    files = _signed_members(tmp_path, keys)
+    whole = _tar(tmp_path / "whole.tar.gz", [_reg(n, d) for n, d in files.items()], files).read_bytes()
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(whole[: len(whole) * 2 // 3])
+    _refused(device, cut, "truncated or damaged|not a readable tar archive")
+
+
+def test_cli_verify_of_a_truncated_bundle_is_one_line(keys: Keys, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    files = _signed_members(tmp_path, keys)
+    whole = _tar(tmp_path / "whole.tar.gz", [_reg(n, d) for n, d in files.items()], files).read_bytes()
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(whole[: len(whole) * 2 // 3])
+    r = subprocess.run([sys.executable, "-m", "agent", "models", "verify", str(cut), "--public-key",
+                        str(keys.public)], capture_output=True, text=True, timeout=60, check=False)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.startswith("INVALID: ") and r.stderr.count("\n") == 1, r.stderr

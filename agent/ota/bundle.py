@@ -14,6 +14,7 @@ import logging
 import os
 import stat
 import tarfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +29,7 @@ from .manifest import (
     MAX_ENVELOPE_BYTES,
     MAX_FILES,
     Manifest,
+    clip,
     parse_time,
     safe_relpath,
     verify_envelope,
@@ -38,6 +40,19 @@ log = logging.getLogger(__name__)
 
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 _CHUNK = 1 << 16
+# a GNU long-name / long-link or PAX header is read whole by tarfile before anything can check it: its declared
+# size is bounded first (real names are under PATH_MAX, 4 KiB; PAX records a few hundred bytes)
+MAX_TAR_HEADER_BYTES = 16 * 1024
+_EXTENDED = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
+             tarfile.SOLARIS_XHDTYPE)
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A tar header whose extended name / PAX record is refused above :data:`MAX_TAR_HEADER_BYTES` before it
+    is read into memory."""
+
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in _EXTENDED and self.size > MAX_TAR_HEADER_BYTES:
+            raise tarfile.HeaderError(f"an extended tar header of {self.size} bytes (over {MAX_TAR_HEADER_BYTES})")
+        return super()._proc_member(tarfile_)  # type: ignore[misc]
 
 
 @dataclass(frozen=True)
@@ -78,12 +93,12 @@ class DirSource:
                         continue
                     st = os.lstat(de.path)
                     if stat.S_ISLNK(st.st_mode):
-                        raise BundleError(f"bundle entry {rel!r} is a symlink: refused")
+                        raise BundleError(f"bundle entry {clip(rel)} is a symlink: refused")
                     if stat.S_ISDIR(st.st_mode):
                         stack.append(rel)
                         continue
                     if not stat.S_ISREG(st.st_mode):
-                        raise BundleError(f"bundle entry {rel!r} is not a regular file: refused")
+                        raise BundleError(f"bundle entry {clip(rel)} is not a regular file: refused")
                     count += 1
                     if count > MAX_FILES:
                         raise BundleError(f"bundle has more than {MAX_FILES} files")
@@ -106,7 +121,7 @@ class TarSource:
     def __init__(self, path: Path) -> None:
         self.name = path.name
         try:
-            self.tar = tarfile.open(path, "r|*")  # noqa: SIM115 (closed by close())
+            self.tar = tarfile.open(path, "r|*", tarinfo=_BoundedTarInfo)  # noqa: SIM115 (closed by close())
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise BundleError(f"{path.name} is not a readable tar archive: {exc}") from exc
         self.seen: set[str] = set()
@@ -116,8 +131,8 @@ class TarSource:
         while True:
             try:
                 m = self.tar.next()
-            except (tarfile.TarError, OSError, EOFError) as exc:
-                raise BundleError(f"{self.name} is not a readable tar archive: {exc}") from exc
+            except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+                raise BundleError(f"{clip(self.name)} is not a readable tar archive: {exc}") from exc
             if m is None:
                 return None
             self.count += 1
@@ -125,15 +140,15 @@ class TarSource:
                 raise BundleError(f"archive {self.name} has too many members")
             name = m.name[2:] if m.name.startswith("./") else m.name
             if m.issym() or m.islnk():
-                raise BundleError(f"archive member {m.name!r} is a link (-> {m.linkname!r}): refused")
+                raise BundleError(f"archive member {clip(m.name)} is a link (-> {clip(m.linkname)}): refused")
             if m.isdir():
                 if name.rstrip("/") not in ("", "."):  # 'tar -C dir .' adds the root itself
                     safe_relpath(name.rstrip("/"))
                 continue
             if not m.isreg():
-                raise BundleError(f"archive member {m.name!r} is not a regular file: refused")
+                raise BundleError(f"archive member {clip(m.name)} is not a regular file: refused")
             if name in self.seen:
-                raise BundleError(f"archive member {m.name!r} appears twice: refused")
+                raise BundleError(f"archive member {clip(m.name)} appears twice: refused")
             self.seen.add(name)
             if name != ENVELOPE_NAME:
                 safe_relpath(name)
@@ -151,7 +166,7 @@ class TarSource:
     def _open(self, m: tarfile.TarInfo) -> IO[bytes]:
         f = self.tar.extractfile(m)
         if f is None:
-            raise BundleError(f"cannot read archive member {m.name!r}")
+            raise BundleError(f"cannot read archive member {clip(m.name)}")
         return f
 
     def entries(self) -> Iterator[Entry]:
@@ -237,13 +252,13 @@ def verify_contents(source: BundleSource, manifest: Manifest, dest: Path | None 
     for entry in source.entries():
         expected = manifest.files.get(entry.path)
         if expected is None:
-            raise BundleError(f"file {entry.path!r} is not in the signed manifest: refused")
+            raise BundleError(f"file {clip(entry.path)} is not in the signed manifest: refused")
         if entry.size != expected.size:
-            raise BundleError(f"file {entry.path!r} is {entry.size} bytes, the manifest says {expected.size}")
+            raise BundleError(f"file {clip(entry.path)} is {entry.size} bytes, the manifest says {expected.size}")
         seen.add(entry.path)
         digest = _copy_hashed(entry, expected.size, None if dest is None else dest / entry.path, dest)
         if digest != expected.sha256:
-            raise BundleError(f"file {entry.path!r} does not match its sha256 in the manifest: "
+            raise BundleError(f"file {clip(entry.path)} does not match its sha256 in the manifest: "
                               f"tampered or from another bundle")
         if on_file:
             on_file(entry.path)
@@ -263,17 +278,17 @@ def _copy_hashed(entry: Entry, size: int, target: Path | None, root: Path | None
         with entry.open() as f:
             left = size
             while left >= 0:
-                chunk = f.read(min(_CHUNK, left + 1))
+                chunk = _read_chunk(f, min(_CHUNK, left + 1), entry.path)
                 if not chunk:
                     break
                 left -= len(chunk)
                 if left < 0:
-                    raise BundleError(f"file {entry.path!r} is longer than the manifest says")
+                    raise BundleError(f"file {clip(entry.path)} is longer than the manifest says")
                 h.update(chunk)
                 if out is not None:
                     out.write(chunk)
             if left != 0:
-                raise BundleError(f"file {entry.path!r} is shorter than the manifest says")
+                raise BundleError(f"file {clip(entry.path)} is shorter than the manifest says")
         if out is not None:
             out.flush()
             os.fsync(out.fileno())
@@ -281,6 +296,13 @@ def _copy_hashed(entry: Entry, size: int, target: Path | None, root: Path | None
         if out is not None:
             out.close()
     return h.hexdigest()
+
+
+def _read_chunk(f: IO[bytes], n: int, path: str) -> bytes:
+    try:
+        return f.read(n)
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:  # a truncated or damaged download
+        raise BundleError(f"archive is truncated or damaged while reading {clip(path)}: {exc}") from exc
 
 
 def _mkdirs_inside(root: Path, d: Path) -> None:

@@ -42,6 +42,14 @@ _VERSION = re.compile(r"^\d+(\.\d+){0,3}$")
 
 # ---------------------------------------------------------------- canonical, strict JSON
 
+NAME_SHOWN = 120  # characters of a hostile string that reach an error message, a log line or an event
+
+
+def clip(text: str, limit: int = NAME_SHOWN) -> str:
+    """``text`` cut to ``limit`` characters for messages (repr, with the full length when cut)."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"
+
+
 def canonical_json(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False).encode("utf-8")
@@ -145,7 +153,7 @@ class Manifest:
             raise BundleError(f"manifest keys differ from the format: missing {sorted(keys - set(d))}, "
                               f"unknown {sorted(set(d) - keys)}")
         if d["format"] != FORMAT:
-            raise BundleError(f"unsupported bundle format {d['format']!r} (this agent reads {FORMAT})")
+            raise BundleError(f"unsupported bundle format {clip(str(d['format']))} (this agent reads {FORMAT})")
         name = _str(d, "name", _NAME)
         version = d["version"]
         if not isinstance(version, int) or isinstance(version, bool) or not 0 < version < 2**53:
@@ -174,19 +182,19 @@ def _str(d: dict[str, Any], key: str, pattern: re.Pattern[str] | None = None,
          allow_empty: bool = False) -> str:
     v = d[key]
     if not isinstance(v, str) or (not v and not allow_empty) or len(v) > 1024:
-        raise BundleError(f"manifest {key!r} must be a non-empty string of at most 1024 characters")
+        raise BundleError(f"manifest {clip(str(key))} must be a non-empty string of at most 1024 characters")
     if pattern is not None and not pattern.match(v):
-        raise BundleError(f"manifest {key!r} = {v!r} has an invalid form")
+        raise BundleError(f"manifest {clip(str(key))} = {clip(str(v))} has an invalid form")
     return v
 
 
 def safe_relpath(p: Any) -> str:
     """Return ``p`` if it is a plain relative POSIX path inside the bundle, else raise BundleError."""
     if not isinstance(p, str) or not p or len(p) > 255 or "\\" in p or "\x00" in p:
-        raise BundleError(f"unsafe path {p!r} in bundle")
+        raise BundleError(f"unsafe path {clip(str(p))} in bundle")
     pure = PurePosixPath(p)
     if pure.is_absolute() or pure.as_posix() != p or any(part in ("", ".", "..") for part in p.split("/")):
-        raise BundleError(f"unsafe path {p!r} in bundle: it could escape the slot")
+        raise BundleError(f"unsafe path {clip(str(p))} in bundle: it could escape the slot")
     if p == ENVELOPE_NAME:
         raise BundleError(f"{ENVELOPE_NAME} cannot list itself")
     return p
@@ -199,12 +207,12 @@ def _files(raw: Any) -> dict[str, FileEntry]:
     for p, e in raw.items():
         safe_relpath(p)
         if not isinstance(e, dict) or set(e) != {"sha256", "size"}:
-            raise BundleError(f"manifest entry for {p!r} must be {{sha256, size}}")
+            raise BundleError(f"manifest entry for {clip(str(p))} must be {{sha256, size}}")
         sha, size = e["sha256"], e["size"]
         if not isinstance(sha, str) or not _SHA256.match(sha):
-            raise BundleError(f"manifest entry for {p!r} has an invalid sha256")
+            raise BundleError(f"manifest entry for {clip(str(p))} has an invalid sha256")
         if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_FILE_BYTES:
-            raise BundleError(f"manifest entry for {p!r} has an invalid size")
+            raise BundleError(f"manifest entry for {clip(str(p))} has an invalid size")
         out[p] = FileEntry(sha, size)
     lower = [p.lower() for p in out]
     if len(set(lower)) != len(lower):
@@ -219,9 +227,9 @@ def parse_time(s: str) -> datetime:
     try:
         t = datetime.fromisoformat(s.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise BundleError(f"invalid timestamp {s!r} in manifest (use ISO 8601 UTC)") from exc
+        raise BundleError(f"invalid timestamp {clip(str(s))} in manifest (use ISO 8601 UTC)") from exc
     if t.tzinfo is None:
-        raise BundleError(f"timestamp {s!r} has no timezone")
+        raise BundleError(f"timestamp {clip(str(s))} has no timezone")
     return t
 
 
@@ -231,7 +239,7 @@ def format_time(t: datetime) -> str:
 
 def version_tuple(v: str) -> tuple[int, ...]:
     if not _VERSION.match(v):
-        raise BundleError(f"invalid version string {v!r}")
+        raise BundleError(f"invalid version string {clip(str(v))}")
     return tuple(int(x) for x in v.split("."))
 
 
