@@ -135,16 +135,17 @@ def validate_file(path: str | Path) -> list[str]:
     return []
 
 
-def read_secret(file: Path | None, env: str | None) -> str | None:
-    """A secret from a file (relative names are looked up in $CREDENTIALS_DIRECTORY) or an env variable."""
+def read_secret(file: Path | None, env: str | None, key: str = "mqtt.password_file") -> str | None:
+    """A secret from a file (relative names are looked up in $CREDENTIALS_DIRECTORY) or an env variable;
+    ``key`` names the config key in errors."""
     if file is not None:
         cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
         p = file if file.is_absolute() or not cred_dir else Path(cred_dir) / file
         try:
             return p.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ConfigError(f"mqtt.password_file: cannot read {p} ({exc.strerror}); "
-                              "create it or use mqtt.password_env") from exc
+            raise ConfigError(f"{key}: cannot read {p} ({exc.strerror}); create it"
+                              + (" or use mqtt.password_env" if key == "mqtt.password_file" else "")) from exc
     if env is not None:
         if env not in os.environ:
             raise ConfigError(f"mqtt.password_env: environment variable {env} is not set")

@@ -190,7 +190,12 @@ class MqttConfig(Strict):
     arbitration_window_s: float | None = Field(
         None, ge=0.05, le=5, title="Arbitration window (s)",
         description="With several agents in earshot: only the best candidate within this window acts; "
-                    "null = off.")
+                    "null = off. Needs arbitration_key_file.")
+    arbitration_key_file: Path | None = Field(
+        None, title="Arbitration key file",
+        description="File holding the per-home secret (at least 16 bytes, the same on every agent, e.g. from "
+                    "'openssl rand -hex 32') that authenticates arbitration candidates: a candidate steers "
+                    "other agents. Relative names are looked up in $CREDENTIALS_DIRECTORY.")
     intent_ttl_s: float = Field(5.0, gt=0, le=300, title="Intent TTL (s)",
                                 description="An intent not delivered within this time is dropped, not sent.")
     outbox_size: int = Field(100, ge=1, le=100000, title="Outbox size",
@@ -199,6 +204,13 @@ class MqttConfig(Strict):
                                    description="First reconnect delay; doubles up to the max.")
     reconnect_max_s: float = Field(10.0, gt=0, le=600, title="Reconnect max delay (s)",
                                    description="Cap of the exponential reconnect backoff.")
+
+    @model_validator(mode="after")
+    def _arbitration_is_authenticated(self) -> MqttConfig:
+        if self.arbitration_window_s is not None and self.arbitration_key_file is None:
+            raise ValueError("arbitration_window_s needs arbitration_key_file: candidates steer other agents, so "
+                             "they are authenticated with a per-home secret")
+        return self
 
     @field_validator("topic_prefix")
     @classmethod

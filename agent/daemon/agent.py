@@ -21,6 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from ..config.loader import read_secret
 from ..config.schema import AgentConfig, MicSource, ReplayVideoSource, WavSource
 from ..config.schema import CameraSource as CameraCfg
 from ..errors import ConfigError
@@ -149,8 +150,9 @@ class Agent:
                 self.ota.listener = self.bridge.on_ota_event
         self.arbiter: Arbiter | None = None
         if cfg.mqtt.arbitration_window_s is not None:
+            key = read_secret(cfg.mqtt.arbitration_key_file, None, "mqtt.arbitration_key_file") or ""
             self.arbiter = Arbiter(self.mqtt, cfg.mqtt.topic_prefix, cfg.site_id, on_win=self.act,
-                                   window_s=cfg.mqtt.arbitration_window_s)
+                                   key=key.encode(), window_s=cfg.mqtt.arbitration_window_s)
         self._wire()
         self._stop = threading.Event()
 

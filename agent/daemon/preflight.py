@@ -50,6 +50,9 @@ def _files(cfg: AgentConfig) -> list[Finding]:
     if m.password_file is not None:
         out += _readable(_credential(m.password_file), "mqtt.password_file", "the password file",
                          "create it (mode 0600) or use mqtt.password_env")
+    if m.arbitration_key_file is not None:
+        out += _readable(_credential(m.arbitration_key_file), "mqtt.arbitration_key_file", "the arbitration key",
+                         "create it with the same secret on every agent ('openssl rand -hex 32')")
     if m.password_env is not None and m.password_env not in os.environ:
         out.append(Finding("mqtt.password_env", f"environment variable {m.password_env} is not set"))
     if m.tls is not None:
