@@ -14,11 +14,11 @@ from agent.config.schema import MqttConfig
 from agent.errors import PayloadError
 from agent.intents.publisher import Message
 from agent.mqtt.arbitration import Arbiter, Candidate, candidate_topic
-
-KEY = b"0123456789abcdef0123456789abcdef"  # the per-home secret of these tests' agents
 from agent.mqtt.broker import LocalBroker
 from agent.mqtt.client import MqttClient
 from agent.types import Intent
+
+KEY = b"0123456789abcdef0123456789abcdef"  # the per-home secret of these tests' agents
 
 
 def test_candidate_round_trip_and_validation() -> None:

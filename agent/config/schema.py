@@ -184,6 +184,11 @@ class MqttConfig(Strict):
                                      description="Environment variable holding the broker password.")
     tls: TlsConfig | None = Field(None, title="TLS", description="Enable TLS with these files.")
     keepalive_s: int = Field(30, ge=5, le=3600, title="Keep-alive (s)", description="MQTT keep-alive.")
+    ack_timeout_s: float = Field(
+        3.0, ge=0.2, le=60, title="Stall timeout (s)",
+        description="A message the broker has not acknowledged within this time marks the connection as "
+                    "stalled: it is reset (what it still held is never delivered late) and made anew; only "
+                    "messages still before their deadline are sent again.")
     topic_prefix: str = Field("homeagent", min_length=1, title="Topic prefix",
                               description="Intents go to <prefix>/<site_id>/intent/<name>.")
     hermes: bool = Field(True, title="Hermes topics", description="Also publish hermes/intent/<name>.")

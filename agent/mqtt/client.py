@@ -10,7 +10,11 @@
 - outbox: while disconnected, messages wait in a bounded deque (oldest dropped when full); messages whose
   ``expires_at`` passed are dropped, never sent; MQTT 5 Message Expiry is set so the broker drops them too;
 - dead-connection detection: no CONNACK within ``connect_timeout_s`` or an in-flight message not acknowledged
-  within ``ack_timeout_s`` (a SIGSTOPped broker, a stalled proxy) closes the socket and reconnects;
+  within ``ack_timeout_s`` (a SIGSTOPped broker, a stalled proxy) resets the socket and reconnects;
+- a broker that stalled would deliver whatever was written to it when it wakes up, however late (its MQTT 5
+  expiry starts when it reads the message). So after ``PROBE_AFTER_S`` without an acknowledgement from the
+  broker, the outbox waits for a probe (an empty QoS 1 message to ``<prefix>/<site>/probe``, which nobody
+  reads) to be acknowledged before it sends anything with a deadline: one round trip after an idle spell;
 - subscriptions are remembered and re-made in ``on_connect``; handlers run on the network thread.
 
 All paho calls happen on the network thread (``publish``/``subscribe`` from other threads only enqueue), so
@@ -25,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
-import select
 import socket
 import threading
 import time
@@ -38,12 +41,13 @@ import paho.mqtt.client as paho
 from ..config.loader import read_secret
 from ..config.schema import MqttConfig
 from ..intents.publisher import Message
-from .connection import cork, expiry_properties, make_paho, topic_matches
+from .connection import cork, drain, expiry_properties, make_paho, reset, step, topic_matches
 from .topics import availability_topic
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[str, bytes, bool, Any], object]
+PROBE_AFTER_S = 0.25  # silence from the broker after which the connection is probed before sending
 COUNT_KEYS = ("published", "acked", "queued", "requeued", "dropped_stale", "dropped_full", "connects",
               "disconnects", "connect_failures")
 
@@ -59,7 +63,7 @@ class MqttClient:
         self.availability = availability_topic(cfg.topic_prefix, site_id)
         self.client_id = client_id or cfg.client_id or f"homeagent-{site_id}"
         self.connect_timeout_s = connect_timeout_s
-        self.ack_timeout_s = ack_timeout_s if ack_timeout_s is not None else float(cfg.keepalive_s)
+        self.ack_timeout_s = ack_timeout_s if ack_timeout_s is not None else cfg.ack_timeout_s
         self.max_inflight = max_inflight
         self._tick = tick_s
         self._password = read_secret(cfg.password_file, cfg.password_env)
@@ -79,6 +83,9 @@ class MqttClient:
         self._thread: threading.Thread | None = None
         self._stop_timeout = 2.0
         self._wake_r: socket.socket | None = None
+        self.probe_topic = f"{cfg.topic_prefix}/{site_id}/probe"
+        self._last_ack = 0.0  # monotonic time of the broker's last acknowledgement (CONNACK, PUBACK)
+        self._probe: tuple[int, float] | None = None  # (mid, sent at) of the probe awaiting its PUBACK
         self._wake_w: socket.socket | None = None
 
     # lifecycle -----------------------------------------------------------------------------------------
@@ -214,7 +221,9 @@ class MqttClient:
                 self._flush(client)
                 oldest = self._oldest_inflight()
                 if oldest is not None and time.monotonic() - oldest > self.ack_timeout_s:
-                    log.warning("MQTT broker did not acknowledge within %.1f s; reconnecting", self.ack_timeout_s)
+                    log.warning("MQTT broker %s:%s did not acknowledge within %.1f s: connection stalled; resetting "
+                                "it and reconnecting", self.cfg.host, self.cfg.port, self.ack_timeout_s)
+                    reset(client.socket())  # what it still holds must never reach the broker late
                     return True
             elif was_connected or self._refused:
                 return was_connected
@@ -224,46 +233,11 @@ class MqttClient:
                 return False
 
     def _step(self, client: paho.Client, timeout: float) -> paho.MQTTErrorCode:
-        """One turn of the network loop: wait up to ``timeout`` for the socket or a wake-up, then read, write
-        and run paho's housekeeping (keep-alive pings, retries)."""
-        sock = client.socket()
-        if sock is None:
-            return paho.MQTT_ERR_NO_CONN
-        pending = sock.pending() if hasattr(sock, "pending") else 0  # TLS bytes already decrypted
-        rlist: list[Any] = [sock] if self._wake_r is None else [sock, self._wake_r]
-        wlist: list[Any] = [sock] if client.want_write() else []
-        try:
-            readable, _, _ = select.select(rlist, wlist, [], 0.0 if pending else timeout)
-        except (OSError, ValueError, TypeError):  # socket closed under us: the connection is gone
-            return paho.MQTT_ERR_CONN_LOST
-        if self._wake_r is not None and self._wake_r in readable:
-            with contextlib.suppress(OSError):
-                self._wake_r.recv(4096)
-        if sock in readable or pending:
-            rc = client.loop_read()
-            if rc != paho.MQTT_ERR_SUCCESS:
-                return rc
-        if client.want_write():
-            rc = client.loop_write()
-            if rc != paho.MQTT_ERR_SUCCESS:
-                return rc
-        return client.loop_misc()
+        return step(client, self._wake_r, timeout)
 
     @staticmethod
     def _drain(client: paho.Client, limit: int = 64) -> paho.MQTTErrorCode:
-        """Read every packet already received (paho's loop reads one per call), so a burst is handled as one."""
-        rc = paho.MQTT_ERR_SUCCESS
-        for _ in range(limit):
-            sock = client.socket()
-            if sock is None:
-                break
-            pending = sock.pending() if hasattr(sock, "pending") else 0
-            if not pending and not select.select([sock], [], [], 0)[0]:
-                break
-            rc = client.loop_read()
-            if rc != paho.MQTT_ERR_SUCCESS:
-                break
-        return rc
+        return drain(client, limit)
 
     def _graceful_close(self, client: paho.Client) -> None:
         info = client.publish(self.availability, b"offline", qos=1, retain=True)
@@ -278,6 +252,7 @@ class MqttClient:
 
     def _connection_lost(self, client: paho.Client) -> None:
         self.connected.clear()
+        self._probe = None
         try:
             sock = client.socket()
             if sock is not None:
@@ -301,7 +276,22 @@ class MqttClient:
 
     def _oldest_inflight(self) -> float | None:
         with self._lock:
-            return min((t for _, t in self._inflight.values()), default=None)
+            oldest = min((t for _, t in self._inflight.values()), default=None)
+            if self._probe is not None:
+                oldest = self._probe[1] if oldest is None else min(oldest, self._probe[1])
+            return oldest
+
+    def _probed(self, client: paho.Client) -> bool:
+        """Whether the broker answered recently enough to be sent messages with a deadline; sends a probe
+        when it has been silent for ``PROBE_AFTER_S`` (its acknowledgement lets the outbox go)."""
+        now = time.monotonic()
+        if now - self._last_ack <= PROBE_AFTER_S:
+            return True
+        if self._probe is None:
+            info = client.publish(self.probe_topic, b"", qos=1, retain=False, properties=expiry_properties(1))
+            if info.rc == paho.MQTT_ERR_SUCCESS:
+                self._probe = (info.mid, now)
+        return False
 
     def _sync_subs(self, client: paho.Client) -> None:
         with self._lock:
@@ -328,6 +318,10 @@ class MqttClient:
                 cork(sock, False)
 
     def _flush_outbox(self, client: paho.Client) -> None:
+        with self._lock:
+            timed = any(m.expires_at is not None for m in self._outbox)
+        if timed and not self._probed(client):
+            return
         while True:
             with self._lock:
                 if not self._outbox or len(self._inflight) >= self.max_inflight:
@@ -360,6 +354,7 @@ class MqttClient:
             log.warning("MQTT broker %s:%s refused the connection: %s", self.cfg.host, self.cfg.port, reason)
             return
         self.counts["connects"] += 1
+        self._last_ack, self._probe = time.monotonic(), None
         log.info("connected to MQTT broker %s:%s", self.cfg.host, self.cfg.port)
         client.publish(self.availability, b"online", qos=1, retain=True)
         with self._lock:
@@ -379,6 +374,10 @@ class MqttClient:
         self.connected.clear()
 
     def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+        self._last_ack = time.monotonic()
+        if self._probe is not None and self._probe[0] == mid:
+            self._probe = None
+            return
         with self._lock:
             if self._inflight.pop(mid, None) is not None:
                 self.counts["acked"] += 1

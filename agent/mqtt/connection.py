@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import select
 import socket
 import ssl
+import struct
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -57,3 +60,58 @@ def expiry_properties(seconds_left: float) -> Properties:
     props = Properties(PacketTypes.PUBLISH)
     props.MessageExpiryInterval = max(1, int(seconds_left))
     return props
+
+
+def reset(sock: Any) -> None:
+    """Abort a stalled connection with a TCP reset (SO_LINGER 0): the bytes still queued on it, here or in the
+    broker's receive buffer, are discarded instead of being delivered when the broker wakes up."""
+    if sock is None:
+        return
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+    except (OSError, AttributeError):
+        pass
+
+
+def step(client: paho.Client, wake_r: socket.socket | None, timeout: float) -> paho.MQTTErrorCode:
+    """One turn of the network loop: wait up to ``timeout`` for the socket or a wake-up, then read, write
+    and run paho's housekeeping (keep-alive pings, retries)."""
+    sock = client.socket()
+    if sock is None:
+        return paho.MQTT_ERR_NO_CONN
+    pending = sock.pending() if hasattr(sock, "pending") else 0  # TLS bytes already decrypted
+    rlist: list[Any] = [sock] if wake_r is None else [sock, wake_r]
+    wlist: list[Any] = [sock] if client.want_write() else []
+    try:
+        readable, _, _ = select.select(rlist, wlist, [], 0.0 if pending else timeout)
+    except (OSError, ValueError, TypeError):  # socket closed under us: the connection is gone
+        return paho.MQTT_ERR_CONN_LOST
+    if wake_r is not None and wake_r in readable:
+        with contextlib.suppress(OSError):
+            wake_r.recv(4096)
+    if sock in readable or pending:
+        rc = client.loop_read()
+        if rc != paho.MQTT_ERR_SUCCESS:
+            return rc
+    if client.want_write():
+        rc = client.loop_write()
+        if rc != paho.MQTT_ERR_SUCCESS:
+            return rc
+    return client.loop_misc()
+
+
+def drain(client: paho.Client, limit: int = 64) -> paho.MQTTErrorCode:
+    """Read every packet already received (paho's loop reads one per call), so a burst is handled as one."""
+    rc = paho.MQTT_ERR_SUCCESS
+    for _ in range(limit):
+        sock = client.socket()
+        if sock is None:
+            break
+        pending = sock.pending() if hasattr(sock, "pending") else 0
+        if not pending and not select.select([sock], [], [], 0)[0]:
+            break
+        rc = client.loop_read()
+        if rc != paho.MQTT_ERR_SUCCESS:
+            break
+    return rc
