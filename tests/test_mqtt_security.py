@@ -3,6 +3,7 @@ certificate (CA, cert and key read from files)."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 import threading
@@ -138,3 +139,66 @@ def test_tls_with_client_certificate(tmp_path: Path) -> None:
         good.stop()
         nocert.stop()
         b.stop()
+
+
+def _errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_tls_failures_are_errors_once_with_what_to_do(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A certificate from the wrong CA, a host name the certificate does not name, and a missing client
+    certificate each log one ERROR naming the cause (they were DEBUG, or nothing at all), however many
+    retries follow."""
+    d = tmp_path
+    _cert(d, "ca", "/CN=homeagent test CA", ca=True)
+    _cert(d, "broker", "/CN=broker.example", san="DNS:broker.example")  # does not name 127.0.0.1
+    other = d / "other"
+    other.mkdir()
+    _cert(other, "ca", "/CN=someone else's CA", ca=True)
+    b = LocalBroker(extra_config=f"{AS_ME}cafile {d / 'ca.crt'}\ncertfile {d / 'broker.crt'}\n"
+                                 f"keyfile {d / 'broker.key'}\nrequire_certificate true\n").start()
+    cases = {"wrong CA": {"ca_file": other / "ca.crt"}, "host name": {"ca_file": d / "ca.crt"},
+             "missing file": {"ca_file": d / "ca.crt", "cert_file": d / "nope.crt", "key_file": d / "nope.key"}}
+    clients = [MqttClient(MqttConfig.model_validate({"host": b.host, "port": b.port, "tls": tls,
+                                                     "reconnect_min_s": 0.05, "reconnect_max_s": 0.1}),
+                          f"s{i}", client_id=f"tls-{i}", connect_timeout_s=1.0) for i, tls in enumerate(cases.values())]
+    caplog.set_level(logging.INFO, logger="agent.mqtt")
+    try:
+        for c in clients:
+            c.start()
+        time.sleep(1.5)  # many retries
+        assert not any(c.connected.is_set() for c in clients)
+    finally:
+        for c in clients:
+            c.stop()
+        b.stop()
+    errors = _errors(caplog)
+    assert sum("not signed by the CA" in e for e in errors) == 1, errors
+    assert sum("does not match its certificate" in e for e in errors) == 1, errors
+    assert sum("TLS file is missing" in e and "nope.crt" in e for e in errors) == 1, errors
+
+
+def test_refused_credentials_and_acl_denials_are_errors(secured: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """A wrong password, and an ACL that denies this agent's publish (MQTT 5 PUBACK reason code), are logged at
+    ERROR once, naming the topic and the fix. (Mosquitto 2.0 grants every SUBSCRIBE and filters at delivery,
+    so a denied subscription shows no SUBACK failure here; a broker that reports one gets the same ERROR.)"""
+    b, d = secured
+    (d / "bad.pw").write_text("nope\n")
+    caplog.set_level(logging.INFO, logger="agent.mqtt")
+    bad = _client(b, "kitchen", d / "bad.pw", "kitchen")
+    kitchen = _client(b, "kitchen", d / "kitchen.pw", "kitchen")
+    try:
+        bad.start()
+        kitchen.start()
+        assert kitchen.wait_connected(5)
+        for _ in range(3):
+            kitchen.publish(Message("zigbee2mqtt/lamp/set", b"{}", qos=1))  # not in the ACL for an agent
+        assert _until(lambda: sum("refused to accept a message on zigbee2mqtt/lamp/set" in e
+                                  for e in _errors(caplog)) >= 1)
+        time.sleep(0.5)
+    finally:
+        bad.stop()
+        kitchen.stop()
+    errors = _errors(caplog)
+    assert sum("refused the connection" in e and "password" in e for e in errors) == 1, errors
+    assert sum("zigbee2mqtt/lamp/set" in e for e in errors) == 1, errors

@@ -41,12 +41,13 @@ import paho.mqtt.client as paho
 from ..config.loader import read_secret
 from ..config.schema import MqttConfig
 from ..intents.publisher import Message
-from .connection import cork, drain, expiry_properties, make_paho, reset, step, topic_matches
+from .connection import close_sockets_of, cork, drain, expiry_properties, make_paho, reset, step
+from .health import Health, explain_connect_error, explain_refusal
+from .subscriptions import Handler, Subscriptions
 from .topics import availability_topic
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[str, bytes, bool, Any], object]
 PROBE_AFTER_S = 0.25  # silence from the broker after which the connection is probed before sending
 COUNT_KEYS = ("published", "acked", "queued", "requeued", "dropped_stale", "dropped_full", "connects",
               "disconnects", "connect_failures")
@@ -70,9 +71,7 @@ class MqttClient:
         self._lock = threading.Lock()
         self._outbox: deque[Message] = deque()
         self._inflight: dict[int, tuple[Message, float]] = {}
-        self._subs: dict[str, tuple[int, Handler]] = {}
-        self._new_subs: list[str] = []
-        self._dropped_subs: list[str] = []
+        self.subs = Subscriptions()
         self._refused = False
         self._rx: deque[tuple[str, bytes, bool, Any]] = deque()
         self.connected = threading.Event()
@@ -83,6 +82,7 @@ class MqttClient:
         self._thread: threading.Thread | None = None
         self._stop_timeout = 2.0
         self._wake_r: socket.socket | None = None
+        self.health = Health()
         self.probe_topic = f"{cfg.topic_prefix}/{site_id}/probe"
         self._last_ack = 0.0  # monotonic time of the broker's last acknowledgement (CONNACK, PUBACK)
         self._probe: tuple[int, float] | None = None  # (mid, sent at) of the probe awaiting its PUBACK
@@ -130,15 +130,11 @@ class MqttClient:
 
     # API (any thread) ----------------------------------------------------------------------------------
     def subscribe(self, topic: str, handler: Handler, qos: int = 1) -> None:
-        with self._lock:
-            self._subs[topic] = (qos, handler)
-            self._new_subs.append(topic)
+        self.subs.add(topic, handler, qos)
         self._wake()
 
     def unsubscribe(self, topic: str) -> None:
-        with self._lock:
-            if self._subs.pop(topic, None) is not None:
-                self._dropped_subs.append(topic)
+        self.subs.remove(topic)
         self._wake()
 
     def publish(self, message: Message) -> bool:
@@ -174,18 +170,32 @@ class MqttClient:
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
         c.on_publish = self._on_publish
+        c.on_subscribe = self._on_subscribe
         return c
+
+    def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
+        topic = self.subs.by_mid.pop(mid, "a topic of this agent")
+        for reason in reasons or ():
+            if getattr(reason, "is_failure", False):
+                self.health.denied_topic("subscribe to", topic, reason)
 
     def _run(self) -> None:
         delay = self.cfg.reconnect_min_s
         while not self._stop.is_set():
-            client = self._make_paho()
             self._refused = False
+            client: paho.Client | None = None
             try:
+                client = self._make_paho()
                 client.connect(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s, clean_start=True)
             except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
                 self.counts["connect_failures"] += 1
-                log.debug("MQTT connect to %s:%s failed: %s", self.cfg.host, self.cfg.port, exc)
+                self.health.problem(explain_connect_error(exc, self.cfg))
+                close_sockets_of(exc)
+                if client is not None:
+                    self._connection_lost(client)
+                self._stop.wait(delay * (0.5 + self._jitter.random() / 2))
+                delay = min(delay * 2, self.cfg.reconnect_max_s)
+                continue
             else:
                 was_connected = self._serve(client)
                 if was_connected:
@@ -217,7 +227,7 @@ class MqttClient:
                 return was_connected
             if self.connected.is_set():
                 was_connected = True
-                self._sync_subs(client)
+                self.subs.sync(client)
                 self._flush(client)
                 oldest = self._oldest_inflight()
                 if oldest is not None and time.monotonic() - oldest > self.ack_timeout_s:
@@ -293,19 +303,6 @@ class MqttClient:
                 self._probe = (info.mid, now)
         return False
 
-    def _sync_subs(self, client: paho.Client) -> None:
-        with self._lock:
-            if not self._new_subs and not self._dropped_subs:
-                return
-            new = [(t, self._subs[t][0]) for t in dict.fromkeys(self._new_subs) if t in self._subs]
-            dropped = list(self._dropped_subs)
-            self._new_subs.clear()
-            self._dropped_subs.clear()
-        for topic, qos in new:
-            client.subscribe(topic, qos)
-        for topic in dropped:
-            client.unsubscribe(topic)
-
     def _flush(self, client: paho.Client) -> None:
         if not self._outbox:
             return
@@ -351,18 +348,14 @@ class MqttClient:
     def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
             self._refused = True
-            log.warning("MQTT broker %s:%s refused the connection: %s", self.cfg.host, self.cfg.port, reason)
+            self.health.problem(explain_refusal(reason, self.cfg))
             return
+        self.health.ok()
         self.counts["connects"] += 1
         self._last_ack, self._probe = time.monotonic(), None
         log.info("connected to MQTT broker %s:%s", self.cfg.host, self.cfg.port)
         client.publish(self.availability, b"online", qos=1, retain=True)
-        with self._lock:
-            subs = [(t, q) for t, (q, _) in self._subs.items()]
-            self._new_subs.clear()
-            self._dropped_subs.clear()
-        for topic, qos in subs:
-            client.subscribe(topic, qos)
+        self.subs.resubscribe_all(client)
         self.connected.set()
         for cb in list(self.on_connected):
             try:
@@ -375,6 +368,10 @@ class MqttClient:
 
     def _on_publish(self, client: paho.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
         self._last_ack = time.monotonic()
+        if getattr(reason, "is_failure", False):
+            with self._lock:
+                held = self._inflight.get(mid)
+            self.health.denied_topic("accept a message on", held[0].topic if held else self.probe_topic, reason)
         if self._probe is not None and self._probe[0] == mid:
             self._probe = None
             return
@@ -388,11 +385,4 @@ class MqttClient:
     def _dispatch(self) -> None:
         """Run handlers for the messages read in this tick (batched, so a burst is handled as one)."""
         while self._rx:
-            topic, payload, retained, props = self._rx.popleft()
-            with self._lock:
-                handlers = [h for pat, (_, h) in self._subs.items() if topic_matches(pat, topic)]
-            for handler in handlers:
-                try:
-                    handler(topic, payload, retained, props)
-                except Exception:  # a handler bug must not kill the network thread
-                    log.exception("MQTT handler for %s failed", topic)
+            self.subs.dispatch(*self._rx.popleft())

@@ -115,3 +115,15 @@ def drain(client: paho.Client, limit: int = 64) -> paho.MQTTErrorCode:
         if rc != paho.MQTT_ERR_SUCCESS:
             break
     return rc
+
+
+def close_sockets_of(exc: BaseException) -> None:
+    """Close the sockets a failed ``connect`` left open: paho drops a TLS socket whose handshake failed without
+    closing it (it would leak one descriptor per retry until garbage collection)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        for value in list(tb.tb_frame.f_locals.values()):
+            if isinstance(value, socket.socket):
+                with contextlib.suppress(OSError):
+                    value.close()
+        tb = tb.tb_next
