@@ -192,8 +192,8 @@ def test_refused_credentials_and_acl_denials_are_errors(secured: Any, caplog: py
         kitchen.start()
         assert kitchen.wait_connected(5)
         for _ in range(3):
-            kitchen.publish(Message("zigbee2mqtt/lamp/set", b"{}", qos=1))  # not in the ACL for an agent
-        assert _until(lambda: sum("refused to accept a message on zigbee2mqtt/lamp/set" in e
+            kitchen.publish(Message("homeassistant/lock/front_door/set", b"UNLOCK", qos=1))  # not an agent's
+        assert _until(lambda: sum("refused to accept a message on homeassistant/lock/front_door/set" in e
                                   for e in _errors(caplog)) >= 1)
         time.sleep(0.5)
     finally:
@@ -201,4 +201,38 @@ def test_refused_credentials_and_acl_denials_are_errors(secured: Any, caplog: py
         kitchen.stop()
     errors = _errors(caplog)
     assert sum("refused the connection" in e and "password" in e for e in errors) == 1, errors
-    assert sum("zigbee2mqtt/lamp/set" in e for e in errors) == 1, errors
+    assert sum("homeassistant/lock/front_door/set" in e for e in errors) == 1, errors
+
+
+def test_the_shipped_acl_lets_an_agent_send_every_builtin_action(secured: Any,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """Every message of the built-in action map, published by an agent through the real Mosquitto with the
+    shipped ACL, is accepted (the ACL once dropped every default action topic). A denial shows as an MQTT 5
+    PUBACK failure, which the client logs at ERROR."""
+    from agent.intents.actions import ActionExecutor, ActionMap
+    from agent.intents.publisher import MemoryPublisher
+    from agent.types import Intent
+
+    b, d = secured
+    amap = ActionMap.load()
+    rendered = MemoryPublisher()
+    executor = ActionExecutor(amap, rendered)
+    for name in sorted({r.intent for r in amap.cfg.actions}):
+        executor.execute(Intent.create(name, 0.9, time.monotonic() - 1, time.monotonic(), site_id="kitchen",
+                                       slots={"device": "desk_lamp"}, ttl_s=60.0))
+    topics = sorted(set(rendered.topics()))
+    assert len(topics) >= 5 and any(t.startswith("zigbee2mqtt/") for t in topics), topics
+    caplog.set_level(logging.INFO, logger="agent.mqtt")
+    kitchen = _client(b, "kitchen", d / "kitchen.pw", "kitchen")
+    try:
+        kitchen.start()
+        assert kitchen.wait_connected(5)
+        for m in rendered.messages:
+            kitchen.publish(Message(m.topic, m.payload, qos=1))
+        assert _until(lambda: kitchen.counts["acked"] >= len(rendered.messages))
+        kitchen.publish(Message("zigbee2mqtt/bridge/request/restart", b"{}", qos=1))  # not an action: denied
+        assert _until(lambda: any("refused to accept" in e for e in _errors(caplog)))
+    finally:
+        kitchen.stop()
+    denied = [e for e in _errors(caplog) if "refused to accept" in e]
+    assert len(denied) == 1 and "zigbee2mqtt/bridge/request/restart" in denied[0], denied
