@@ -116,3 +116,113 @@ def test_recognize_cli_reports_each_hostile_wav_in_one_line(tmp_path: Path, caps
     assert len(err) == len(files), err
     assert all(line.startswith(f"homeagent: error: {tmp_path / n}: ") for line, n in zip(err, files, strict=True))
     assert "longer than the 30 s" in err[-1]
+
+
+# --- images and video frames ------------------------------------------------------------------------------
+
+
+def _png_header(width: int, height: int) -> bytes:
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    idat = b"IDAT" + zlib.compress(b"\0" * 64)
+    return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk))
+            + struct.pack(">I", len(idat) - 4) + idat + struct.pack(">I", zlib.crc32(idat))
+            + struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND")))
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg", ".bmp", ".webp", ".tiff", ".gif"])
+def test_image_size_is_read_from_every_supported_header(ext: str) -> None:
+    import cv2
+
+    from agent.sources.image_file import image_size
+
+    img = np.random.default_rng(0).integers(0, 255, (37, 53, 3), dtype=np.uint8)
+    try:
+        ok, buf = cv2.imencode(ext, img)
+    except cv2.error:
+        ok = False
+    if not ok:
+        pytest.skip(f"this OpenCV cannot encode {ext}")
+    assert image_size(buf.tobytes()) == (53, 37)
+
+
+def test_image_claiming_huge_size_is_refused_before_decoding(tmp_path: Path) -> None:
+    """A PNG header claiming 100000x100000 used to give a cv2.error traceback (and a real 20000² one 8.6 GB)."""
+    from agent.errors import SourceError
+    from agent.sources.image_file import read_image
+
+    p = tmp_path / "huge.png"
+    p.write_bytes(_png_header(100000, 100000))
+    with pytest.raises(SourceError, match=r"100000x100000 pixels is larger than the 40 megapixel limit"):
+        read_image(p)
+    jpg = tmp_path / "huge.jpg"  # an APP0 segment, then a SOF0 claiming 65535x65535
+    jpg.write_bytes(b"\xff\xd8" + b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\0" + bytes(9)
+                    + b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, 65535, 65535, 1) + b"\x01\x11\x00" + b"\xff\xd9")
+    with pytest.raises(SourceError, match="65535x65535 pixels"):
+        read_image(jpg)
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image at all")
+    with pytest.raises(SourceError, match="not a readable image"):
+        read_image(junk)
+    cut = tmp_path / "cut.png"  # a valid small header whose data is garbage: a decode error, not a traceback
+    cut.write_bytes(_png_header(64, 64)[:40] + b"\0" * 50)
+    with pytest.raises(SourceError, match="cannot decode image"):
+        read_image(cut)
+
+
+def test_gestures_recognize_cli_refuses_huge_image_in_one_line(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "huge.png"
+    p.write_bytes(_png_header(100000, 100000))
+    disguised = tmp_path / "huge.dat"  # not an image extension: recognised by its signature, not fed to ffmpeg
+    disguised.write_bytes(_png_header(100000, 100000))
+    assert main(["gestures", "recognize", str(p), str(disguised)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"homeagent: error: {p}: image of 100000x100000 pixels is larger than the 40 megapixel limit: "
+                   "scale it down first",
+                   f"homeagent: error: {disguised}: image of 100000x100000 pixels is larger than the 40 megapixel "
+                   "limit: scale it down first"]
+
+
+def test_replay_folder_skips_oversize_and_bad_images_logging_each_once(tmp_path: Path,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    import cv2
+
+    from agent.sources.video_replay import VideoReplaySource
+
+    for i in range(2):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.full((20, 30, 3), i * 50, np.uint8))
+    (tmp_path / "1_huge.png").write_bytes(_png_header(100000, 100000))
+    (tmp_path / "1_junk.jpg").write_bytes(b"junk")
+    src = VideoReplaySource(tmp_path, realtime=False, loop=True)
+    src.open()
+    got = [src.read() for _ in range(6)]
+    assert all(f is not None and f.image.shape == (20, 30, 3) for f in got)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 2 and "megapixel limit" in warnings[0] + warnings[1]
+    only_bad = tmp_path / "bad"
+    only_bad.mkdir()
+    (only_bad / "huge.png").write_bytes(_png_header(100000, 100000))
+    src = VideoReplaySource(only_bad, realtime=False, loop=True)
+    src.open()
+    assert src.read() is None and src.exhausted  # ends, does not spin
+
+
+def test_replay_video_with_oversize_frames_is_refused_at_open(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import cv2
+
+    from agent.errors import SourceError
+    from agent.sources import image_file
+    from agent.sources.video_replay import VideoReplaySource
+
+    v = tmp_path / "v.avi"
+    w = cv2.VideoWriter(str(v), cv2.VideoWriter_fourcc(*"MJPG"), 15, (64, 48))
+    for _ in range(3):
+        w.write(np.zeros((48, 64, 3), np.uint8))
+    w.release()
+    monkeypatch.setattr(image_file.check_video_size, "__defaults__", (1000,))
+    with pytest.raises(SourceError, match=r"64x48 pixels is larger than the 0\.001 megapixel limit"):
+        VideoReplaySource(v, realtime=False).open()
