@@ -226,3 +226,78 @@ def test_replay_video_with_oversize_frames_is_refused_at_open(tmp_path: Path,
     monkeypatch.setattr(image_file.check_video_size, "__defaults__", (1000,))
     with pytest.raises(SourceError, match=r"64x48 pixels is larger than the 0\.001 megapixel limit"):
         VideoReplaySource(v, realtime=False).open()
+
+
+# --- YAML (config, action maps, command sets) -------------------------------------------------------------
+
+
+def _config_problems(tmp_path: Path, text: str) -> list[str]:
+    from agent.config.loader import validate_file
+
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    return [line.replace(str(p), "c.yaml") for line in validate_file(p)]
+
+
+def test_yaml_deep_nesting_is_one_problem_not_recursion_error(tmp_path: Path) -> None:
+    """A 50000-deep list used to raise RecursionError out of check-config."""
+    assert _config_problems(tmp_path, "a: " + "[" * 50000 + "]" * 50000 + "\n") == [
+        "c.yaml:1: YAML nested deeper than 64 levels: flatten it"]
+
+
+def test_yaml_huge_integer_is_one_problem_not_value_error(tmp_path: Path) -> None:
+    assert _config_problems(tmp_path, "mqtt:\n  port: " + "9" * 5000 + "\n") == [
+        "c.yaml:2: integer of 5000 digits is too large (at most 100)"]
+
+
+def test_yaml_duplicate_keys_are_refused_with_both_lines(tmp_path: Path) -> None:
+    """Duplicate keys used to be accepted silently (the last one won)."""
+    assert _config_problems(tmp_path, "mqtt:\n  port: 1883\n  host: a\n  port: 1884\n") == [
+        "c.yaml:4: duplicate key 'port' (first given on line 2): keep one"]
+
+
+def test_yaml_alias_expansion_is_bounded(tmp_path: Path) -> None:
+    laughs = "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 9) + "]\n" for i in range(8))
+    problems = _config_problems(tmp_path, laughs)
+    assert len(problems) == 1 and "YAML nodes (aliases counted expanded)" in problems[0]
+
+
+def test_yaml_size_is_bounded(tmp_path: Path) -> None:
+    from agent.config.loader import MAX_YAML_BYTES
+
+    problems = _config_problems(tmp_path, "# " + "x" * MAX_YAML_BYTES + "\n")
+    assert len(problems) == 1 and "larger than the" in problems[0]
+
+
+def test_many_unknown_keys_are_reported_in_linear_time(tmp_path: Path) -> None:
+    """40000 unknown keys took 32 s here (176 s on the reviewer's machine): each line lookup scanned every key."""
+    import time
+
+    t = time.perf_counter()
+    problems = _config_problems(tmp_path, "".join(f"k{i}: 1\n" for i in range(40000)))
+    assert time.perf_counter() - t < 15
+    assert len(problems) == 40000 and problems[-1].startswith("c.yaml:40000: k39999: unknown key")
+
+
+def test_safe_yaml_keeps_anchors_merges_and_raises_the_callers_error() -> None:
+    import yaml
+
+    from agent.config.loader import safe_yaml_compose, safe_yaml_load
+    from agent.errors import CommandSetError
+
+    data, root = safe_yaml_load("base: &b {x: 1}\nmore:\n  <<: *b\n  y: 2\n", "m.yaml")
+    assert data == {"base": {"x": 1}, "more": {"x": 1, "y": 2}} and isinstance(root, yaml.MappingNode)
+    node = safe_yaml_compose("intents:\n  on: [turn on]\n", "s.yaml", CommandSetError)
+    assert isinstance(node, yaml.MappingNode) and node.value[0][1].value[0][0].value == "on"
+    with pytest.raises(CommandSetError, match=r"^s\.yaml:3: duplicate key 'on' \(first given on line 2\)"):
+        safe_yaml_compose("intents:\n  on: [a]\n  on: [b]\n", "s.yaml", CommandSetError)
+    with pytest.raises(CommandSetError, match=r"^s\.yaml:2: invalid YAML: "):
+        safe_yaml_load("a: [1\nb: 2\n", "s.yaml", CommandSetError)
+
+
+def test_check_config_cli_prints_one_line_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "deep.yaml"
+    p.write_text("a: " + "[" * 50000 + "]" * 50000 + "\n")
+    assert main(["check-config", str(p)]) == 1
+    assert capsys.readouterr().err == f"{p}:1: YAML nested deeper than 64 levels: flatten it\n"
