@@ -3,8 +3,8 @@
 Each line is ``{"file", "intent" (or null when rejected), "slots" ({variable: canonical value}), "confidence"}``.
 ``NAME_OR_FILE`` is a built-in set, a command-set YAML (ours, or a Rhino-style context), a bundle dir or a
 manifest.json. A set without a trained bundle is trained on first use (progress bar on stderr) and cached by
-its content hash. WAVs of any rate and channel count are accepted. An unreadable file prints an error on
-stderr and the others are still processed; the exit code is 1 if any file failed.
+its content hash. WAVs of any rate (4-192 kHz) and channel count, up to 30 s long, are accepted. An unreadable
+file prints an error on stderr and the others are still processed; the exit code is 1 if any file failed.
 """
 
 from __future__ import annotations
@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 WORKERS_ENV = "HOMEAGENT_TRAIN_WORKERS"
+
+MAX_COMMAND_SECONDS = 30.0
+"""Longest WAV ``recognize`` accepts (seconds of audio, checked from the header before reading): a spoken
+command lasts a few seconds, and the recognizer scores the whole file at once, so a long file only costs
+time and memory. Longer recordings belong to ``homeagent run`` with a WAV replay source."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -74,8 +79,12 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.files:
         try:
-            pcm = read_wav_16k(path)
-        except (AudioFormatError, OSError) as exc:
+            pcm = read_wav_16k(path, max_seconds=MAX_COMMAND_SECONDS)
+        except AudioFormatError as exc:  # its message names the file
+            print(f"homeagent: error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        except OSError as exc:
             print(f"homeagent: error: {path}: {exc}", file=sys.stderr)
             failed += 1
             continue

@@ -16,11 +16,11 @@ import logging
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ..errors import SourceError
 from ..paths import cache_dir
+from ..sources.image_file import read_image
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +74,7 @@ def _photos(data: Path, out: Path, limit: int | None) -> dict:
     found: dict[str, list[bool]] = {}
     truth, pred, unknown, times = [], [], [], []
     for r in rows:
-        img = cv2.imread(str(root / r["path"]))
-        if img is None:
-            raise SourceError(f"cannot read {root / r['path']}")
+        img = read_image(root / r["path"])  # bounded: SourceError for an unreadable or oversize image
         t = time.perf_counter()
         hands = tracker.process_image(img)
         gesture = clf.classify(hands[0].landmarks)[0] if hands else "none"

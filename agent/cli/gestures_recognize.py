@@ -13,32 +13,37 @@ import cv2
 import numpy as np
 
 from ..errors import SourceError
+from ..sources.image_file import FORMATS, check_pixels, check_video_size, is_image, read_image
 from ..types import Hand, VideoFrame
 
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 
 
 def frames(path: Path) -> Iterator[tuple[int, np.ndarray, bool]]:
-    """(frame number, BGR image, is_still) for an image or every frame of a video."""
-    if path.suffix.lower() in IMAGE_EXT:
-        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if img is None:
-            raise SourceError(f"cannot read image {path}")
-        yield 0, img, True
+    """(frame number, BGR image, is_still) for an image or every frame of a video.
+
+    An image (by extension or by its signature) is decoded through :func:`read_image`, which bounds its
+    pixels from the header; a video's frame size is checked once opened and again on every frame.
+    """
+    if path.suffix.lower() in IMAGE_EXT or is_image(path):
+        yield 0, read_image(path), True
         return
+    if not path.is_file():
+        raise SourceError(f"{path}: no such file")
     cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if img is None:
-            raise SourceError(f"cannot open {path} as an image or a video")
-        yield 0, img, True
-        return
     try:
+        if not cap.isOpened():
+            raise SourceError(f"{path}: cannot open as an image ({FORMATS}) or a video")
+        check_video_size(path, cap)
         n = 0
         while True:
-            ok, img = cap.read()
+            try:
+                ok, img = cap.read()
+            except cv2.error as exc:
+                raise SourceError(f"{path}: cannot decode video frame {n}") from exc
             if not ok:
                 break
+            check_pixels(f"{path} frame {n}", img.shape[1], img.shape[0])
             yield n, img, False
             n += 1
     finally:

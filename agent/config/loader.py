@@ -1,4 +1,11 @@
-"""Load a YAML config into :class:`AgentConfig`; every problem is reported as ``FILE:LINE: key.path: message``."""
+"""Load a YAML config into :class:`AgentConfig`; every problem is reported as ``FILE:LINE: key.path: message``.
+
+YAML files are hostile input, so they are read through :func:`safe_yaml_load` (or :func:`safe_yaml_compose`),
+which bounds the text size, the nesting depth and the node count (aliases counted expanded) *while*
+composing, before any Python object is built, refuses duplicate keys and oversized integers, and reports
+every such problem as one ``FILE:LINE: message`` line. The limits guard reading the config itself, so they
+are constants, not config values. Command-set YAML files should use the same functions.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +16,162 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from ..errors import ConfigError
+from ..errors import AgentError, ConfigError
 from .schema import AgentConfig
 
+MAX_YAML_BYTES = 1024 * 1024
+"""Largest YAML text read (configs, action maps, command sets): far above any real file, small enough to
+parse in about a second."""
 
-def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int:
+MAX_YAML_DEPTH = 64
+"""Deepest nesting of mappings and sequences: real files nest a few levels; deeper YAML would exhaust the
+recursive composer's stack (RecursionError)."""
+
+MAX_YAML_NODES = 200_000
+"""Most nodes (keys, values and items, each alias counted as the size of what it repeats) in one file:
+bounds memory and validation time, and defeats alias 'billion laughs' expansion."""
+
+MAX_INT_DIGITS = 100
+"""Longest integer literal accepted: no setting needs more, and Python refuses to parse very long ones."""
+
+
+class _LimitError(yaml.MarkedYAMLError):
+    """A YAML file broke one of the limits above (not a syntax error)."""
+
+    def __init__(self, problem: str, mark: Any) -> None:
+        super().__init__(problem=problem, problem_mark=mark)
+
+
+class _Bounds:
+    """Composer mixin: count depth and (expanded) nodes as nodes are composed, refuse duplicate keys."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)  # type: ignore[call-arg]
+        self._depth = 0
+        self._nodes = 0
+        self._anchored: dict[int, int] = {}  # id(anchored node) -> its expanded node count
+
+    def _count(self, n: int, mark: Any) -> None:
+        self._nodes += n
+        if self._nodes > MAX_YAML_NODES:
+            raise _LimitError(f"more than {MAX_YAML_NODES} YAML nodes (aliases counted expanded): "
+                              "split or simplify the file", mark)
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()  # type: ignore[attr-defined]
+        if isinstance(event, yaml.AliasEvent):
+            node: yaml.Node = super().compose_node(parent, index)  # type: ignore[misc]
+            self._count(self._anchored.get(id(node), 1), event.start_mark)
+            return node
+        self._depth += 1
+        if self._depth > MAX_YAML_DEPTH:
+            raise _LimitError(f"YAML nested deeper than {MAX_YAML_DEPTH} levels: flatten it", event.start_mark)
+        before = self._nodes
+        self._count(1, event.start_mark)
+        node = super().compose_node(parent, index)  # type: ignore[misc]
+        self._depth -= 1
+        if getattr(event, "anchor", None):
+            self._anchored[id(node)] = self._nodes - before
+        return node
+
+    def compose_mapping_node(self, anchor: Any) -> yaml.MappingNode:
+        node: yaml.MappingNode = super().compose_mapping_node(anchor)  # type: ignore[misc]
+        seen: dict[tuple[str, str], int] = {}
+        for key, _ in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+                continue
+            first = seen.setdefault((key.tag, key.value), key.start_mark.line + 1)
+            if first != key.start_mark.line + 1:
+                raise _LimitError(f"duplicate key {key.value!r} (first given on line {first}): keep one",
+                                  key.start_mark)
+        return node
+
+
+class _SafeBounded(_Bounds, yaml.SafeLoader):
+    """SafeLoader with the limits; integers too long to be settings are a marked error, not ValueError."""
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        digits = len(node.value.replace("_", "").lstrip("+-"))
+        if digits > MAX_INT_DIGITS:
+            raise _LimitError(f"integer of {digits} digits is too large (at most {MAX_INT_DIGITS})", node.start_mark)
+        return int(super().construct_yaml_int(node))
+
+
+_SafeBounded.add_constructor("tag:yaml.org,2002:int", _SafeBounded.construct_yaml_int)
+
+
+class _BaseBounded(_Bounds, yaml.BaseLoader):
+    """BaseLoader (every scalar a string) with the limits, for callers that read the node tree only."""
+
+
+def _yaml_error(exc: yaml.YAMLError, file: str, error: type[AgentError]) -> AgentError:
+    mark = getattr(exc, "problem_mark", None)
+    line = mark.line + 1 if mark is not None else 1
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    msg = f"{file}:{line}: {problem}" if isinstance(exc, _LimitError) else f"{file}:{line}: invalid YAML: {problem}"
+    return error(msg)
+
+
+def _check_size(text: str, file: str, error: type[AgentError]) -> None:
+    if len(text) > MAX_YAML_BYTES:
+        raise error(f"{file}:1: YAML file of {len(text)} characters is larger than the {MAX_YAML_BYTES} "
+                    "limit: split it")
+
+
+def safe_yaml_load(text: str, file: str = "<yaml>",
+                   error: type[AgentError] = ConfigError) -> tuple[Any, yaml.Node | None]:
+    """Parse one YAML document with bounded size, depth and node count: (Python data, node tree for lines).
+
+    Raises ``error`` (ConfigError by default; command sets pass CommandSetError) with one
+    ``FILE:LINE: message`` line for a syntax error, a broken limit, a duplicate key or a huge integer.
+    """
+    _check_size(text, file, error)
+    loader = _SafeBounded(text)
+    try:
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, file, error) from exc
+    finally:
+        loader.dispose()
+    return data, root
+
+
+def safe_yaml_compose(text: str, file: str = "<yaml>", error: type[AgentError] = ConfigError) -> yaml.Node | None:
+    """The node tree of one YAML document, every scalar a string (BaseLoader), with the same limits."""
+    _check_size(text, file, error)
+    loader = _BaseBounded(text)
+    try:
+        return loader.get_single_node()
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, file, error) from exc
+    finally:
+        loader.dispose()
+
+
+_KeyIndex = dict[int, dict[str, tuple[int, yaml.Node]]]
+
+
+def _keys(node: yaml.MappingNode, index: _KeyIndex) -> dict[str, tuple[int, yaml.Node]]:
+    """{key: (line, value node)} of a mapping, built once per mapping so reporting N problems is linear."""
+    keys = index.get(id(node))
+    if keys is None:
+        keys = {}
+        for key, value in node.value:
+            keys.setdefault(str(key.value), (key.start_mark.line + 1, value))
+        index[id(node)] = keys
+    return keys
+
+
+def _line_of(root: yaml.Node | None, loc: tuple[Any, ...], index: _KeyIndex | None = None) -> int:
     """1-based line of the deepest node of ``loc`` present in the YAML tree (1 when unknown)."""
+    index = {} if index is None else index
     node, line = root, (root.start_mark.line + 1 if root is not None else 1)
     for part in loc:
         if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if key.value == str(part):
-                    line = key.start_mark.line + 1
-                    node = value
-                    break
+            hit = _keys(node, index).get(str(part))
+            if hit is not None:
+                line, node = hit
             # a discriminator tag in the loc ('wav') is not a YAML key: stay on this node
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
             node = node.value[part]
@@ -72,26 +221,19 @@ def _format(err: dict[str, Any]) -> str:
 
 def _problems(exc: ValidationError, file: str, root: yaml.Node | None) -> list[str]:
     out = []
+    index: _KeyIndex = {}
     for err in exc.errors():
         loc = tuple(err["loc"])
         # drop discriminator tags from the printed path ('audio.wav.paths' -> 'audio.paths')
         shown = [str(p) for i, p in enumerate(loc) if not (i > 0 and loc[i - 1] in ("audio", "video"))]
         key = ".".join(shown) or "(top level)"
-        out.append(f"{file}:{_line_of(root, loc)}: {key}: {_format(dict(err))}")
+        out.append(f"{file}:{_line_of(root, loc, index)}: {key}: {_format(dict(err))}")
     return out
 
 
 def parse_config(text: str, file: str = "<config>") -> AgentConfig:
     """Validate YAML text; raise ConfigError listing every problem."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{file}:{line}: invalid YAML: {problem}", [f"{file}:{line}: invalid YAML: {problem}"]) \
-            from exc
+    data, root = safe_yaml_load(text, file)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -111,6 +253,9 @@ def load_config(path: str | Path | None) -> AgentConfig:
         return AgentConfig()
     p = Path(path)
     try:
+        if p.stat().st_size > 4 * MAX_YAML_BYTES:  # checked before reading; the exact bound is in characters
+            raise ConfigError(f"{p}: config file of {p.stat().st_size} bytes is far larger than a config: "
+                              "give the right file")
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read config file ({exc.strerror})") from exc

@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ..config.loader import safe_yaml_load
 from ..errors import ConfigError, PayloadError
 from ..types import Intent
 from .publisher import Message, Publisher
@@ -104,11 +105,7 @@ class ActionMap:
 
     @classmethod
     def from_yaml(cls, text: str, file: str = "<actions>") -> ActionMap:
-        try:
-            root = yaml.compose(text)
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{file}: invalid YAML: {exc}") from exc
+        data, root = safe_yaml_load(text, file)  # bounded size/depth/nodes, duplicate keys refused
         try:
             return cls(ActionMapConfig.model_validate(data))
         except ValidationError as exc:

@@ -1,4 +1,9 @@
-"""Replay a video file or a folder of images as VideoFrames, paced at ``fps`` in real time or flat out."""
+"""Replay a video file or a folder of images as VideoFrames, paced at ``fps`` in real time or flat out.
+
+Images and frames are decoded with bounded memory (:mod:`agent.sources.image_file`): a video whose frames
+exceed the pixel limit is refused at :meth:`VideoReplaySource.open`; an unreadable or oversize image in a
+folder (or an oversize frame in a video) is logged once and skipped, so one bad file never stops the daemon.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import numpy as np
 from ..errors import SourceError
 from ..types import VideoFrame
 from .base import wait_until
+from .image_file import check_pixels, check_video_size, read_image
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +37,7 @@ class VideoReplaySource:
         self._seq = 0
         self._t0 = 0.0
         self.exhausted = False
+        self._oversize_logged = False
 
     def open(self) -> None:
         if self.path.is_dir():
@@ -41,28 +48,59 @@ class VideoReplaySource:
             cap = cv2.VideoCapture(str(self.path))
             if not cap.isOpened():
                 raise SourceError(f"{self.path}: cannot open video file")
+            try:
+                check_video_size(self.path, cap)
+            except SourceError:
+                cap.release()
+                raise
             self._cap = cap
         self._t0 = time.monotonic()
         self.exhausted = False
 
     def _next_image(self) -> np.ndarray | None:
-        if self._images:
+        """The next decodable image or frame; bad ones are logged once and dropped (None at the end)."""
+        while self._images:
             if self._idx >= len(self._images):
                 if not self.loop:
                     return None
                 self._idx = 0
             p = self._images[self._idx]
+            try:
+                img = read_image(p)
+            except SourceError as exc:
+                log.warning("%s; image skipped", exc)
+                del self._images[self._idx]  # not retried on the next loop: logged once
+                continue
             self._idx += 1
-            img = cv2.imread(str(p), cv2.IMREAD_COLOR)
-            if img is None:
-                log.warning("%s: unreadable image skipped", p)
-                return self._next_image()
             return img
-        ok, img = self._cap.read()
-        if not ok and self.loop:
-            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-            ok, img = self._cap.read()
-        return img if ok else None
+        if self._cap is None:
+            return None
+        return self._next_frame()
+
+    def _next_frame(self) -> np.ndarray | None:
+        """The next video frame within the pixel limit; rewinds at most once per call when looping, so a
+        video with no acceptable frame ends instead of spinning."""
+        rewound = False
+        while True:
+            try:
+                ok, img = self._cap.read()
+            except cv2.error as exc:
+                log.warning("%s: cannot decode video frame (%s); replay ends", self.path, exc)
+                return None
+            if not ok:
+                if not self.loop or rewound:
+                    return None
+                self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                rewound = True
+                continue
+            try:
+                check_pixels(self.path, img.shape[1], img.shape[0])
+            except SourceError as exc:
+                if not self._oversize_logged:
+                    log.warning("%s; frames of this size are skipped", exc)
+                    self._oversize_logged = True
+                continue
+            return img
 
     def read(self, timeout: float = 1.0) -> VideoFrame | None:
         if self.exhausted:
