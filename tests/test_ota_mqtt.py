@@ -18,6 +18,7 @@ import pytest
 
 from agent.errors import AgentError
 from agent.ota.announce import PAYLOAD_INSTALL, Announcement
+from agent.ota.bundle import open_bundle
 from agent.ota.manager import OtaEvent, UpdateManager
 from agent.ota.pack import pack
 from tests.test_ota_http import Server, http
@@ -99,8 +100,25 @@ def _announce(http: Server, keys: Keys, tmp: Path, version: int, **extra: Any) -
     http.files[out.name] = out.read_bytes()
     ann = Announcement(name="speech", version=version, human_version=f"{version}.0",
                        url=f"{http.url}/file/{out.name}", size=len(http.files[out.name]),
-                       release_summary="better far-field accuracy", title="Speech commands", **extra)
+                       release_summary="better far-field accuracy", title="Speech commands",
+                       envelope=_envelope(out), **extra)
     return json.dumps(ann.to_payload()).encode()
+
+
+def _envelope(bundle: Path) -> str:
+    """The signed bundle.json of a packed bundle, as a release server puts it in its announcement."""
+    src = open_bundle(bundle)
+    try:
+        return src.envelope().decode()
+    finally:
+        src.close()
+
+
+def _signed(tmp: Path, keys: Keys, name: str, version: int, human: str, url: str) -> Announcement:
+    out = tmp / f"{name}-{version}"
+    pack(model_dir(tmp, f"src-{name}-{version}", 1.0), out, version=version, key=keys.priv(), human_version=human,
+         name=name)
+    return Announcement(name=name, version=version, human_version=human, url=url, envelope=_envelope(out))
 
 
 def test_announce_then_install_button(broker: Any, ha: Any, http: Server, device: Device, keys: Keys,
@@ -140,11 +158,29 @@ def test_auto_install_policy(broker: Any, ha: Any, http: Server, device: Device,
         glue.close()
 
 
-def test_stale_or_foreign_announcement_shows_no_update(device: Device) -> None:
-    stale = Announcement(name="speech", version=1, human_version="0.9", url="https://x/b.tgz")
+def test_stale_or_foreign_announcement_shows_no_update(device: Device, keys: Keys, tmp_path: Path) -> None:
+    stale = _signed(tmp_path, keys, "speech", 1, "0.9", "https://x/b.tgz")
     device.manager.handle_announcement(json.dumps(stale.to_payload()).encode())
     state = json.loads(device.manager.ha_state())
     assert state["latest_version"] == state["installed_version"] == "1.0"
-    other = Announcement(name="gestures", version=9, human_version="9", url="https://x/g.tgz")
+    other = _signed(tmp_path, keys, "gestures", 9, "9", "https://x/g.tgz")
     device.manager.handle_announcement(json.dumps(other.to_payload()).encode())
     assert device.manager.latest == stale
+
+
+def test_unsigned_or_forged_announcements_are_ignored(device: Device, keys: Keys, tmp_path: Path) -> None:
+    """Anyone on the broker could once set Home Assistant's 'latest version': an announcement counts only
+    with its bundle's manifest signed by a trusted key, naming the same bundle and versions."""
+    genuine = _signed(tmp_path, keys, "speech", 5, "5.0", "https://x/b5.tgz")
+    forged_key = Keys(keys.other_private, keys.public, keys.other_private)
+    cases = {"unsigned": Announcement(name="speech", version=99, human_version="99", url="https://x/b.tgz"),
+             "other key": _signed(tmp_path, forged_key, "speech", 98, "98", "https://x/b.tgz"),
+             "lies about its version": Announcement(name="speech", version=97, human_version="97",
+                                                    url="https://x/b.tgz", envelope=genuine.envelope)}
+    for why, ann in cases.items():
+        with pytest.raises(AgentError, match="ignored"):
+            device.manager.handle_announcement(json.dumps(ann.to_payload()).encode())
+        assert device.manager.latest is None, why
+    assert json.loads(device.manager.ha_state())["latest_version"] == "1.0"
+    device.manager.handle_announcement(json.dumps(genuine.to_payload()).encode())
+    assert json.loads(device.manager.ha_state())["latest_version"] == "5.0"

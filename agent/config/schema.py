@@ -235,6 +235,11 @@ class OtaConfig(Strict):
                                description="Install announced updates without waiting for the install button.")
     max_bytes: int = Field(64 << 20, ge=1 << 16, le=1 << 31, title="Download cap (bytes)",
                            description="Largest bundle accepted.")
+    confirm_after_s: float = Field(
+        60.0, ge=1, le=86400, title="Confirm after (s)",
+        description="A model switched to but not yet confirmed (the daemon was stopped in between) is confirmed "
+                    "after the daemon has run healthy this long; until then each boot counts towards the "
+                    "crash-loop rollback.")
 
 
 class VisionConfig(Strict):

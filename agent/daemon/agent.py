@@ -248,6 +248,11 @@ class Agent:
             beats.update(self.fusion.heartbeats)
         return beats
 
+    def _healthy(self, stale_s: float = 10.0) -> bool:
+        """Every stage's loop made progress within ``stale_s`` (what the systemd watchdog checks too)."""
+        now = time.monotonic()
+        return all(now - t <= stale_s for t in self.heartbeats().values())
+
     def stop(self) -> None:
         self._stop.set()
 
@@ -283,7 +288,12 @@ class Agent:
             if interval is not None:
                 watchdog = Watchdog(notifier, self.heartbeats, interval)
                 watchdog.start()
+            started = time.monotonic()
             while not self._stop.wait(0.2):
+                if self.ota is not None and started and time.monotonic() - started >= self.cfg.ota.confirm_after_s:
+                    started = 0.0  # once per run
+                    if self._healthy():
+                        self.ota.confirm_pending()
                 if self.pipeline.audio_done.is_set():
                     log.info("audio source finished")
                     if self.fusion is not None:

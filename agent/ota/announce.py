@@ -1,7 +1,9 @@
 """Pure builders and parsers for update delivery over MQTT (no paho here; ``agent/mqtt`` publishes them).
 
 - :func:`parse_announcement` reads the retained message a release server publishes on the announce topic:
-  strict JSON, at most :data:`MAX_ANNOUNCEMENT_BYTES`, known keys only.
+  strict JSON, at most :data:`MAX_ANNOUNCEMENT_BYTES`, known keys only. It carries the bundle's signed
+  ``bundle.json`` (``envelope``): the update manager believes an announcement only once that signature checks
+  out and its name and versions are the signed ones (anyone on the broker could announce otherwise).
 - :func:`update_state_payload` builds the JSON state of a Home Assistant MQTT ``update`` entity.
 - :func:`update_discovery_config` builds its discovery config (install button → ``payload_install``).
 """
@@ -21,7 +23,8 @@ HA_SUMMARY_MAX = 255
 PAYLOAD_INSTALL = "install"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _ALLOWED = {"name", "version", "human_version", "url", "size", "sha256", "release_summary", "release_url",
-            "title"}
+            "title", "envelope"}
+MAX_ENVELOPE_CHARS = 12 * 1024
 
 
 @dataclass(frozen=True)
@@ -35,11 +38,12 @@ class Announcement:
     release_summary: str = ""
     release_url: str | None = None
     title: str | None = None
+    envelope: str | None = None  # the bundle's signed bundle.json, as text
 
     def to_payload(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name, "version": self.version, "human_version": self.human_version,
                              "url": self.url, "release_summary": self.release_summary}
-        for k in ("size", "sha256", "release_url", "title"):
+        for k in ("size", "sha256", "release_url", "title", "envelope"):
             if getattr(self, k) is not None:
                 d[k] = getattr(self, k)
         return d
@@ -75,12 +79,14 @@ def parse_announcement(raw: bytes) -> Announcement:
     sha = d.get("sha256")
     if sha is not None and (not isinstance(sha, str) or not _SHA256.match(sha)):
         raise PayloadError("announcement 'sha256' must be 64 lowercase hex digits")
-    for k in ("release_summary", "release_url", "title"):
+    for k in ("release_summary", "release_url", "title", "envelope"):
         if k in d and not isinstance(d[k], str):
             raise PayloadError(f"announcement {k!r} must be a string")
+    if len(d.get("envelope", "")) > MAX_ENVELOPE_CHARS:
+        raise PayloadError(f"announcement 'envelope' is over {MAX_ENVELOPE_CHARS} characters")
     return Announcement(name=d["name"], version=v, human_version=d["human_version"], url=d["url"], size=size,
                         sha256=sha, release_summary=d.get("release_summary", ""),
-                        release_url=d.get("release_url"), title=d.get("title"))
+                        release_url=d.get("release_url"), title=d.get("title"), envelope=d.get("envelope"))
 
 
 def update_state_payload(*, installed_version: str | None, latest_version: str | None, title: str,

@@ -21,13 +21,13 @@ from typing import Any, TypeVar
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from .. import __version__
-from ..errors import AgentError, BundleError
+from ..errors import AgentError, BundleError, PayloadError
 from ..runtime.hotswap import HotSwap
 from .announce import Announcement, parse_announcement, update_state_payload
 from .bundle import Policy, check_policy, extract_verified, open_bundle
 from .fetch import FetchLimits, fetch, is_url
 from .fsutil import StepHook, remove_tree
-from .manifest import Manifest, verify_envelope
+from .manifest import Manifest, clip, verify_envelope
 from .selftest import find_model, run_isolated, run_selftest
 from .store import Store
 
@@ -214,6 +214,16 @@ class UpdateManager:
         """Mark the running slot healthy (call after the pipeline has run on it for a while)."""
         self.store.confirm()
 
+    def confirm_pending(self) -> bool:
+        """Confirm a switch still pending from an earlier boot (the daemon calls this once it has run healthy
+        for ``ota.confirm_after_s``): without it, clean boots would count as a crash loop and roll back."""
+        if self.store.state().pending is None:
+            return False
+        self.store.confirm()
+        self._emit(OtaState.INSTALLED, f"{self.store.state().current} confirmed after a healthy run",
+                   self.store.installed_version() or None)
+        return True
+
     def rollback(self, reason: str = "requested") -> Manifest:
         with self.store.lock():
             self.store.rollback(reason)
@@ -227,7 +237,7 @@ class UpdateManager:
     # ------------------------------------------------------------ delivery
     def handle_announcement(self, raw: bytes) -> Announcement:
         """Record an announcement (MQTT payload); install it right away when ``auto_install``."""
-        ann = parse_announcement(raw)
+        ann = self._authentic(parse_announcement(raw))
         name = self.store.state().name
         if name is not None and ann.name != name:
             log.debug("ignoring an announcement for %s (this store holds %s)", ann.name, name)
@@ -237,6 +247,21 @@ class UpdateManager:
         if self.auto_install and ann.version > max(self.store.installed_version(),
                                                    self.store.state().min_version):
             self.install_latest()
+        return ann
+
+    def _authentic(self, ann: Announcement) -> Announcement:
+        """``ann`` when it carries its bundle's signed manifest, signed by a trusted key, naming the same bundle
+        and versions; a PayloadError otherwise (an unsigned announcement could set any 'latest version')."""
+        if ann.envelope is None:
+            raise PayloadError("unsigned update announcement ignored: it must carry the bundle's signed "
+                               "bundle.json as 'envelope'")
+        try:
+            m = verify_envelope(ann.envelope.encode(), self.trusted_keys)
+        except BundleError as exc:
+            raise PayloadError(f"update announcement ignored: {exc}") from exc
+        if (m.name, m.version, m.human_version) != (ann.name, ann.version, ann.human_version):
+            raise PayloadError(f"update announcement ignored: it names {clip(ann.name)} v{ann.version} "
+                               f"({clip(ann.human_version)}), its signed manifest {m.name} v{m.version}")
         return ann
 
     def install_latest(self) -> Manifest:
