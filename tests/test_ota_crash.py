@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +135,7 @@ def test_the_daemon_confirms_after_confirm_after_s(broker: Any, tmp_path: Path) 
     agent = Agent(cfg, audio=WavReplaySource(pcm=np.zeros(16000 * 30, np.int16), realtime=True))
 
     class Recorder:
-        calls: list[float] = []
+        calls: typing.ClassVar[list[float]] = []
         latest = None
 
         def start(self, load: Any) -> None:

@@ -128,3 +128,77 @@ def test_camera_that_fails_to_reopen_after_privacy_switch_is_retried(tmp_path: P
         path.stop()
     assert len(opens) >= 3
     assert path.stats.frames > frames_off
+
+
+class UnpluggedForGood(WavReplaySource):
+    """A microphone that delivers a little audio, is pulled out and never comes back."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.reads = 0
+        self.opened = 0
+
+    def open(self) -> None:
+        self.opened += 1
+        if self.opened > 1:
+            raise DeviceUnavailable("cannot open microphone 'USB': device unplugged")
+        super().open()
+
+    def read(self, timeout: float = 1.0) -> Any:
+        self.reads += 1
+        if self.reads > 5:
+            raise DeviceUnavailable("microphone 'USB' stopped delivering audio")
+        return super().read(timeout)
+
+
+def _run_agent(broker: Any, tmp_path: Path, **kw: Any) -> tuple[int, float]:
+    import threading
+
+    from agent.daemon.agent import Agent
+
+    cfg = AgentConfig.model_validate({"site_id": "lost", "state_dir": str(tmp_path), "source_retry_s": 1.0,
+                                      "mqtt": {"host": broker.host, "port": broker.port}})
+    agent = Agent(cfg, **kw)
+    agent.pipeline.retry_s = 0.1
+    if agent.video is not None:
+        agent.video.retry_s = 0.1
+    rc: list[int] = []
+    t0 = time.monotonic()
+    runner = threading.Thread(target=lambda: rc.append(agent.run(install_signals=False)))
+    runner.start()
+    runner.join(20)
+    if runner.is_alive():
+        agent.stop()
+        runner.join(5)
+    return (rc[0] if rc else -1), time.monotonic() - t0
+
+
+def test_a_microphone_that_never_comes_back_ends_the_daemon_with_an_error(
+        broker: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """It used to exit 0, so systemd's Restart=on-failure never restarted it."""
+    mic = UnpluggedForGood(pcm=np.zeros(16000 * 60, np.int16), realtime=True)
+    rc, took = _run_agent(broker, tmp_path, audio=mic)
+    assert rc == 1 and took < 10, (rc, took)
+    assert "audio source stayed unavailable for 1 s" in caplog.text and "restarts the agent" in caplog.text
+
+
+def test_a_looping_replay_whose_files_vanish_ends_the_daemon_with_an_error(
+        broker: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A deleted replay folder with loop: true logged 985 lines in a second, then a RecursionError killed the
+    video thread while the daemon ran on blind."""
+    from agent.sources.video_replay import VideoReplaySource
+
+    folder = tmp_path / "room"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"{i}.png"), np.full((48, 64, 3), 40 * i, np.uint8))
+    video = VideoReplaySource(folder, fps=30, realtime=True, loop=True)
+    import shutil
+    import threading
+
+    threading.Timer(1.0, shutil.rmtree, args=(folder,)).start()
+    rc, took = _run_agent(broker, tmp_path, audio=WavReplaySource(pcm=np.zeros(16000 * 60, np.int16)),
+                          video=video)
+    assert rc == 1 and took < 15, (rc, took)
+    assert "ran out of readable frames" in caplog.text
+    assert caplog.text.count("image skipped") <= 3

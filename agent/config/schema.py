@@ -270,6 +270,10 @@ class AgentConfig(Strict):
                                  description="Spoken command recognition.")
     mqtt: MqttConfig = Field(default_factory=MqttConfig, title="MQTT",
                              description="Broker connection and topics.")
+    source_retry_s: float = Field(
+        120.0, ge=1, le=86400, title="Lost device retry (s)",
+        description="How long a lost microphone or camera is retried (every 2 s) before the daemon exits with an "
+                    "error, so that systemd restarts it; a looping replay whose files are gone counts as lost.")
     state_dir: Path = Field(Path("/var/lib/homeagent"), title="State directory",
                             description="Persistent state (privacy switches, model store).")
     fusion: FusionConfig = Field(default_factory=FusionConfig, title="Fusion",

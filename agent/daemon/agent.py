@@ -92,7 +92,9 @@ def build_video_path(cfg: AgentConfig, source: Source[VideoFrame]) -> VideoPath:
 
     zones = {name: z.polygon for name, z in cfg.fusion.zones.items()}
     landmarks = landmark_models(cfg.vision.landmarks)[0]
-    return VideoPath(source, HandTracker(threads=1, landmark_model=landmarks), GestureTracker(zones=zones))
+    path = VideoPath(source, HandTracker(threads=1, landmark_model=landmarks), GestureTracker(zones=zones))
+    path.retry_limit_s = cfg.source_retry_s
+    return path
 
 
 def describe_sources(cfg: AgentConfig) -> str:
@@ -289,11 +291,17 @@ class Agent:
                 watchdog = Watchdog(notifier, self.heartbeats, interval)
                 watchdog.start()
             started = time.monotonic()
+            rc = 0
             while not self._stop.wait(0.2):
                 if self.ota is not None and started and time.monotonic() - started >= self.cfg.ota.confirm_after_s:
                     started = 0.0  # once per run
                     if self._healthy():
                         self.ota.confirm_pending()
+                failure = self.pipeline.failure or (self.video.failure if self.video is not None else None)
+                if failure is not None:
+                    log.error("%s: stopping with an error so that the service manager restarts the agent", failure)
+                    rc = 1
+                    break
                 if self.pipeline.audio_done.is_set():
                     log.info("audio source finished")
                     if self.fusion is not None:
@@ -308,4 +316,4 @@ class Agent:
             self.shutdown()
             for old_sig, handler in previous.items():
                 signal.signal(old_sig, handler)
-        return 0
+        return rc

@@ -97,6 +97,8 @@ class Pipeline:
         self._threads: list[threading.Thread] = []
         self.audio_done = threading.Event()
         self.retry_s = 2.0
+        self.retry_limit_s = 120.0  # a device lost this long is given up: ``failure`` says why, the daemon exits
+        self.failure: str | None = None
         self._need_reopen = False
         # a replay running flat out (evaluation) waits for the recognizer; live capture never blocks
         self.lossless = getattr(audio, "realtime", True) is False
@@ -119,8 +121,10 @@ class Pipeline:
             IntentPublisher(publisher, cfg.mqtt.topic_prefix, hermes=cfg.mqtt.hermes)
         models = recognizer if isinstance(recognizer, HotSwap) else HotSwap(recognizer)
         wake = kw.pop("wake", None) or build_wake(cfg, models.get())
-        return cls(cfg.vad, audio, models, intents, site_id=cfg.site_id, ttl_s=cfg.mqtt.intent_ttl_s,
+        path = cls(cfg.vad, audio, models, intents, site_id=cfg.site_id, ttl_s=cfg.mqtt.intent_ttl_s,
                    wake=wake, **kw)  # type: ignore[arg-type]
+        path.retry_limit_s = cfg.source_retry_s
+        return path
 
     # lifecycle -----------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -154,39 +158,47 @@ class Pipeline:
     # loops ---------------------------------------------------------------------------------------------
     def _audio_loop(self) -> None:
         try:
-            while not self._stop.is_set():
-                self.heartbeats["audio"] = time.monotonic()
-                if self.muted.is_set():  # the privacy controller closed the source
-                    self._report_progress(None)
-                    self._stop.wait(0.1)
-                    continue
-                if self._need_reopen:
-                    self._reopen_audio()
-                    continue
-                try:
-                    frame = self.audio.read(timeout=0.2)
-                except DeviceUnavailable as exc:
-                    log.error("%s; retrying every %.0f s", exc, self.retry_s)
-                    self._reopen_audio()
-                    continue
-                if frame is None:
-                    if self.audio.exhausted:
-                        break
-                    continue
-                was_active = self.segmenter.active
-                for seg in self.segmenter.push(frame):
-                    self._enqueue(seg)
-                if self.fusion is not None and self.segmenter.active != was_active:
-                    self.fusion.voice_activity(self.segmenter.active, frame.t_mono)
-                if not self.segmenter.active:  # while speech goes on, the watermark stays before its start
-                    self._report_progress(frame.t_mono + len(frame.pcm) / frame.sample_rate)
-            for seg in self.segmenter.flush():
-                self._enqueue(seg)
+            self._audio_frames()
+        except Exception as exc:  # a bug or an unexpected device error: the daemon must not go on deaf
+            self.failure = f"the audio loop failed: {exc!r}"
+            log.exception("audio loop failed")
         finally:
             self._report_progress(None)
             self.thread_cpu_s["audio"] = time.thread_time()
             self._segments.put(None)
             self.audio_done.set()
+
+    def _audio_frames(self) -> None:
+        while not self._stop.is_set():
+            self.heartbeats["audio"] = time.monotonic()
+            if self.muted.is_set():  # the privacy controller closed the source
+                self._report_progress(None)
+                self._stop.wait(0.1)
+                continue
+            if self._need_reopen:
+                if not self._reopen_audio():
+                    return
+                continue
+            try:
+                frame = self.audio.read(timeout=0.2)
+            except DeviceUnavailable as exc:
+                log.error("%s; retrying every %.0f s for up to %.0f s", exc, self.retry_s, self.retry_limit_s)
+                if not self._reopen_audio():
+                    return
+                continue
+            if frame is None:
+                if self.audio.exhausted:
+                    break
+                continue
+            was_active = self.segmenter.active
+            for seg in self.segmenter.push(frame):
+                self._enqueue(seg)
+            if self.fusion is not None and self.segmenter.active != was_active:
+                self.fusion.voice_activity(self.segmenter.active, frame.t_mono)
+            if not self.segmenter.active:  # while speech goes on, the watermark stays before its start
+                self._report_progress(frame.t_mono + len(frame.pcm) / frame.sample_rate)
+        for seg in self.segmenter.flush():
+            self._enqueue(seg)
 
     def _report_progress(self, heard: float | None) -> None:
         """Tell fusion how far the voice stream is complete. A segment that has not started yet may still get a
@@ -205,20 +217,27 @@ class Pipeline:
             t = min(t, self._in_flight[0])
         self.fusion.progress("voice", None if math.isinf(t) else t)
 
-    def _reopen_audio(self) -> None:
+    def _reopen_audio(self) -> bool:
+        """Retry the lost audio source every ``retry_s``; False when it stayed lost for ``retry_limit_s`` (then
+        ``failure`` says why) or the path is stopping."""
         self._report_progress(None)  # no device: nothing to wait for
         self.audio.close()
         self._need_reopen = True
+        since = time.monotonic()
         while not self._stop.wait(self.retry_s):
             self.heartbeats["audio"] = time.monotonic()  # waiting for a device is progress, not a hang
             try:
                 self.audio.open()
             except AgentError as exc:
+                if time.monotonic() - since >= self.retry_limit_s:
+                    self.failure = f"the audio source stayed unavailable for {self.retry_limit_s:.0f} s: {exc}"
+                    return False
                 log.warning("audio source still unavailable: %s", exc)
                 continue
             self._need_reopen = False
             log.info("audio source reopened")
-            return
+            return True
+        return False
 
     def _enqueue(self, seg: Segment) -> None:
         self.stats.segments += 1

@@ -93,6 +93,9 @@ class VideoPath:
         self.done = threading.Event()
         self.paused = threading.Event()  # camera off (privacy): no frame is read while set
         self.retry_s = 2.0
+        self.retry_limit_s = 120.0  # a camera lost this long is given up: ``failure`` says why, the daemon exits
+        self.failure: str | None = None
+        self._lost_since: float | None = None
         self._need_reopen = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -119,48 +122,66 @@ class VideoPath:
 
     def _loop(self) -> None:
         try:
-            while not self._stop.is_set():
-                self.heartbeats["video"] = self.clock()
-                if self.paused.is_set():
-                    self._progress(None)
-                    self._stop.wait(0.1)
-                    continue
-                if self._need_reopen:
-                    self._progress(None)
-                    self._reopen()
-                    continue
-                try:
-                    frame = self.source.read(timeout=0.2)
-                except DeviceUnavailable as exc:
-                    log.error("%s; reopening every %.0f s", exc, self.retry_s)
-                    self.source.close()
-                    self._need_reopen = True
-                    continue
-                if frame is None:
-                    if self.source.exhausted and not self.paused.is_set():
-                        break
-                    continue
-                self.handle(frame)
-                TRIMMER.maybe_trim()
+            self._frames()
+        except Exception as exc:  # a bug or an unexpected device error: the daemon must not go on blind
+            self.failure = f"the video loop failed: {exc!r}"
+            log.exception("video loop failed")
         finally:
             self._progress(None)
             self.thread_cpu_s["video"] = time.thread_time()
             self.done.set()
 
+    def _frames(self) -> None:
+        while not self._stop.is_set():
+            self.heartbeats["video"] = self.clock()
+            if self.paused.is_set():
+                self._progress(None)
+                self._stop.wait(0.1)
+                continue
+            if self._need_reopen:
+                self._progress(None)
+                if not self._reopen():
+                    return
+                continue
+            try:
+                frame = self.source.read(timeout=0.2)
+            except DeviceUnavailable as exc:
+                log.error("%s; reopening every %.0f s", exc, self.retry_s)
+                self.source.close()
+                self._need_reopen = True
+                continue
+            if frame is None:
+                if self.source.exhausted and not self.paused.is_set():
+                    if getattr(self.source, "loop", False):
+                        self.failure = "the looping video replay ran out of readable frames (files gone?)"
+                    break
+                continue
+            self.handle(frame)
+            TRIMMER.maybe_trim()
+
     def _progress(self, t: float | None) -> None:
         for listener in self.on_progress:
             listener(t)
 
-    def _reopen(self) -> None:
+    def _reopen(self) -> bool:
+        """One retry of the lost camera; False when it stayed lost for ``retry_limit_s`` (``failure`` says why)
+        or the path is stopping."""
+        now = time.monotonic()
+        self._lost_since = self._lost_since if self._lost_since is not None else now
         if self._stop.wait(self.retry_s):
-            return
+            return False
         try:
             self.source.open()
         except AgentError as exc:
+            if time.monotonic() - self._lost_since >= self.retry_limit_s:
+                self.failure = f"the camera stayed unavailable for {self.retry_limit_s:.0f} s: {exc}"
+                return False
             log.warning("camera still unavailable: %s", exc)
-            return
+            return True
         self._need_reopen = False
+        self._lost_since = None
         log.info("camera reopened")
+        return True
 
     def handle(self, frame: VideoFrame) -> list[GestureEvent]:
         """Process one frame (also usable without the thread, e.g. in benchmarks and tests)."""
