@@ -204,25 +204,6 @@ def test_head_decides_whether_and_both_decide_which(monkeypatch: pytest.MonkeyPa
     assert run(nothing, 0.0, sure, quiet=True)[0] == "zero"  # no ranking from Whisper: the head alone decides
 
 
-def test_silence_context_keeps_the_utterance_and_adds_silence(asr: WhisperAsr, speak) -> None:
-    """With a decoder window (context_frames), the utterance's own keys and values come first, unchanged, then
-    those of silence up to the window; off (0) or for an utterance as long as the window, nothing is added."""
-    pcm = speak("turn on the light", "en-us")
-    audio = pcm.astype(np.float32) / 32768.0
-    plain = asr.encode(audio)
-    try:
-        asr.context_frames = 1000
-        long = asr.encode(audio)
-        assert long.shape[:2] == plain.shape[:2] and long.shape[2] == 500 and long.shape[3] == plain.shape[3]
-        np.testing.assert_array_equal(long[:, :, :plain.shape[2]], plain)
-        assert not np.allclose(long[:, :, plain.shape[2]:], 0.0)
-        asr.context_frames = 2 * plain.shape[2]
-        assert asr.encode(audio).shape == plain.shape
-    finally:
-        asr.context_frames = 0
-    assert asr.encode(audio).shape == plain.shape
-
-
 def test_silence_rule_reads_the_better_decoded_text() -> None:
     from agent.speech.asr import Transcript
     from agent.speech.asr_recognizer import silent

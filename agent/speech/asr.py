@@ -14,12 +14,7 @@ alternative that rejection compares against. The candidates come from the comman
 no training. Sentence sets are decoded by beam search (:mod:`agent.speech.asr_grammar`).
 
 The encoder runs on the utterance plus one second of silence (not Whisper's fixed 30 s window; the
-position embeddings are simply cut): a 2 s utterance is 300 frames, not 3 000. Optionally
-(:attr:`WhisperAsr.context_frames`, off by default) the decoder still sees a long window: after the
-utterance's own keys and values come those of silence, encoded once per model. Whisper was trained on 30 s
-windows with the speech followed by silence; on real lone words this puts the right command first more often
-(GSC 93.51 → 97.40 %, FSDD 93.25 → 93.75 %) at no encoder cost, but the shipped decision rule, gated by the
-head, lost by it (``reports/asr.md``), so it stays off.
+position embeddings are simply cut): a 2 s utterance is 300 frames, not 3 000.
 """
 
 from __future__ import annotations
@@ -47,8 +42,6 @@ ASR_DECODER_FILE = "whisper_tiny_en.decoder.int8.onnx"
 ASR_TOKENIZER_FILE = "whisper_tiny_en.tokenizer.json"
 FLOAT_MAX_BYTES = 512 * 1024 * 1024  # the float decoder (parity checks and evaluation only) holds 2×80 MB tables
 INT8_MAX_BYTES = 128 * 1024 * 1024  # base's int8 decoder is 75 MB
-CONTEXT_FRAMES = 0  # the decoder's window in frames (e.g. 1000: the utterance's encoding, then silence); 0: off
-SILENCE_MEL = -0.75  # a log-mel frame of silence as log_mel writes it (its floor; the level barely matters)
 MODELS = ("tiny.en", "base")  # tiny.en is built by the bootstrap; base with fetch_asr --model base
 
 
@@ -265,8 +258,6 @@ class WhisperAsr:
                                         else (self.sot, notimestamps))
         self.end_ids = [self.eot] + [self.tokenizer.vocab[e] for e in ENDINGS if e in self.tokenizer.vocab]
         self.comma_ids = [self.tokenizer.vocab[c] for c in (",",) if c in self.tokenizer.vocab]
-        self.context_frames = CONTEXT_FRAMES
-        self._silence: np.ndarray | None = None
 
     @classmethod
     def load(cls, model_dir: str | Path | None = None, *, int8: bool = True, threads: int = 1,
@@ -285,15 +276,10 @@ class WhisperAsr:
         return cls(encoder, decoder, Tokenizer(d / tok), d)
 
     def encode(self, audio: np.ndarray) -> np.ndarray:
-        """Cross-attention keys|values (layers, 1, T, 2D) of float audio at 16 kHz: the utterance (plus its
-        second of silence) encoded, then the keys and values of silence up to :attr:`context_frames`."""
-        kv = self.encoder({"mel": log_mel(np.asarray(audio, np.float32))[None]})[0]
-        if self.context_frames <= 2 * kv.shape[2]:
-            return kv
-        if self._silence is None or 2 * self._silence.shape[2] != self.context_frames:
-            mel = np.full((1, N_MELS, self.context_frames), SILENCE_MEL, np.float32)
-            self._silence = self.encoder({"mel": mel})[0]
-        return np.concatenate([kv, self._silence[:, :, kv.shape[2]:]], axis=2)
+        """Cross-attention keys|values (layers, 1, T, 2D) of float audio at 16 kHz (the utterance plus its
+        second of silence)."""
+        kv: np.ndarray = self.encoder({"mel": log_mel(np.asarray(audio, np.float32))[None]})[0]
+        return kv
 
     def _step(self, kv: np.ndarray, seqs: list[list[int]], positions: list[tuple[int, int]]) -> np.ndarray:
         """Log-probabilities (P, V) of the next token after ``seqs[i][: j + 1]`` for each (i, j)."""
