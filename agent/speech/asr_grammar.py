@@ -282,7 +282,7 @@ class Decoded:
 
 
 def asr_available(model_dir: Path | None = None, model: str = "tiny.en") -> bool:
-    """Whether the recognizer's model files are built (``python -m models.speech.fetch_asr``)."""
+    """Whether the recognizer's model files are built (``python -m models.speech.fetch.fetch_asr``)."""
     from ..paths import pretrained_dir
     from .asr import model_files
 

@@ -10,7 +10,7 @@ model it needs. Nothing is trained per set. For one utterance:
 * the recognizer's own greedy transcript (repetitions collapsed) is the alternative "something else": when
   it is none of the phrases, its probability goes to ``unknown``. Noise and other words end
   there (Whisper writes "you", "[Music]", "Now", "darling"). Its weight is a prior, the manifest's
-  ``unknown_bias`` (log scale), calibrated on synthetic speech by :mod:`models.speech.asr_calibrate`;
+  ``unknown_bias`` (log scale), calibrated on synthetic speech by :mod:`models.speech.train.asr_calibrate`;
 * Whisper's own silence rule (as in its ``transcribe``): a no-speech probability above 0.6 with the best
   phrase's mean log-probability per token below -1 means nothing was said (noise reads 0.87-0.97 there,
   clear words 0.1-0.5).

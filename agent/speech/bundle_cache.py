@@ -5,7 +5,7 @@ Lookup order for a set file: a committed bundle in ``models/bundles/<name>/`` ma
 phrases — is used when its labels match the set's), then
 ``<cache>/commands/<key>/`` (``$HOMEAGENT_CACHE``, default ``~/.cache/homeagent``), where ``key`` hashes the
 set's bytes and the training version. :func:`ensure_bundle` trains a missing one (``python -m
-models.speech.train_grammar`` in a child process: the runtime never imports torch) into a temporary folder
+models.speech.train.train_grammar`` in a child process: the runtime never imports torch) into a temporary folder
 that is renamed into place, under a file lock, so concurrent runs neither corrupt nor duplicate it. A cached
 bundle that fails verification (partial, tampered) is deleted and rebuilt.
 """
@@ -108,7 +108,7 @@ def find_bundle(path: Path) -> Path | None:
 
 def _train(path: Path, dest: Path, workers: int) -> None:
     root = models_dir().parent
-    if not (root / "models" / "speech" / "train_grammar.py").is_file():
+    if not (root / "models" / "speech" / "train" / "train_grammar.py").is_file():
         raise ModelError(f"command set {path} has no trained bundle and the training code is not under "
                          f"{root}/models/speech: train it from a repository checkout")
     try:
@@ -116,7 +116,7 @@ def _train(path: Path, dest: Path, workers: int) -> None:
     except ImportError as exc:
         raise ModelError("training a command set needs torch: pip install 'homeagent[train]' "
                          "(or pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu)") from exc
-    cmd = [sys.executable, "-m", "models.speech.train_grammar", str(path.resolve()), "--out", str(dest),
+    cmd = [sys.executable, "-m", "models.speech.train.train_grammar", str(path.resolve()), "--out", str(dest),
            "--workers", str(workers), "--scale", str(train_scale())]
     log.info("training command set %s: %s", path, " ".join(cmd))
     # the child's stdout (its JSON report) goes to our stderr: our stdout is one JSON object per file

@@ -4,7 +4,7 @@ It follows openWakeWord's ``AudioFeatures``: the ONNX melspectrogram model takes
 16 kHz and yields 32 mel bands every 10 ms, scaled ``x / 10 + 2``; the Google speech-embedding model takes
 76-frame windows with a stride of 8 frames (80 ms hops) and yields one 96-d embedding per window.
 Both models come from the ``openwakeword==0.5.1`` wheel (Apache-2.0), built into
-``models/pretrained/speech`` by ``python -m models.speech.fetch_frontend``.
+``models/pretrained/speech`` by ``python -m models.speech.fetch.fetch_frontend``.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Speech recognition here is utterance-level (the VAD cuts a segment, the recogniz
 wake phrase is found on the *start* of a segment: the segment is prefixed with :data:`PAD_SAMPLES` of silence,
 embedded by the shared :class:`~agent.speech.frontend.SpeechFrontend` (one 96-d embedding per 80 ms), and a
 small head scores every window of :data:`WINDOW` embeddings that ends between :data:`MIN_END_S` and
-:data:`MAX_END_S` into the segment. The head was trained (``models/speech/train_wake.py``) to fire on windows
+:data:`MAX_END_S` into the segment. The head was trained (``models/speech/train/train_wake.py``) to fire on windows
 that end just after the phrase, so the best window also says where the phrase ends: the rest of the segment is
 the command spoken in the same breath ("hey home turn on the lights"). A segment that is only the phrase just
 opens the window for the next utterance.
@@ -150,7 +150,8 @@ class WakeDetector:
         d = Path(bundle)
         mpath = d / MANIFEST
         if not mpath.is_file():
-            raise ModelError(f"wake bundle {d}: {MANIFEST} not found (train it: python -m models.speech.train_wake "
+            raise ModelError(f"wake bundle {d}: {MANIFEST} not found (train it: python -m "
+                             f"models.speech.train.train_wake "
                              f"--phrase '...' --out {d})")
         manifest = WakeManifest.read(mpath)
         meta = manifest.files["head.onnx"]

@@ -7,7 +7,7 @@ by the phrase or by a wake gesture); otherwise it passes unchanged.
 
 Bundles: a committed ``models/bundles/wake_*`` whose manifest names the phrase (``hey home`` ships), else
 ``<cache>/wake/<key>/`` where ``key`` hashes the phrase and the training version. A missing one is trained by
-``python -m models.speech.train_wake`` in a child process (the runtime never imports torch) into a temporary
+``python -m models.speech.train.train_wake`` in a child process (the runtime never imports torch) into a temporary
 folder renamed into place under a file lock, like command sets (:mod:`agent.speech.bundle_cache`).
 """
 
@@ -71,14 +71,14 @@ def find_wake_bundle(phrase: str) -> Path | None:
 
 def _train(phrase: str, dest: Path) -> None:
     root = models_dir().parent
-    if not (root / "models" / "speech" / "train_wake.py").is_file():
+    if not (root / "models" / "speech" / "train" / "train_wake.py").is_file():
         raise ModelError(f"wake phrase {phrase!r} has no trained bundle and the training code is not under "
                          f"{root}/models/speech: train it from a repository checkout")
     try:
         import torch  # noqa: F401
     except ImportError as exc:
         raise ModelError("training a wake phrase needs torch: pip install 'homeagent[train]'") from exc
-    cmd = [sys.executable, "-m", "models.speech.train_wake", "--phrase", phrase, "--out", str(dest),
+    cmd = [sys.executable, "-m", "models.speech.train.train_wake", "--phrase", phrase, "--out", str(dest),
            "--scale", str(train_scale())]
     log.info("training wake phrase %r (first use; minutes): %s", phrase, " ".join(cmd))
     proc = subprocess.run(cmd, cwd=root, stdout=2, check=False)
@@ -186,7 +186,8 @@ class WakeGate:
                          detector.candidate_threshold, margin)
             elif w.verify == "auto":
                 log.warning("wake phrase %r: the head alone decides (threshold %.3f): build the real-speech "
-                            "recognizer (python -m models.speech.fetch_asr) for the two-stage check, which hears far "
+                            "recognizer (python -m models.speech.fetch.fetch_asr) for the two-stage check, which "
+                            "hears far "
                             "more phrases", detector.phrase, detector.threshold)
         g = cfg.fusion.wake
         on = w.gestures and g.enabled

@@ -42,11 +42,11 @@ def cache_dir() -> Path:
 
 def speaker() -> Any:
     import agent.audio.wav
-    import models.speech.synth
-    from models.speech.synth import synthesize
+    import models.speech.data.synth
+    from models.speech.data.synth import synthesize
 
     # synthesized clips depend on the synthesis and resampling code: a change there invalidates them
-    code = hashlib.sha1(b"".join(Path(m.__file__).read_bytes() for m in (models.speech.synth, agent.audio.wav)
+    code = hashlib.sha1(b"".join(Path(m.__file__).read_bytes() for m in (models.speech.data.synth, agent.audio.wav)
                                  if m.__file__)).hexdigest()[:8]
     clips = cache_dir() / f"clips_{code}"
     clips.mkdir(exist_ok=True)

@@ -18,8 +18,8 @@ from agent.speech.frontend import EMBED_DIM, HOP_S, SAMPLE_RATE
 from agent.speech.grammar_recognizer import KIND, PATTERN_SEP, decide_row, split_pattern
 from agent.speech.grammar_set import GrammarSet
 
+from ..data.grammar_data import CANVAS
 from .bundle import quantize_head
-from .grammar_data import CANVAS
 
 FA_WEIGHT = 3.0  # an accepted "unknown" costs three missed commands
 WRONG_WEIGHT = 1.0  # an accepted command with a wrong intent or slot costs one more

@@ -1,4 +1,4 @@
-"""Train a command set's speech head and write its bundle: ``python -m models.speech.train --set home``.
+"""Train a command set's speech head and write its bundle: ``python -m models.speech.train.train --set home``.
 
 synthesize → augment → cached embeddings (``models/cache/speech``) → torch head → ONNX → int8 static QDQ
 quantization → threshold calibrated on held-out synthetic voices → ``models/bundles/<set>/`` (manifest with
@@ -22,12 +22,12 @@ import numpy as np
 from agent.paths import bundles_dir, models_dir
 from agent.speech.commands import CommandSet, load_command_set
 
-from . import dataset, wordpool
+from ..data import dataset, wordpool
 from .bundle import quantize_head, write_bundle
 from .metrics import calibrate_threshold, calibrate_threshold_fa, summarize
 
 log = logging.getLogger(__name__)
-REPORTS = Path(__file__).with_name("reports")
+REPORTS = Path(__file__).resolve().parent.parent / "reports"
 FLOAT_HEADS = REPORTS / "float_heads"  # the float twin of each bundle's int8 head (int8-vs-float checks)
 HEAD_CHANNELS = (64, 96, 64, 96, 64)
 
@@ -38,7 +38,7 @@ def train_head(x: np.ndarray, y: np.ndarray, n_labels: int, seed: int, epochs: i
     """One head; ``unk_weight`` scales the ``unknown`` (last) class's loss weight, ``mixup`` > 0 mixes pairs
     of examples with a Beta(mixup, mixup) weight (soft targets) and ``shift`` > 0 adds to each example one
     random offset (``shift`` × the per-dimension std) shared by all its frames, a crude voice/channel change in
-    embedding space — knobs measured by :mod:`models.speech.proxy`."""
+    embedding space — knobs measured by :mod:`models.speech.measure.proxy`."""
     import torch
 
     from .head import Head
@@ -94,14 +94,14 @@ def train_head(x: np.ndarray, y: np.ndarray, n_labels: int, seed: int, epochs: i
 def load_data(cset: CommandSet, seed: int, cache: Path, workers: int, target: int,
               pool: bool, pool_shards: int | None = None, families: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """The set's cached features (built if missing) plus, with ``pool``, the shared word pool's and the
-    supplement pools of the voice ``families`` (``python -m models.speech.wordpool --family F``); rows whose
+    supplement pools of the voice ``families`` (``python -m models.speech.data.wordpool --family F``); rows whose
     text a real speaker's command can sound like (:func:`lexicon.confusable`: homophones, accent/8 kHz
     one-edit variants such as "free"/"tree" for "three", trained as unknown in data version 1) are dropped."""
     feat_dir, items = dataset.build_features(cset, seed, cache, workers=workers, target=target)
     data = dataset.load_features(feat_dir, items)
     if not pool:
         return data
-    from . import lexicon
+    from ..data import lexicon
 
     phrases = {p for ps in cset.intents.values() for p in ps}
     texts = np.array([items[i].text for i in data["idx"]])
@@ -121,7 +121,7 @@ def near_miss_rows(cset: CommandSet, data: dict[str, np.ndarray]) -> np.ndarray:
     """Rows whose text is one of the set's negatives or a word one phone away from one of its phrases."""
     if "text" not in data:
         return np.zeros(len(data["label"]), bool)
-    from . import lexicon
+    from ..data import lexicon
 
     texts = sorted(set(data["text"].tolist()))
     near = set(lexicon.near_misses({p for ps in cset.intents.values() for p in ps}, texts)) | set(cset.negatives)
@@ -133,7 +133,7 @@ def noise_window_probs(head: Path, hop_s: float = 1.2) -> np.ndarray:
     from agent.runtime.session import load_model
     from agent.speech.frontend import SpeechFrontend
 
-    from .augment import NoiseBank, to_i16
+    from ..data.augment import NoiseBank, to_i16
 
     fe, model = SpeechFrontend(int8=True, threads=1), load_model(head)
     hop, canvas = int(hop_s * 16000), dataset.CANVAS
@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-intent", type=int, default=dataset.TARGET,
                     help="training utterances per intent before augmentation copies")
     ap.add_argument("--word-pool", action="store_true",
-                    help="add the shared single-word pool (python -m models.speech.wordpool) to the set's data")
+                    help="add the shared single-word pool (python -m models.speech.data.wordpool) to the set's data")
     ap.add_argument("--pool-shards", type=int, default=None, help="use only the word pool's first N shards")
     ap.add_argument("--pool-family", action="append", default=[], choices=sorted(wordpool.FAMILIES),
                     help="with --word-pool: add this voice family's supplement pool (repeatable)")
@@ -229,9 +229,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="threshold = lowest with held-out synthetic unknown speech false accepts <= this "
                          "(near-misses aside; e.g. 0.05), noise rows <= 1%% and no noise-recording window accepted")
     ap.add_argument("--family-repeat", type=int, default=1,
-                    help="repeat the training rows of non-espeak voice families N times (see models.speech.proxy)")
+                    help="repeat the training rows of non-espeak voice families N times "
+                         "(see models.speech.measure.proxy)")
     ap.add_argument("--cmn", action="store_true",
-                    help="heads subtract each utterance's mean embedding first (see models.speech.proxy)")
+                    help="heads subtract each utterance's mean embedding first (see models.speech.measure.proxy)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("OMP_NUM_THREADS", "1")

@@ -1,6 +1,6 @@
-"""Train a wake phrase: ``python -m models.speech.train_wake --phrase "hey home" [--out DIR]``.
+"""Train a wake phrase: ``python -m models.speech.train.train_wake --phrase "hey home" [--out DIR]``.
 
-Synthetic voices only (:mod:`models.speech.wake_data`) → windows of :data:`agent.speech.wake.WINDOW` speech
+Synthetic voices only (:mod:`models.speech.data.wake_data`) → windows of :data:`agent.speech.wake.WINDOW` speech
 embeddings → a small MLP [wake, other] → ONNX (float; ~300 KB) → threshold calibrated on held-out synthetic
 voices' other speech and near-misses plus real noise (``models/speech/data/noise``) so that
 false accepts stay at or under ``--max-fa-per-hour`` (0.5) → bundle ``manifest.json`` + ``head.onnx``.
@@ -31,7 +31,7 @@ from agent.runtime.session import sha256_file
 from agent.speech.frontend import EMBED_DIM, SpeechFrontend
 from agent.speech.wake import KIND, MANIFEST, PAD_SAMPLES, WINDOW, first_window_after, padded, window_range, windows
 
-from . import augment, wake_data
+from ..data import augment, wake_data
 
 log = logging.getLogger(__name__)
 HIDDEN = 64
@@ -60,7 +60,7 @@ def train_rows(clips: list[Clip], seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def command_cache(seed: int) -> tuple[np.ndarray, list[Clip]]:
     """Other speech for free: the cached features of the ``home`` command set (``models/cache/speech/home``,
-    built by ``python -m models.speech.train --set home``: its commands, near-miss sentences and noise by the
+    built by ``python -m models.speech.train.train --set home``: its commands, near-miss sentences and noise by the
     same training/held-out voice split) when present. Returns (training windows, held-out canvases as clips)."""
     rng = np.random.default_rng(seed + 3)
     xs: list[np.ndarray] = []

@@ -1,6 +1,6 @@
 """Multi-slot recognition on real voices: three-digit codes spoken by the FSDD speakers.
 
-``python -m models.speech.real_sequences [--n 300] [--bundle DIR]``
+``python -m models.speech.measure.real_sequences [--n 300] [--bundle DIR]``
 
 No recording of a full command sentence by many real people is available here, so this builds them: each
 item is three Free Spoken Digit Dataset clips of one speaker (8 kHz, never trained on), joined with 0.1-0.3 s
@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     from agent.speech.asr_grammar import AsrGrammarRecognizer
 
     data = items(args.n, args.seed)
-    report: dict[str, object] = {"command": "python -m models.speech.real_sequences", "context": str(CONTEXT.name),
+    report: dict[str, object] = {"command": "python -m models.speech.measure.real_sequences",
+                                 "context": str(CONTEXT.name),
                                  "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "n": args.n,
                                  "seed": args.seed, "results": {}}
     results = report["results"]

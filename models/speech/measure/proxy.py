@@ -1,8 +1,8 @@
-"""Leave-one-voice-family-out proxy for real speakers: ``python -m models.speech.proxy train|table``.
+"""Leave-one-voice-family-out proxy for real speakers: ``python -m models.speech.measure.proxy train|table``.
 
 Real people behave like a voice *family* the heads never heard (issue 7), and the real clips may only be
 measured, never tuned on. This proxy holds out every voice of one synthesis family (``piper``, ``festival``
-or ``flite``), trains heads on the rest (same data and recipe as :mod:`models.speech.train`, fewer epochs),
+or ``flite``), trains heads on the rest (same data and recipe as :mod:`models.speech.train.train`, fewer epochs),
 and scores the held-out family's rows. Each decision rule's threshold is calibrated exactly as the shipped
 one (:func:`metrics.calibrate_threshold_fa` rule: held-out synthetic unknown speech of the *training*
 families ≤ 5 % accepted, near-misses aside, noise rows ≤ 1 %, no window of the real noise recordings accepted),
@@ -29,7 +29,8 @@ import numpy as np
 from agent.paths import models_dir
 from agent.speech.commands import load_command_set
 
-from . import dataset, train
+from ..data import dataset
+from ..train import train
 from .rules import RULES, calibrate
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def noise_window_embeddings(hop_s: float = 1.2) -> np.ndarray:
         return np.asarray(np.load(path))
     from agent.speech.frontend import SpeechFrontend
 
-    from .augment import NoiseBank, to_i16
+    from ..data.augment import NoiseBank, to_i16
 
     fe, hop, canvas = SpeechFrontend(int8=True, threads=1), int(hop_s * 16000), dataset.CANVAS
     wins = [to_i16(c[a:a + canvas]) for c in NoiseBank.default().clips

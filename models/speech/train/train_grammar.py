@@ -1,8 +1,8 @@
 """Train a grammar set's intent + slot heads and write its bundle:
-``python -m models.speech.train_grammar SET.yaml [--out DIR]``.
+``python -m models.speech.train.train_grammar SET.yaml [--out DIR]``.
 
 Sentences sampled from the set's grammar (with their slot values) → many synthetic voices → augmentation →
-cached embeddings → :class:`~models.speech.grammar_head.GrammarHead` (torch, one thread) → ONNX → int8
+cached embeddings → :class:`~models.speech.train.grammar_head.GrammarHead` (torch, one thread) → ONNX → int8
 static QDQ (kept when the held-out accuracy stays within 0.5 point of float) → threshold on the joint
 confidence calibrated on held-out voices → bundle (``kind: speech-grammar``) + ``report.json``.
 Needs torch (``pip install torch==2.13.0``). Seeded; feature shards are reused (resumable).
@@ -24,11 +24,11 @@ import numpy as np
 from agent.paths import bundles_dir, cache_dir
 from agent.speech.grammar_set import GrammarSet, load_grammar_set
 
-from . import grammar_data as gd
+from ..data import grammar_data as gd
 from .grammar_eval import evaluate, write_grammar_bundle
 
 log = logging.getLogger(__name__)
-REPORTS = Path(__file__).with_name("reports")
+REPORTS = Path(__file__).resolve().parent.parent / "reports"
 
 
 def sizes(gs: GrammarSet, scale: float) -> tuple[int, int]:

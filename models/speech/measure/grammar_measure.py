@@ -1,5 +1,5 @@
 """Measure a grammar bundle on voices it was never trained on:
-``python -m models.speech.grammar_measure SET [--n 120] [--float head.float.onnx] [--real DIR]``.
+``python -m models.speech.measure.grammar_measure SET [--n 120] [--float head.float.onnx] [--real DIR]``.
 
 Sentences are sampled from the set's grammar with a seed unlike training's and spoken by held-out voices
 (espeak's ``en-gb-x-gbcwmd`` accent with variants the validation never used, flite ``rms``, festival ``ked``),
@@ -28,8 +28,8 @@ from agent.speech.grammar_recognizer import GrammarRecognizer
 from agent.speech.grammar_set import load_grammar_set
 from agent.speech.recognizer import CommandRecognizer
 
-from . import augment, synth
-from . import grammar_data as gd
+from ..data import augment, synth
+from ..data import grammar_data as gd
 
 
 def test_voices(seed: int) -> list[str]:

@@ -1,8 +1,8 @@
 """Write a ``speech-asr`` bundle for a flat command set: the real-speech recognizer's phrases, plus the set's
-trained head when the bundle folder has one (``head.onnx`` from ``python -m models.speech.train`` /
+trained head when the bundle folder has one (``head.onnx`` from ``python -m models.speech.train.train`` /
 ``combine``): then the two are combined (see :mod:`agent.speech.asr_recognizer`).
 
-``python -m models.speech.asr_bundle speech_commands_10 digits``
+``python -m models.speech.train.asr_bundle speech_commands_10 digits``
 
 The phrases of each intent come from the set's YAML. Whisper writes what it hears as text, so each
 single-word phrase also gets the ways the same sound is written: numerals for number words ("4") and true

@@ -5,7 +5,7 @@ Each clip is one VAD-like segment: the wake phrase (positives) or other speech (
 optionally followed in the same voice by a spoken command (as in "hey home turn on the lights"). The phrase's
 end is tracked through every time-changing augmentation, so the head can be trained on windows that end just
 after it (:mod:`agent.speech.wake` defines the window geometry shared with the runtime). Whole voices are held
-out for validation and threshold calibration (:func:`models.speech.dataset.voices`). Shards hold the padded
+out for validation and threshold calibration (:func:`models.speech.data.dataset.voices`). Shards hold the padded
 embedding sequence of each clip (float16) plus where the phrase ends; seeded per (seed, item) and resumable.
 """
 

@@ -1,6 +1,6 @@
 """Build the silero VAD model into ``models/pretrained/speech`` (for ``vad.engine: silero``).
 
-``python -m models.speech.fetch_vad``:
+``python -m models.speech.fetch.fetch_vad``:
 
 1. ``pip download --no-deps silero-vad==6.2.3`` into ``cache_dir()/wheels`` (skipped when cached) and check
    the wheel's sha256;
@@ -24,7 +24,7 @@ from agent.audio.vad_silero import SILERO_FILE, SILERO_SHA256
 from agent.paths import cache_dir, pretrained_dir
 from agent.runtime.session import describe, load_model, sha256_file
 
-from ..wheels import extract_members, fetch_pinned_wheel, fresh_stamp, write_stamp
+from ...wheels import extract_members, fetch_pinned_wheel, fresh_stamp, write_stamp
 
 log = logging.getLogger(__name__)
 

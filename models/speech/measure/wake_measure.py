@@ -1,4 +1,4 @@
-"""Measure a wake bundle (never tunes anything): ``python -m models.speech.wake_measure [--bundle DIR]``.
+"""Measure a wake bundle (never tunes anything): ``python -m models.speech.measure.wake_measure [--bundle DIR]``.
 
 - false accepts per hour on real noise (the development data's ``noise/``: every file cut into consecutive 2.5 s
   segments, each scored as an utterance; and the segments the VAD finds in it), on the Mycroft Precise clips
@@ -39,8 +39,8 @@ from agent.speech.wake_gate import WakeGate, committed_wake_bundle
 from agent.speech.wake_verify import MAX_MARGIN, WakeVerifier
 from agent.types import AudioFrame, Segment
 
-from ..devdata import dev_data
-from . import augment, dataset, synth, wake_data
+from ...devdata import dev_data
+from ..data import augment, dataset, synth, wake_data
 
 log = logging.getLogger(__name__)
 DATA = dev_data(required=False)
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     home = CommandRecognizer.load("home")
     bundle = args.bundle or committed_wake_bundle("hey home")
     if bundle is None:
-        raise SystemExit("no wake bundle: train one with python -m models.speech.train_wake --phrase 'hey home'")
+        raise SystemExit("no wake bundle: train one with python -m models.speech.train.train_wake --phrase 'hey home'")
     det = WakeDetector.load(bundle, frontend=home.frontend)
     asr = WhisperAsr.load()
 

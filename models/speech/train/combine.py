@@ -1,5 +1,5 @@
 """Combine trained heads of one command set into one bundle whose probabilities are their mean:
-``python -m models.speech.combine --set digits --member OLD/head.onnx --member NEW/head.onnx``.
+``python -m models.speech.train.combine --set digits --member OLD/head.onnx --member NEW/head.onnx``.
 
 Heads trained on different data (e.g. the first data version and the word-pool version) make different
 mistakes on real voices; averaging them is a cheap ensemble. The threshold is calibrated as in

@@ -1,6 +1,6 @@
 """Regenerate the committed ``calibration_mel.npz`` used to quantize the embedding model.
 
-``python -m models.speech.make_calibration`` (needs espeak-ng, the noise folder and an extracted
+``python -m models.speech.fetch.make_calibration`` (needs espeak-ng, the noise folder and an extracted
 ``melspectrogram.onnx``): speaks a few phrases with several espeak-ng accents, mixes some with real noise,
 and stores their scaled melspectrograms (float16) so that bootstrap can quantize without a synthesizer.
 """
@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from agent.speech.frontend import SpeechFrontend
-from models.speech.augment import NoiseBank, mix_at_snr
-from models.speech.fetch_frontend import CALIBRATION
-from models.speech.synth import synthesize
+from models.speech.data.augment import NoiseBank, mix_at_snr
+from models.speech.data.synth import synthesize
+from models.speech.fetch.fetch_frontend import CALIBRATION
 
 PHRASES = ["turn on the lights", "make it warmer", "stop the music", "what time is it", "volume down",
            "open the blinds", "seven", "yes", "hello there, how are you today", "pause"]

@@ -15,7 +15,7 @@ from agent.audio.wav import read_wav_16k
 
 SR = 16000
 # real noise shipped in the repository (models.repo_data), so that training on first use is the same everywhere
-NOISE_DIRS = [Path(__file__).resolve().parent / "data" / "noise"]
+NOISE_DIRS = [Path(__file__).resolve().parent / "noise"]
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The real-speech evaluation report of the built-in single-word sets: ``python -m models.speech.real_report``.
+"""The real-speech evaluation report of the built-in single-word sets: ``python -m models.speech.measure.real_report``.
 
 Runs ``homeagent eval speech``'s logic (:mod:`agent.speech.evaluate`) on recordings of real people that
 training never sees (the development data, ``models.devdata``; measuring only):
@@ -33,12 +33,12 @@ from agent.speech.evaluate import evaluate, false_accepts, map_label, read_label
 from agent.speech.frontend import SpeechFrontend
 from agent.speech.recognizer import CommandRecognizer
 
-from ..devdata import dev_data
+from ...devdata import dev_data
 
 log = logging.getLogger(__name__)
 
 DATA = dev_data(required=False)
-REPORTS = Path(__file__).with_name("reports")
+REPORTS = Path(__file__).resolve().parent.parent / "reports"
 FLOAT_HEADS = REPORTS / "float_heads"
 SETS = {"speech_commands_10": DATA / "speech" / "gsc_v001" / "labels.csv",
         "digits": DATA / "speech" / "fsdd" / "labels.csv"}
@@ -129,7 +129,7 @@ def measure_set(name: str, bundle: Path, negs: list[Path], with_float: bool) -> 
         fres = evaluate(float_recognizer(rec, fhead), rows)
         out["float"] = fres.summary()
     elif with_float:
-        out["float"] = f"{fhead} missing: retrain with python -m models.speech.train"
+        out["float"] = f"{fhead} missing: retrain with python -m models.speech.train.train"
     return out
 
 
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         s, _, d = b.partition("=")
         bundles[s] = Path(d)
     negs = negative_files()
-    report: dict[str, object] = {"command": "python -m models.speech.real_report",
+    report: dict[str, object] = {"command": "python -m models.speech.measure.real_report",
                                  "generated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "sets": {}}
     sets = report["sets"]
     assert isinstance(sets, dict)

@@ -3,7 +3,7 @@ spoken by many voices, augmented, turned into speech embeddings and cached in sh
 
 Every item is (text, intent index, slot values, voice, split). Whole voices are held out for validation
 (espeak's ``en-gb-x-gbcwmd`` accent, flite ``rms``, festival ``ked``). Negatives: generated other speech
-(:mod:`models.speech.negatives`), near-misses made from the set's own sentences with a slot value or a
+(:mod:`models.speech.data.negatives`), near-misses made from the set's own sentences with a slot value or a
 carrier word swapped for a word outside the set, and noise. Shards live under
 ``<cache>/<set sha>/<fingerprint>/``; finished shards are reused (resumable); randomness is seeded per item.
 """
@@ -50,8 +50,8 @@ EXTRA_SHARE = 0.15
 
 def engines() -> set[str]:
     """The synthesizers a grammar set's data can use here: the installed ones, plus Kokoro when it is already
-    in the cache (``python -m models.speech.kokoro``; training never downloads it)."""
-    from . import kokoro
+    in the cache (``python -m models.speech.fetch.kokoro``; training never downloads it)."""
+    from ..fetch import kokoro
 
     return synth.available_engines() | ({"kokoro"} if kokoro.available() else set())
 

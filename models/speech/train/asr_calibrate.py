@@ -1,6 +1,6 @@
 """Calibrate how readily a ``speech-asr`` bundle says "unknown", on synthetic speech only.
 
-``python -m models.speech.asr_calibrate speech_commands_10 digits``
+``python -m models.speech.train.asr_calibrate speech_commands_10 digits``
 
 The recognizer (:mod:`agent.speech.asr_recognizer`) weighs each command against Whisper's own transcript.
 Whisper tiny transcribes isolated words less well than it picks among a few (on one word it may write
@@ -9,7 +9,7 @@ script synthesizes clips with the neural voices (Piper; Kokoro when cached), mil
 reverb, formant shifts and band-limiting:
 
 * positives: each intent's phrase;
-* negatives: other words and sentences (:func:`models.speech.negatives.generate` without the set's own
+* negatives: other words and sentences (:func:`models.speech.data.negatives.generate` without the set's own
   near-misses), and noise-only clips cut from the noise recordings (free for augmentation);
 
 and picks the most permissive bias whose false-accept rate is at most ``--max-fa`` on the speech negatives
@@ -40,7 +40,7 @@ from agent.speech.asr_recognizer import AsrManifest, AsrRecognizer
 from agent.speech.commands import load_command_set, resolve_set_path
 from agent.speech.recognizer import MANIFEST
 
-from . import augment, negatives, synth
+from ..data import augment, negatives, synth
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ MAX_NOISE_FA = 0.01
 
 
 def voices(families: tuple[str, ...]) -> list[str]:
-    from . import kokoro
+    from ..fetch import kokoro
 
     have = synth.available_engines() & set(families)
     out: list[str] = []
