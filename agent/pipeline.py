@@ -32,7 +32,7 @@ from .sources.base import Source
 from .types import AudioFrame, CommandScores, Intent, Segment
 
 if TYPE_CHECKING:
-    from .speech.wake_gate import WakeGate
+    from .speech.wake.gate import WakeGate
 
 log = logging.getLogger(__name__)
 
@@ -263,9 +263,9 @@ class Pipeline:
     def _build_wake(self) -> WakeGate | None:
         if self.cfg.speech.wake is None:
             return None
-        from .speech.asr import WhisperAsr
         from .speech.frontend import SpeechFrontend
-        from .speech.wake_gate import WakeGate
+        from .speech.wake.gate import WakeGate
+        from .speech.whisper.model import WhisperAsr
 
         model = self.models.get()
         frontend = getattr(model, "frontend", None)  # share the recognizer's (same thread)

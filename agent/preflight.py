@@ -82,8 +82,8 @@ def _public_key(path: Path) -> list[Finding]:
 
 def _speech_models(cfg: AgentConfig) -> list[Finding]:
     from .audio.vad_silero import SILERO_FILE
-    from .speech.asr import model_files
     from .speech.frontend import EMBED_FLOAT_FILE, EMBED_INT8_FILE, MEL_FILE
+    from .speech.whisper.model import model_files
 
     speech = pretrained_dir("speech")
     need: dict[str, list[str]] = {}

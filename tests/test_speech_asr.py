@@ -14,10 +14,12 @@ import pytest
 
 from agent.errors import ModelError
 from agent.paths import bundles_dir, cache_dir
-from agent.speech.asr import WhisperAsr, frames_for, log_mel, normalize
 from agent.speech.asr_recognizer import AsrRecognizer, variants
-from agent.speech.commands import load_command_set
 from agent.speech.recognizer import CommandRecognizer
+from agent.speech.sets.commands import load_command_set
+from agent.speech.whisper.mel import frames_for, log_mel
+from agent.speech.whisper.model import WhisperAsr
+from agent.speech.whisper.tokenizer import normalize
 from models.speech.fetch import fetch_asr
 
 
@@ -205,8 +207,8 @@ def test_head_decides_whether_and_both_decide_which(monkeypatch: pytest.MonkeyPa
 
 
 def test_silence_rule_reads_the_better_decoded_text() -> None:
-    from agent.speech.asr import Transcript
     from agent.speech.asr_recognizer import silent
+    from agent.speech.whisper.model import Transcript
 
     confident = Transcript(" 0 0", (657, 657), -0.4, ended=False)  # a quiet "zero" read twice, confidently
     unsure = Transcript(" [ [ [", (685, 685, 685), -4.5, ended=False)
@@ -215,7 +217,8 @@ def test_silence_rule_reads_the_better_decoded_text() -> None:
 
 
 def test_numbers_written_forms_and_keys() -> None:
-    from agent.speech.asr_grammar import TokenTrie, numerals, spoken_key, unit_forms, written_forms
+    from agent.speech.asr_grammar import numerals, spoken_key, unit_forms, written_forms
+    from agent.speech.whisper.trie import TokenTrie
 
     assert numerals("set twenty one degrees") == "set 21 degrees"
     assert numerals("three five seven") == "3 5 7" and numerals("forty") == "40"
@@ -240,7 +243,7 @@ def test_grammar_decoding_finds_intent_and_slots_and_rejects_other_speech(asr: W
                                                                           noise_dir: Path) -> None:
     from agent.audio.wav import read_wav_16k
     from agent.speech.asr_grammar import AsrGrammarRecognizer
-    from agent.speech.commands import SETS_DIR
+    from agent.speech.sets.commands import SETS_DIR
 
     rec = AsrGrammarRecognizer.from_set(SETS_DIR / "devices.yaml", asr=asr)
     assert rec.labels == load_command_set_any("devices")
@@ -296,8 +299,8 @@ def test_sets_too_large_to_write_out_decode_on_a_lazy_trie(asr: WhisperAsr, spea
     import time
 
     from agent.speech.asr_grammar import SENTENCE_LIMIT, AsrGrammar, AsrGrammarRecognizer, decodes_sentences
-    from agent.speech.grammar_set import load_grammar_set
-    from agent.speech.grammar_tokens import LazyTokenTrie
+    from agent.speech.sets.grammar_set import load_grammar_set
+    from agent.speech.sets.grammar_tokens import LazyTokenTrie
 
     ctx = tmp_path / "clock.yaml"
     ctx.write_text(CLOCK)
@@ -335,7 +338,7 @@ def test_sets_too_large_to_write_out_decode_on_a_lazy_trie(asr: WhisperAsr, spea
 
 
 def load_command_set_any(name: str) -> tuple[str, ...]:
-    from agent.speech.grammar_set import load_grammar_set
+    from agent.speech.sets.grammar_set import load_grammar_set
 
     return load_grammar_set(name).labels
 
@@ -359,7 +362,7 @@ def test_daemon_can_decode_its_set_with_the_recognizer(speak, tmp_path: Path) ->
 
 
 def test_model_names_and_files() -> None:
-    from agent.speech.asr import model_files
+    from agent.speech.whisper.model import model_files
 
     assert model_files()[2] == "whisper_tiny_en.encoder.int8.onnx"
     assert model_files("base")[3] == "whisper_base.decoder.int8.onnx"
@@ -370,8 +373,8 @@ def test_model_names_and_files() -> None:
 
 def test_which_sets_the_recognizer_decodes(tmp_path: Path) -> None:
     from agent.speech.asr_grammar import SENTENCE_LIMIT, decodes_sentences
-    from agent.speech.commands import SETS_DIR
-    from agent.speech.grammar_set import load_grammar_set
+    from agent.speech.sets.commands import SETS_DIR
+    from agent.speech.sets.grammar_set import load_grammar_set
 
     assert decodes_sentences(SETS_DIR / "devices.yaml") and decodes_sentences(SETS_DIR / "home.yaml")
     assert not decodes_sentences(SETS_DIR / "digits.yaml")  # single words: head + recognizer bundle

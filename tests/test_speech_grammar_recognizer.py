@@ -13,8 +13,8 @@ import pytest
 from agent.errors import ModelError
 from agent.paths import bundles_dir
 from agent.speech.grammar_recognizer import GrammarRecognizer, GrammarScores
-from agent.speech.grammar_set import load_grammar_set
 from agent.speech.recognizer import CommandRecognizer
+from agent.speech.sets.grammar_set import load_grammar_set
 
 HELD_OUT = "en-gb-x-gbcwmd"
 

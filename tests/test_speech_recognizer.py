@@ -12,8 +12,8 @@ import pytest
 
 from agent.errors import ModelError
 from agent.paths import bundles_dir
-from agent.speech.commands import load_command_set
 from agent.speech.recognizer import CommandRecognizer
+from agent.speech.sets.commands import load_command_set
 
 
 @pytest.fixture(scope="module")

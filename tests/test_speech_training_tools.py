@@ -141,7 +141,7 @@ def test_voice_family_pool_is_training_only_and_seeded() -> None:
 
 
 def test_grammar_sets_add_kokoro_on_top_only_when_fetched_and_never_validate_on_it() -> None:
-    from agent.speech.grammar_set import load_grammar_set
+    from agent.speech.sets.grammar_set import load_grammar_set
     from models.speech.data import grammar_data
 
     gs = load_grammar_set("smart_lighting")

@@ -12,9 +12,9 @@ import pytest
 
 from agent.config.schema import AgentConfig
 from agent.errors import ModelError
-from agent.speech import wake_gate
-from agent.speech.wake import WakeDetector
-from agent.speech.wake_gate import WakeGate, committed_wake_bundle, ensure_wake_bundle, find_wake_bundle
+from agent.speech.wake import gate as wake_gate
+from agent.speech.wake.detector import WakeDetector
+from agent.speech.wake.gate import WakeGate, committed_wake_bundle, ensure_wake_bundle, find_wake_bundle
 
 
 @pytest.fixture

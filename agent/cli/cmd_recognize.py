@@ -53,8 +53,8 @@ def load_recognizer(name_or_file: str) -> CommandRecognizer:
     and cached on first use when there is none."""
     from ..speech.asr_grammar import AsrGrammarRecognizer, asr_available, decodes_sentences
     from ..speech.bundle_cache import ensure_bundle
-    from ..speech.commands import resolve_set_path
     from ..speech.recognizer import CommandRecognizer
+    from ..speech.sets.commands import resolve_set_path
 
     p = Path(name_or_file)
     if not p.is_dir() and p.name != "manifest.json":

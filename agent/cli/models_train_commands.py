@@ -35,8 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _grammar(args: argparse.Namespace, set_path: Path, root: Path) -> int:
     from ..speech.bundle_cache import cache_root, set_key, train_scale
-    from ..speech.commands import SETS_DIR
-    from ..speech.grammar_set import load_grammar_set
+    from ..speech.sets.commands import SETS_DIR
+    from ..speech.sets.grammar_set import load_grammar_set
 
     gs = load_grammar_set(set_path)
     builtin = set_path.resolve().parent == SETS_DIR.resolve()
@@ -51,7 +51,7 @@ def _grammar(args: argparse.Namespace, set_path: Path, root: Path) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..speech.commands import is_grammar_file, resolve_set_path
+    from ..speech.sets.commands import is_grammar_file, resolve_set_path
 
     name = args.set or args.set_opt
     if not name or (args.set and args.set_opt and args.set != args.set_opt):
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         raise AgentError(TORCH_HINT) from exc
     set_path = resolve_set_path(name)
     if not set_path.is_file():
-        from ..speech.commands import load_command_set
+        from ..speech.sets.commands import load_command_set
 
         load_command_set(name)  # raises "not found" naming the built-in sets
     if is_grammar_file(set_path.read_text(encoding="utf-8")):

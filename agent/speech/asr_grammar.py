@@ -18,18 +18,21 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..types import CommandScores
-from .asr import WhisperAsr, as_audio, collapse_repeats, normalize
 from .asr_recognizer import CANVAS_SAMPLES, LOW_LOGPROB, MODEL, silent
 from .grammar_recognizer import GrammarScores, decide_joint
-from .grammar_set import GrammarSet, load_grammar_set
-from .grammar_tokens import LazyTokenTrie
 from .recognizer import CommandRecognizer, Manifest
+from .sets.grammar_set import GrammarSet, load_grammar_set
+from .sets.grammar_tokens import LazyTokenTrie
+from .whisper.mel import as_audio
+from .whisper.model import WhisperAsr
+from .whisper.tokenizer import collapse_repeats, normalize
+from .whisper.trie import TokenTrie
 
 log = logging.getLogger(__name__)
 
@@ -93,33 +96,6 @@ def spoken_key(text: str) -> str:
 
 _DIGIT_GAP = re.compile(r"(?<=\d) (?=\d)")
 _PERCENT = re.compile(r"\b(\d+) percent\b")
-
-
-@dataclass
-class TokenTrie:
-    """Token sequences of every written form of every sentence; ``ends[node]``: the entries ending there."""
-
-    children: list[dict[int, int]] = field(default_factory=lambda: [{}])
-    ends: dict[int, list[int]] = field(default_factory=dict)
-
-    def next_tokens(self, node: int) -> dict[int, int]:
-        return self.children[node]
-
-    def sentences_at(self, node: int) -> list[int]:
-        return self.ends.get(node, [])
-
-    def add(self, tokens: list[int], entry: int) -> None:
-        node = 0
-        for t in tokens:
-            nxt = self.children[node].get(t)
-            if nxt is None:
-                nxt = len(self.children)
-                self.children[node][t] = nxt
-                self.children.append({})
-            node = nxt
-        self.ends.setdefault(node, [])
-        if entry not in self.ends[node]:
-            self.ends[node].append(entry)
 
 
 def unit_forms(words: str, first: bool) -> list[str]:
@@ -195,7 +171,7 @@ class AsrGrammar:
 
     def __init__(self, gs: GrammarSet, asr: WhisperAsr, limit: int = SENTENCE_LIMIT) -> None:
         """Sets of up to ``limit`` sentences are written out into a :class:`TokenTrie`; larger ones are decoded
-        on a :class:`~agent.speech.grammar_tokens.LazyTokenTrie` that builds only what the search visits."""
+        on a :class:`~agent.speech.sets.grammar_tokens.LazyTokenTrie` that builds only what the search visits."""
         self.set = gs
         self.asr = asr
         self.entries: list[tuple[str, dict[str, str], str]] = []
@@ -284,7 +260,7 @@ class Decoded:
 def asr_available(model_dir: Path | None = None, model: str = "tiny.en") -> bool:
     """Whether the recognizer's model files are built (``python -m models.speech.fetch.fetch_asr``)."""
     from ..paths import pretrained_dir
-    from .asr import model_files
+    from .whisper.model import model_files
 
     d = model_dir or pretrained_dir("speech")
     _, _, enc, dec, tok = model_files(model)
@@ -299,7 +275,7 @@ def decodes_sentences(set_path: Path) -> bool:
     (:mod:`.grammar_tokens`). Single-word sets (``speech_commands_10``, ``digits`` and the like) are served by a
     trained head with the recognizer (:mod:`.asr_recognizer`): alone, the recognizer's transcript of a lone
     real word is too often not that word to reject by."""
-    from .commands import is_grammar_file, load_command_set
+    from .sets.commands import is_grammar_file, load_command_set
 
     text = set_path.read_text(encoding="utf-8")
     if is_grammar_file(text):

@@ -1,4 +1,4 @@
-"""Command recognition with the real-speech recognizer (:mod:`agent.speech.asr`), constrained to the set.
+"""Command recognition with the real-speech recognizer (:mod:`agent.speech.whisper.model`), constrained to the set.
 
 A bundle of kind ``speech-asr`` holds only its manifest: the labels (the last is ``unknown``), the phrases of
 each label as text (spelling variants, homophones and numerals included), the threshold, and which acoustic
@@ -39,11 +39,13 @@ import numpy as np
 from ..errors import ModelError
 from ..runtime.session import load_model
 from ..types import CommandScores
-from .asr import Transcript, WhisperAsr, as_audio, collapse_repeats, normalize
-from .commands import UNKNOWN
 from .frontend import EMBED_DIM, SpeechFrontend
 from .grammar_recognizer import GrammarScores
 from .recognizer import MANIFEST, CommandRecognizer, Manifest, read_manifest_json
+from .sets.commands import UNKNOWN
+from .whisper.mel import as_audio
+from .whisper.model import Transcript, WhisperAsr
+from .whisper.tokenizer import collapse_repeats, normalize
 
 log = logging.getLogger(__name__)
 

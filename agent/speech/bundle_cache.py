@@ -27,8 +27,8 @@ from pathlib import Path
 from ..errors import AgentError, ModelError
 from ..paths import bundles_dir, cache_dir, models_dir
 from ..runtime.session import sha256_file
-from .commands import SETS_DIR, CommandSet, load_any_set
 from .recognizer import ASR_KIND, GRAMMAR_KIND, KIND, MANIFEST, manifest_kind
+from .sets.commands import SETS_DIR, CommandSet, load_any_set
 
 log = logging.getLogger(__name__)
 

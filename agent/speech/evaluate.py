@@ -11,8 +11,8 @@ import numpy as np
 
 from ..audio.wav import read_wav_16k
 from ..errors import AgentError
-from .commands import UNKNOWN
 from .recognizer import CommandRecognizer
+from .sets.commands import UNKNOWN
 
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 

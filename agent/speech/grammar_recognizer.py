@@ -31,9 +31,9 @@ import numpy as np
 from ..errors import ModelError
 from ..runtime.session import load_model
 from ..types import CommandScores
-from .commands import UNKNOWN
 from .frontend import EMBED_DIM, SpeechFrontend
 from .recognizer import MANIFEST, CommandRecognizer, Manifest, read_manifest_json
+from .sets.commands import UNKNOWN
 
 log = logging.getLogger(__name__)
 

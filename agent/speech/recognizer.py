@@ -21,8 +21,8 @@ from ..errors import ModelError
 from ..paths import bundles_dir
 from ..runtime.session import OnnxModel, load_model
 from ..types import CommandScores
-from .commands import UNKNOWN, resolve_set_path
 from .frontend import CANVAS_SAMPLES, EMBED_DIM, SpeechFrontend
+from .sets.commands import UNKNOWN, resolve_set_path
 
 log = logging.getLogger(__name__)
 

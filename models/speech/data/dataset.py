@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from agent.speech.commands import CommandSet
 from agent.speech.frontend import CANVAS_SAMPLES, SpeechFrontend
+from agent.speech.sets.commands import CommandSet
 
 from . import augment, negatives, synth
 

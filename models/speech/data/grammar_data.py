@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from agent.speech import grammar as g
-from agent.speech.commands import CommandSet
 from agent.speech.frontend import SpeechFrontend
-from agent.speech.grammar_set import GrammarSet
+from agent.speech.sets import grammar as g
+from agent.speech.sets.commands import CommandSet
+from agent.speech.sets.grammar_set import GrammarSet
 
 from . import augment, negatives, synth
 

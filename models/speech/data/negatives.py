@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agent.speech.commands import CommandSet
+from agent.speech.sets.commands import CommandSet
 
 WORDS = """
 yes no up down left right on off stop go zero one two three four five six seven eight nine ten bed bird cat dog

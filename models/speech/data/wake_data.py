@@ -4,7 +4,7 @@ Each clip is one VAD-like segment: the wake phrase (positives) or other speech (
 "okay home", the phrase's words alone, spoken commands without the phrase, other sentences) or real noise,
 optionally followed in the same voice by a spoken command (as in "hey home turn on the lights"). The phrase's
 end is tracked through every time-changing augmentation, so the head can be trained on windows that end just
-after it (:mod:`agent.speech.wake` defines the window geometry shared with the runtime). Whole voices are held
+after it (:mod:`agent.speech.wake.detector` defines the window geometry shared with the runtime). Whole voices are held
 out for validation and threshold calibration (:func:`models.speech.data.dataset.voices`). Shards hold the padded
 embedding sequence of each clip (float16) plus where the phrase ends; seeded per (seed, item) and resumable.
 """
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.speech.commands import load_command_set
 from agent.speech.frontend import SpeechFrontend
-from agent.speech.wake import PAD_SAMPLES, padded
+from agent.speech.sets.commands import load_command_set
+from agent.speech.wake.detector import PAD_SAMPLES, padded
 
 from . import augment, dataset, lexicon, negatives, synth
 

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from agent.paths import models_dir
-from agent.speech.commands import CommandSet, load_command_set
 from agent.speech.frontend import SpeechFrontend
+from agent.speech.sets.commands import CommandSet, load_command_set
 
 from . import augment, dataset, lexicon, negatives, synth
 from .dataset import Item

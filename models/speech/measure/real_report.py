@@ -27,11 +27,11 @@ import numpy as np
 
 from agent.paths import bundles_dir
 from agent.runtime.session import load_model
-from agent.speech.asr import WhisperAsr
 from agent.speech.asr_recognizer import AsrRecognizer
 from agent.speech.evaluate import evaluate, false_accepts, map_label, read_labels
 from agent.speech.frontend import SpeechFrontend
 from agent.speech.recognizer import CommandRecognizer
+from agent.speech.whisper.model import WhisperAsr
 
 from ...devdata import dev_data
 

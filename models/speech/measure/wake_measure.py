@@ -9,8 +9,8 @@
   rate of near-misses ("hey rome", "okay home", the phrase's words alone ...) and other speech from those voices.
 
 Each is measured twice: the head alone at its calibrated threshold, and the two stages the daemon runs by
-default (the head proposes at :data:`~agent.speech.wake.CANDIDATE_THRESHOLD`, Whisper checks:
-:mod:`agent.speech.wake_verify`). The Whisper check needs no training, so it is also measured alone on a phrase
+default (the head proposes at :data:`~agent.speech.wake.detector.CANDIDATE_THRESHOLD`, Whisper checks:
+:mod:`agent.speech.wake.verify`). The Whisper check needs no training, so it is also measured alone on a phrase
 real people recorded: Mycroft Precise's "hey computer" clips against its "computer" clips (a near-miss), its
 other wake word and ``not_wake_word`` speech, and real noise. Prints one JSON object
 (``models/speech/reports/wake_hey_home.measure.json``).
@@ -31,12 +31,12 @@ import numpy as np
 from agent.audio.vad import Segmenter
 from agent.audio.wav import read_wav_16k
 from agent.config.schema import AgentConfig
-from agent.speech.asr import WhisperAsr
-from agent.speech.commands import load_command_set
 from agent.speech.recognizer import CommandRecognizer
-from agent.speech.wake import ListeningWindow, WakeDetector
-from agent.speech.wake_gate import WakeGate, committed_wake_bundle
-from agent.speech.wake_verify import MAX_MARGIN, WakeVerifier
+from agent.speech.sets.commands import load_command_set
+from agent.speech.wake.detector import ListeningWindow, WakeDetector
+from agent.speech.wake.gate import WakeGate, committed_wake_bundle
+from agent.speech.wake.verify import MAX_MARGIN, WakeVerifier
+from agent.speech.whisper.model import WhisperAsr
 from agent.types import AudioFrame, Segment
 
 from ...devdata import dev_data

@@ -27,7 +27,7 @@ from onnx import compose, helper, numpy_helper
 
 from agent.paths import bundles_dir, models_dir
 from agent.runtime.session import load_model
-from agent.speech.commands import load_command_set
+from agent.speech.sets.commands import load_command_set
 
 from . import train
 from .bundle import write_bundle

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from agent.paths import bundles_dir, models_dir
-from agent.speech.commands import CommandSet, load_command_set
+from agent.speech.sets.commands import CommandSet, load_command_set
 
 from ..data import dataset, wordpool
 from .bundle import quantize_head, write_bundle

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from agent.paths import bundles_dir, cache_dir
-from agent.speech.grammar_set import GrammarSet, load_grammar_set
+from agent.speech.sets.grammar_set import GrammarSet, load_grammar_set
 
 from ..data import grammar_data as gd
 from .grammar_eval import evaluate, write_grammar_bundle

@@ -1,7 +1,8 @@
 """Train a wake phrase: ``python -m models.speech.train.train_wake --phrase "hey home" [--out DIR]``.
 
-Synthetic voices only (:mod:`models.speech.data.wake_data`) → windows of :data:`agent.speech.wake.WINDOW` speech
-embeddings → a small MLP [wake, other] → ONNX (float; ~300 KB) → threshold calibrated on held-out synthetic
+Synthetic voices only (:mod:`models.speech.data.wake_data`) → windows of
+:data:`agent.speech.wake.detector.WINDOW` speech embeddings → a small MLP [wake, other] → ONNX (float; ~300 KB)
+→ threshold calibrated on held-out synthetic
 voices' other speech and near-misses plus real noise (``models/speech/data/noise``) so that
 false accepts stay at or under ``--max-fa-per-hour`` (0.5) → bundle ``manifest.json`` + ``head.onnx``.
 
@@ -29,7 +30,16 @@ from agent.audio.wav import read_wav_16k
 from agent.paths import bundles_dir, models_dir
 from agent.runtime.session import sha256_file
 from agent.speech.frontend import EMBED_DIM, SpeechFrontend
-from agent.speech.wake import KIND, MANIFEST, PAD_SAMPLES, WINDOW, first_window_after, padded, window_range, windows
+from agent.speech.wake.detector import (
+    KIND,
+    MANIFEST,
+    PAD_SAMPLES,
+    WINDOW,
+    first_window_after,
+    padded,
+    window_range,
+    windows,
+)
 
 from ..data import augment, wake_data
 

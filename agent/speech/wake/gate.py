@@ -24,16 +24,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config.schema import AgentConfig
-from ..errors import ModelError
-from ..paths import bundles_dir, cache_dir, models_dir
-from ..types import Segment
-from .asr import WhisperAsr
-from .asr_grammar import asr_available
-from .bundle_cache import build_cached, train_scale, verify
-from .frontend import SpeechFrontend
-from .wake import CANDIDATE_THRESHOLD, KIND, MANIFEST, ListeningWindow, WakeDetector, WakeHit
-from .wake_verify import MAX_MARGIN, Verdict, WakeVerifier
+from ...config.schema import AgentConfig
+from ...errors import ModelError
+from ...paths import bundles_dir, cache_dir, models_dir
+from ...types import Segment
+from ..asr_grammar import asr_available
+from ..bundle_cache import build_cached, train_scale, verify
+from ..frontend import SpeechFrontend
+from ..whisper.model import WhisperAsr
+from .detector import CANDIDATE_THRESHOLD, KIND, MANIFEST, ListeningWindow, WakeDetector, WakeHit
+from .verify import MAX_MARGIN, Verdict, WakeVerifier
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def frame_db(pcm: np.ndarray) -> np.ndarray:
 
 class WhisperWakeDetector:
     """A wake phrase with no trained head, checked by Whisper alone on every utterance (the same interface as
-    :class:`~agent.speech.wake.WakeDetector` for :class:`~agent.speech.wake_gate.WakeGate`). Used when the head
+    :class:`~agent.speech.wake.detector.WakeDetector` for :class:`~agent.speech.wake.gate.WakeGate`). Used when the head
     cannot be trained here (no torch on the device): a phrase alone opens the listening window as well as with a
     head (real "hey computer" clips: 10 of 10, no false accept on 705 other real clips), but a command in the same
     breath is cut less precisely (:meth:`WakeVerifier.phrase_end`: the command after it was right for 21.67 % of

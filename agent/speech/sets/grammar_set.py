@@ -12,7 +12,7 @@ Rhino-style context files, unchanged::
         color: [blue, green, red]
         location: [kitchen, bedroom, "living room"]
 
-Ours (a flat set is the special case without templates or slots; see :mod:`agent.speech.commands`)::
+Ours (a flat set is the special case without templates or slots; see :mod:`agent.speech.sets.commands`)::
 
     name: lights
     intents:
@@ -24,7 +24,7 @@ Ours (a flat set is the special case without templates or slots; see :mod:`agent
 
 A slot value is a spoken form (its canonical value is the text itself) or a one-entry mapping
 ``{spoken: canonical}`` / ``{in: spoken, out: canonical}``; the spoken form may use ``(a | b)`` and
-``[optional]`` (no slots). Template syntax: see :mod:`agent.speech.grammar`. YAML scalars are read as text
+``[optional]`` (no slots). Template syntax: see :mod:`agent.speech.sets.grammar`. YAML scalars are read as text
 (``on`` stays ``"on"``).
 """
 
@@ -40,7 +40,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import CommandSetError
+from ...errors import CommandSetError
 from . import grammar as g
 from .commands import UNKNOWN, builtin_sets, resolve_set_path
 

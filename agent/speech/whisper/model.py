@@ -19,19 +19,19 @@ position embeddings are simply cut): a 2 s utterance is 300 frames, not 3 000.
 
 from __future__ import annotations
 
-import itertools
-import json
 import logging
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelError
-from ..paths import pretrained_dir
-from ..runtime.session import OnnxModel, load_model
+from ...errors import ModelError
+from ...paths import pretrained_dir
+from ...runtime.session import OnnxModel, load_model
+from .mel import log_mel
+from .tokenizer import ENDINGS, EOT, NO_SPEECH, NO_TIMESTAMPS, SOT, Tokenizer, normalize
+from .trie import token_tree
 
 log = logging.getLogger(__name__)
 
@@ -52,148 +52,6 @@ def model_files(model: str = "tiny.en") -> tuple[str, str, str, str, str]:
     stem = "whisper_" + model.replace(".", "_")
     return (f"{stem}.encoder.onnx", f"{stem}.decoder.onnx", f"{stem}.encoder.int8.onnx", f"{stem}.decoder.int8.onnx",
             f"{stem}.tokenizer.json")
-
-SAMPLE_RATE = 16000
-HOP = 160
-N_FFT = 400
-N_MELS = 80
-TAIL_S = 1.0  # silence appended to the utterance before encoding
-MAX_FRAMES = 3000  # Whisper's window: 30 s
-
-# tiny.en's special tokens; a multilingual model's come from its tokenizer (see WhisperAsr.__init__)
-EOT = 50256
-SOT = 50257
-NO_SPEECH = 50361
-NO_TIMESTAMPS = 50362
-PROMPT = (SOT, NO_TIMESTAMPS)
-ENDINGS = (".", "!", "?")  # a command may be written with a final mark; each counts as its end
-
-
-def _hz_to_mel(f: np.ndarray) -> np.ndarray:
-    """Slaney's mel scale (linear below 1 kHz, logarithmic above), as Whisper's filters use."""
-    logstep = np.log(6.4) / 27.0
-    return np.where(f >= 1000.0, 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / logstep, f / (200.0 / 3))
-
-
-def _mel_to_hz(m: np.ndarray) -> np.ndarray:
-    logstep = np.log(6.4) / 27.0
-    return np.where(m >= 15.0, 1000.0 * np.exp(logstep * (m - 15.0)), m * (200.0 / 3))
-
-
-def mel_filters(sr: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS) -> np.ndarray:
-    """(n_mels, n_fft/2+1) Slaney-normalized triangular filters (librosa's ``mel(htk=False, norm='slaney')``)."""
-    freqs = np.linspace(0, sr / 2, n_fft // 2 + 1)
-    edges = _mel_to_hz(np.linspace(_hz_to_mel(np.array(0.0)), _hz_to_mel(np.array(sr / 2.0)), n_mels + 2))
-    widths = np.diff(edges)
-    ramps = edges[:, None] - freqs[None, :]
-    lower = -ramps[:-2] / widths[:-1, None]
-    upper = ramps[2:] / widths[1:, None]
-    w = np.maximum(0.0, np.minimum(lower, upper))
-    w *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
-    return w.astype(np.float32)
-
-
-_MEL = mel_filters()
-_WINDOW = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)
-
-
-def frames_for(n_samples: int) -> int:
-    """Encoder frames for an utterance: its length plus :data:`TAIL_S`, even, at most Whisper's 30 s."""
-    n = (n_samples + int(TAIL_S * SAMPLE_RATE)) // HOP
-    return int(min(MAX_FRAMES, n + (n % 2)))
-
-
-def log_mel(audio: np.ndarray, n_frames: int | None = None) -> np.ndarray:
-    """Whisper's log-mel spectrogram (80, n_frames) of float audio in [-1, 1] at 16 kHz, zero-padded."""
-    n_frames = frames_for(len(audio)) if n_frames is None else n_frames
-    a = np.zeros(n_frames * HOP, np.float32)
-    take = min(len(audio), len(a))
-    a[:take] = audio[:take]
-    padded = np.pad(a, (N_FFT // 2, N_FFT // 2), mode="reflect")
-    idx = np.arange(N_FFT)[None, :] + HOP * np.arange(n_frames)[:, None]
-    power = np.abs(np.fft.rfft(padded[idx] * _WINDOW, axis=1)) ** 2
-    # einsum, not @: a BLAS call may start a thread per core for this small product
-    mel = np.einsum("mf,tf->mt", _MEL, power.astype(np.float32))
-    lm = np.log10(np.maximum(mel, 1e-10))
-    lm = np.maximum(lm, lm.max() - 8.0)
-    return ((lm + 4.0) / 4.0).astype(np.float32)
-
-
-def _byte_alphabet() -> dict[int, str]:
-    """GPT-2's reversible byte → printable character map, which its BPE vocabulary is written in."""
-    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    table = {b: chr(b) for b in keep}
-    extra = 0
-    for b in range(256):
-        if b not in table:
-            table[b] = chr(256 + extra)
-            extra += 1
-    return table
-
-
-class Tokenizer:
-    """Whisper's byte-level BPE (GPT-2's): encodes command sentences, decodes transcripts."""
-
-    _SPLIT = re.compile(r"'s|'t|'re|'ve|'m|'ll|'d| ?[^\W\d_]+| ?\d+| ?[^\s\w]+|\s+(?!\S)|\s+")
-
-    def __init__(self, path: Path) -> None:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            self.vocab: dict[str, int] = data["model"]["vocab"]
-            merges = data["model"]["merges"]
-            # merge ranks keyed by "left right" (the merges' own strings: no tuple per entry)
-            self.ranks: dict[str, int] = {m if isinstance(m, str) else " ".join(m): i for i, m in enumerate(merges)}
-            self.special = {str(a["content"]): int(a["id"]) for a in data.get("added_tokens", [])}
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ModelError(f"{path}: unreadable tokenizer ({exc}); run 'python -m models.speech.fetch.fetch_asr "
-                             f"--force'") from exc
-        del data, merges
-        self.inverse: list[str] = [""] * (max(self.vocab.values()) + 1)
-        for k, v in self.vocab.items():
-            self.inverse[v] = k
-        self.eot = self.special.get("<|endoftext|>", EOT)
-        self.byte_char = _byte_alphabet()
-        self.char_byte = {c: b for b, c in self.byte_char.items()}
-        self._cache: dict[str, list[int]] = {}
-
-    def _word(self, word: str) -> list[int]:
-        if word in self._cache:
-            return self._cache[word]
-        parts = list(word)
-        while len(parts) > 1:
-            pairs = enumerate(itertools.pairwise(parts))
-            rank, i = min((self.ranks.get(f"{a} {b}", 1 << 30), i) for i, (a, b) in pairs)
-            if rank == 1 << 30:
-                break
-            parts = [*parts[:i], parts[i] + parts[i + 1], *parts[i + 2:]]
-        ids = [self.vocab[p] for p in parts]
-        self._cache[word] = ids
-        return ids
-
-    def encode(self, text: str) -> list[int]:
-        out: list[int] = []
-        for piece in self._SPLIT.findall(text):
-            out += self._word("".join(self.byte_char[b] for b in piece.encode("utf-8")))
-        return out
-
-    def decode(self, ids: list[int]) -> str:
-        chars = "".join(self.inverse[i] for i in ids if 0 <= i < min(self.eot, len(self.inverse)))
-        return bytes(self.char_byte[c] for c in chars if c in self.char_byte).decode("utf-8", "replace")
-
-
-def as_audio(pcm: np.ndarray) -> np.ndarray:
-    """An utterance as float32 in [-1, 1] (int16 PCM is scaled); empty input is an error."""
-    raw = np.asarray(pcm)
-    audio = raw.astype(np.float32) / 32768.0 if raw.dtype == np.int16 else raw.astype(np.float32)
-    if len(audio) == 0:
-        raise ModelError("empty utterance: nothing to recognize")
-    return audio
-
-
-def normalize(text: str) -> str:
-    """Lower case, letters/digits/apostrophes only ("%" read as "percent"), single spaces: how transcripts and
-    phrases compare."""
-    return " ".join(re.sub(r"[^\w' ]+", " ", text.lower().replace("-", " ").replace("%", " percent")).split())
 
 
 @dataclass(frozen=True)
@@ -385,44 +243,3 @@ class WhisperAsr:
         return self.greedy(kv, lambda _: None, max_tokens)
 
 
-def token_tree(seqs: Sequence[Sequence[int]]) -> tuple[dict[tuple[int, ...], int], dict[str, np.ndarray]]:
-    """Every distinct prefix of ``seqs`` as one node (parents first, in first-seen order) → (prefix → node
-    index, the decoder's ``tokens``, ``positions`` and ``mask`` inputs: each node attends to its ancestors and
-    itself)."""
-    nodes: dict[tuple[int, ...], int] = {}
-    parent: list[int] = []
-    for s in seqs:
-        prev = -1
-        for k in range(1, len(s) + 1):
-            key = tuple(s[:k])
-            idx = nodes.get(key)
-            if idx is None:
-                idx = nodes[key] = len(parent)
-                parent.append(prev)
-            prev = idx
-    n = len(parent)
-    tokens = np.fromiter((key[-1] for key in nodes), np.int64, n)
-    positions = np.fromiter((len(key) - 1 for key in nodes), np.int64, n)
-    mask = np.full((n, n), -1e9, np.float32)
-    for i in range(n):
-        j = i
-        while j >= 0:
-            mask[i, j] = 0.0
-            j = parent[j]
-    return nodes, {"tokens": tokens[None], "positions": positions[None], "mask": mask}
-
-
-def collapse_repeats(text: str) -> str:
-    """The normalized text with immediate repetitions of a phrase of up to four words removed ("down, down,
-    down" → "down", "3, 8, 7, 3, 8, 7" → "3 8 7"): Whisper tiny's loop on a short clip, not speech."""
-    words = normalize(text).split()
-    for n in (4, 3, 2, 1):
-        i = 0
-        out: list[str] = []
-        while i < len(words):
-            out.append(words[i])
-            if len(out) >= 2 * n and out[-n:] == out[-2 * n:-n]:
-                del out[-n:]
-            i += 1
-        words = out
-    return " ".join(words)

@@ -13,7 +13,7 @@ The recognizer's labels are the intents in file order followed by ``unknown``.
 Grammar sets extend this format with template syntax in the phrases (``[optional]``, ``(a | b)``,
 ``{slot}``) and an optional ``slots:`` mapping (slot list name → values; a value may map synonyms to a
 canonical value, e.g. ``{"ceiling light": light}``); Rhino-style ``context:`` files are read unchanged.
-They are loaded by :func:`agent.speech.grammar_set.load_grammar_set` (see that module for the format);
+They are loaded by :func:`agent.speech.sets.grammar_set.load_grammar_set` (see that module for the format);
 :func:`load_command_set` refuses them with a pointer there, and :func:`load_any_set` loads either kind.
 Flat sets load exactly as before.
 """
@@ -27,10 +27,10 @@ from typing import Any
 
 import yaml
 
-from ..errors import CommandSetError
+from ...errors import CommandSetError
 
 UNKNOWN = "unknown"
-SETS_DIR = Path(__file__).with_name("sets")
+SETS_DIR = Path(__file__).parent
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -111,7 +111,7 @@ def load_command_set(name_or_file: str | Path) -> CommandSet:
         raise CommandSetError(f"{path}: a command set must be a mapping with 'name' and 'intents'")
     if is_grammar_file(text):
         raise CommandSetError(f"{path}: this is a grammar command set (slots, templates or a Rhino context): "
-                              "load it with agent.speech.grammar_set.load_grammar_set")
+                              "load it with agent.speech.sets.grammar_set.load_grammar_set")
     unknown_keys = set(data) - {"name", "description", "intents", "negatives"}
     if unknown_keys:
         key = sorted(unknown_keys)[0]

@@ -7,7 +7,7 @@ Two syntaxes are accepted, and may be mixed:
 - Rhino-style: ``[a, b]`` an optional choice, ``(a, b)`` a required choice, ``$slot:variable`` (or ``$slot``).
   Picovoice's own contexts use the brackets the other way round (``(the)`` optional, ``[pause, stop]`` a
   choice): ``parse_template(..., swap_brackets=True)`` reads them so, and a Rhino context accepts both readings
-  (:mod:`agent.speech.grammar_set`). Rhino's built-in slots ``$pv.SingleDigitInteger``, ``$pv.TwoDigitInteger``,
+  (:mod:`agent.speech.sets.grammar_set`). Rhino's built-in slots ``$pv.SingleDigitInteger``, ``$pv.TwoDigitInteger``,
   ``$pv.Percent``, ``$pv.SingleDigitOrdinal`` and ``$pv.TwoDigitOrdinal`` are slot lists generated here
   (:func:`builtin_slot`: number words, canonical values as digits: "twenty five" → ``25``, "fifty percent" →
   ``50%``, "third" → ``3``).

@@ -1,6 +1,6 @@
-"""Second-stage check of a wake phrase by the real-speech recognizer (:mod:`agent.speech.asr`).
+"""Second-stage check of a wake phrase by the real-speech recognizer (:mod:`agent.speech.whisper.model`).
 
-The wake head (:class:`~agent.speech.wake.WakeDetector`) is trained on synthetic voices only. Held to at most
+The wake head (:class:`~agent.speech.wake.detector.WakeDetector`) is trained on synthetic voices only. Held to at most
 0.5 false accepts per hour on its own, its threshold is so high that it misses most phrases (42.5 % of held-out
 synthetic voices were heard). Two stages fix that, as keyword spotters usually do: the head runs at a low
 *candidate* threshold, and each candidate is checked by Whisper, trained on real speech, which asks whether the
@@ -26,8 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .asr import Candidates, WhisperAsr, as_audio, normalize
-from .asr_recognizer import silent
+from ..asr_recognizer import silent
+from ..whisper.mel import as_audio
+from ..whisper.model import Candidates, WhisperAsr
+from ..whisper.tokenizer import normalize
 
 log = logging.getLogger(__name__)
 

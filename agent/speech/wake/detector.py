@@ -29,11 +29,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelError
-from ..runtime.session import OnnxModel, load_model
-from ..types import GestureEvent
-from .frontend import EMBED_DIM, SAMPLE_RATE, STRIDE_FRAMES, WINDOW_FRAMES, SpeechFrontend
-from .wake_verify import Verdict, WakeVerifier
+from ...errors import ModelError
+from ...runtime.session import OnnxModel, load_model
+from ...types import GestureEvent
+from ..frontend import EMBED_DIM, SAMPLE_RATE, STRIDE_FRAMES, WINDOW_FRAMES, SpeechFrontend
+from .verify import Verdict, WakeVerifier
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ class WakeDetector:
 
     def verify_with(self, verifier: WakeVerifier, candidate_threshold: float = CANDIDATE_THRESHOLD) -> None:
         """Two stages: the head proposes at ``candidate_threshold`` (it keeps 98 % of held-out synthetic
-        phrases there) and ``verifier`` (Whisper, :mod:`agent.speech.wake_verify`) decides. The head's own
+        phrases there) and ``verifier`` (Whisper, :mod:`agent.speech.wake.verify`) decides. The head's own
         threshold no longer applies."""
         if verifier.phrase != self.phrase:
             raise ModelError(f"wake verifier is for {verifier.phrase!r}, the bundle for {self.phrase!r}")

@@ -125,7 +125,7 @@ class LazyTokenTrie:
             self._nodes.append(derivs)
         return got
 
-    # -- what the beam search asks (the same as :class:`~agent.speech.asr_grammar.TokenTrie`) ------------
+    # -- what the beam search asks (the same as :class:`~agent.speech.whisper.trie.TokenTrie`) ------------
     def next_tokens(self, node: int) -> dict[int, int]:
         got = self._children.get(node)
         if got is not None:
