@@ -70,7 +70,7 @@ def build_recognizer(cfg: AgentConfig, bundle: str | Path | None = None) -> Reco
     rec: CommandRecognizer
     if cfg.speech.recognizer == "whisper" and bundle is None:
         from .speech.asr_grammar import AsrGrammarRecognizer
-        from .speech.sets.commands import resolve_set_path
+        from .speech.sets.base import resolve_set_path
 
         set_path = resolve_set_path(cfg.speech.commands)
         if not set_path.is_file():

@@ -243,7 +243,7 @@ def test_grammar_decoding_finds_intent_and_slots_and_rejects_other_speech(asr: W
                                                                           noise_dir: Path) -> None:
     from agent.audio.wav import read_wav_16k
     from agent.speech.asr_grammar import AsrGrammarRecognizer
-    from agent.speech.sets.commands import SETS_DIR
+    from agent.speech.sets.base import SETS_DIR
 
     rec = AsrGrammarRecognizer.from_set(SETS_DIR / "devices.yaml", asr=asr)
     assert rec.labels == load_command_set_any("devices")
@@ -373,7 +373,7 @@ def test_model_names_and_files() -> None:
 
 def test_which_sets_the_recognizer_decodes(tmp_path: Path) -> None:
     from agent.speech.asr_grammar import SENTENCE_LIMIT, decodes_sentences
-    from agent.speech.sets.commands import SETS_DIR
+    from agent.speech.sets.base import SETS_DIR
     from agent.speech.sets.grammar_set import load_grammar_set
 
     assert decodes_sentences(SETS_DIR / "devices.yaml") and decodes_sentences(SETS_DIR / "home.yaml")

@@ -147,7 +147,7 @@ def test_whisper_check_accepts_the_phrase_and_rejects_other_starts(asr: WhisperA
 
 def test_wake_check_shares_the_recognizers_whisper(asr: WhisperAsr) -> None:
     from agent.speech.asr_grammar import AsrGrammarRecognizer
-    from agent.speech.sets.commands import SETS_DIR
+    from agent.speech.sets.base import SETS_DIR
 
     rec = AsrGrammarRecognizer.from_set(SETS_DIR / "devices.yaml", asr=asr)
     p = Pipeline(wake_cfg(), WavReplaySource(pcm=silence(0.1)), rec, MemoryPublisher())

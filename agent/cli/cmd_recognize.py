@@ -54,7 +54,7 @@ def load_recognizer(name_or_file: str) -> CommandRecognizer:
     from ..speech.asr_grammar import AsrGrammarRecognizer, asr_available, decodes_sentences
     from ..speech.bundle_cache import ensure_bundle
     from ..speech.recognizer import CommandRecognizer
-    from ..speech.sets.commands import resolve_set_path
+    from ..speech.sets.base import resolve_set_path
 
     p = Path(name_or_file)
     if not p.is_dir() and p.name != "manifest.json":

@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _grammar(args: argparse.Namespace, set_path: Path, root: Path) -> int:
     from ..speech.bundle_cache import cache_root, set_key, train_scale
-    from ..speech.sets.commands import SETS_DIR
+    from ..speech.sets.base import SETS_DIR
     from ..speech.sets.grammar_set import load_grammar_set
 
     gs = load_grammar_set(set_path)
@@ -51,7 +51,7 @@ def _grammar(args: argparse.Namespace, set_path: Path, root: Path) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..speech.sets.commands import is_grammar_file, resolve_set_path
+    from ..speech.sets.base import is_grammar_file, resolve_set_path
 
     name = args.set or args.set_opt
     if not name or (args.set and args.set_opt and args.set != args.set_opt):

@@ -275,7 +275,8 @@ def decodes_sentences(set_path: Path) -> bool:
     (:mod:`.grammar_tokens`). Single-word sets (``speech_commands_10``, ``digits`` and the like) are served by a
     trained head with the recognizer (:mod:`.asr_recognizer`): alone, the recognizer's transcript of a lone
     real word is too often not that word to reject by."""
-    from .sets.commands import is_grammar_file, load_command_set
+    from .sets.base import is_grammar_file
+    from .sets.commands import load_command_set
 
     text = set_path.read_text(encoding="utf-8")
     if is_grammar_file(text):

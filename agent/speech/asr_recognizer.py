@@ -42,7 +42,7 @@ from ..types import CommandScores
 from .frontend import EMBED_DIM, SpeechFrontend
 from .grammar_recognizer import GrammarScores
 from .recognizer import MANIFEST, CommandRecognizer, Manifest, read_manifest_json
-from .sets.commands import UNKNOWN
+from .sets.base import UNKNOWN
 from .whisper.mel import as_audio
 from .whisper.model import Transcript, WhisperAsr
 from .whisper.tokenizer import collapse_repeats, normalize

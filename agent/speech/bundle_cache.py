@@ -28,7 +28,9 @@ from ..errors import AgentError, ModelError
 from ..paths import bundles_dir, cache_dir, models_dir
 from ..runtime.session import sha256_file
 from .recognizer import ASR_KIND, GRAMMAR_KIND, KIND, MANIFEST, manifest_kind
-from .sets.commands import SETS_DIR, CommandSet, load_any_set
+from .sets.base import SETS_DIR
+from .sets.commands import CommandSet
+from .sets.loader import load_any_set
 
 log = logging.getLogger(__name__)
 

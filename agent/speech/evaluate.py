@@ -12,7 +12,7 @@ import numpy as np
 from ..audio.wav import read_wav_16k
 from ..errors import AgentError
 from .recognizer import CommandRecognizer
-from .sets.commands import UNKNOWN
+from .sets.base import UNKNOWN
 
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 

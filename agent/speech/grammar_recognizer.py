@@ -33,7 +33,7 @@ from ..runtime.session import load_model
 from ..types import CommandScores
 from .frontend import EMBED_DIM, SpeechFrontend
 from .recognizer import MANIFEST, CommandRecognizer, Manifest, read_manifest_json
-from .sets.commands import UNKNOWN
+from .sets.base import UNKNOWN
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from ..paths import bundles_dir
 from ..runtime.session import OnnxModel, load_model
 from ..types import CommandScores
 from .frontend import CANVAS_SAMPLES, EMBED_DIM, SpeechFrontend
-from .sets.commands import UNKNOWN, resolve_set_path
+from .sets.base import UNKNOWN, resolve_set_path
 
 log = logging.getLogger(__name__)
 

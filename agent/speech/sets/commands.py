@@ -14,7 +14,7 @@ Grammar sets extend this format with template syntax in the phrases (``[optional
 ``{slot}``) and an optional ``slots:`` mapping (slot list name → values; a value may map synonyms to a
 canonical value, e.g. ``{"ceiling light": light}``); Rhino-style ``context:`` files are read unchanged.
 They are loaded by :func:`agent.speech.sets.grammar_set.load_grammar_set` (see that module for the format);
-:func:`load_command_set` refuses them with a pointer there, and :func:`load_any_set` loads either kind.
+:func:`load_command_set` refuses them with a pointer there, and :func:`.loader.load_any_set` loads either kind.
 Flat sets load exactly as before.
 """
 
@@ -28,9 +28,8 @@ from typing import Any
 import yaml
 
 from ...errors import CommandSetError
+from .base import UNKNOWN, builtin_sets, is_grammar_file, resolve_set_path
 
-UNKNOWN = "unknown"
-SETS_DIR = Path(__file__).parent
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -44,17 +43,6 @@ class CommandSet:
     @property
     def labels(self) -> tuple[str, ...]:
         return (*self.intents, UNKNOWN)
-
-
-def builtin_sets() -> list[str]:
-    return sorted(p.stem for p in SETS_DIR.glob("*.yaml"))
-
-
-def resolve_set_path(name_or_file: str | Path) -> Path:
-    p = Path(name_or_file)
-    if p.suffix in (".yaml", ".yml") or p.is_file():
-        return p
-    return SETS_DIR / f"{name_or_file}.yaml"
 
 
 def _fail(path: Path, node: Any, msg: str) -> CommandSetError:
@@ -77,23 +65,6 @@ def _phrases(path: Path, root: Any, where: tuple[str, ...], value: Any) -> tuple
     if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
         raise _fail(path, _node_for(root, *where), f"'{'.'.join(where)}' must be a non-empty list of phrases")
     return tuple(" ".join(v.lower().split()) for v in value)
-
-
-def is_grammar_file(text: str) -> bool:
-    """Whether a command-set YAML text uses slots, template syntax or the Rhino ``context:`` layout."""
-    from .grammar_set import is_grammar_text
-
-    return is_grammar_text(text)
-
-
-def load_any_set(name_or_file: str | Path) -> Any:
-    """A flat :class:`CommandSet` or, for slots/templates/Rhino contexts, a ``GrammarSet``."""
-    path = resolve_set_path(name_or_file)
-    if path.is_file() and is_grammar_file(path.read_text(encoding="utf-8")):
-        from .grammar_set import load_grammar_set
-
-        return load_grammar_set(path)
-    return load_command_set(name_or_file)
 
 
 def load_command_set(name_or_file: str | Path) -> CommandSet:

@@ -42,12 +42,11 @@ import yaml
 
 from ...errors import CommandSetError
 from . import grammar as g
-from .commands import UNKNOWN, builtin_sets, resolve_set_path
+from .base import TEMPLATE_CHARS, UNKNOWN, builtin_sets, resolve_set_path, yaml_get
 
 log = logging.getLogger(__name__)
 RHINO_INTENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 OUR_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-TEMPLATE_CHARS = set("[](){}$|")
 ENUMERATE_LIMIT = 50_000
 
 
@@ -135,14 +134,6 @@ class GrammarSet:
 def _fail(path: Path, node: Any, msg: str) -> CommandSetError:
     line = f":{node.start_mark.line + 1}" if node is not None and hasattr(node, "start_mark") else ""
     return CommandSetError(f"{path}{line}: {msg}")
-
-
-def _get(node: Any, key: str) -> Any:
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            if isinstance(k, yaml.ScalarNode) and k.value == key:
-                return v
-    return None
 
 
 def _keys(path: Path, node: Any, where: str) -> list[tuple[str, Any]]:
@@ -306,15 +297,15 @@ def _check(gs: GrammarSet, path: Path) -> None:
 
 
 def _rhino(path: Path, root: Any, reading: str | None = None) -> GrammarSet:
-    ctx = _get(root, "context")
+    ctx = yaml_get(root, "context")
     extra = [k for k, _ in _keys(path, ctx, "context") if k not in ("expressions", "slots", "macros")]
     if extra:
-        raise _fail(path, _get(ctx, extra[0]), f"unknown key 'context.{extra[0]}'")
+        raise _fail(path, yaml_get(ctx, extra[0]), f"unknown key 'context.{extra[0]}'")
     macro_texts = {name: _strings(path, node, f"macro '{name}'")
-                   for name, node in (_keys(path, _get(ctx, "macros"), "context.macros")
-                                      if _get(ctx, "macros") is not None else [])}
+                   for name, node in (_keys(path, yaml_get(ctx, "macros"), "context.macros")
+                                      if yaml_get(ctx, "macros") is not None else [])}
     intents = {}
-    exprs = list(_keys(path, _get(ctx, "expressions"), "context.expressions"))
+    exprs = list(_keys(path, yaml_get(ctx, "expressions"), "context.expressions"))
     if reading is None:
         reading = bracket_reading([t for name, node in exprs for t, _ in _strings(path, node, name)]
                                   + [t for ts in macro_texts.values() for t, _ in ts])
@@ -332,7 +323,7 @@ def _rhino(path: Path, root: Any, reading: str | None = None) -> GrammarSet:
         intents[name] = _templates(path, node, name, reading, macros)
     stem = re.sub(r"[^a-z0-9_]+", "_", path.stem.lower()).strip("_") or "context"
     name = stem if stem[0].isalpha() else f"set_{stem}"
-    slots = _with_builtin_slots(intents, _slots(path, _get(ctx, "slots")))
+    slots = _with_builtin_slots(intents, _slots(path, yaml_get(ctx, "slots")))
     desc = f"Rhino context {path.name}" + ("" if reading == "ours" else f" ({reading} bracket reading)")
     return GrammarSet(name, desc, "rhino", intents, slots, (), path)
 
@@ -358,24 +349,6 @@ def _ours(path: Path, root: Any) -> GrammarSet:
                       _with_builtin_slots(intents, _slots(path, keys.get("slots"))), negatives, path)
 
 
-def is_grammar_text(text: str) -> bool:
-    """Whether a command-set YAML needs the grammar loader (Rhino context, slots, or template syntax)."""
-    try:
-        root = yaml.compose(text, Loader=yaml.BaseLoader)
-    except yaml.YAMLError:
-        return False
-    if _get(root, "context") is not None or _get(root, "slots") is not None:
-        return True
-    intents = _get(root, "intents")
-    if not isinstance(intents, yaml.MappingNode):
-        return False
-    for _, v in intents.value:
-        items = v.value if isinstance(v, yaml.SequenceNode) else [v]
-        if any(isinstance(i, yaml.ScalarNode) and set(i.value) & TEMPLATE_CHARS for i in items):
-            return True
-    return False
-
-
 def load_grammar_set(name_or_file: str | Path) -> GrammarSet:
     """Load a Rhino-style context, a set of ours with templates/slots, or a flat set, as a grammar."""
     path = resolve_set_path(name_or_file)
@@ -395,7 +368,7 @@ def load_grammar_set(name_or_file: str | Path) -> GrammarSet:
         _check(gs, path)
         return gs
 
-    if _get(root, "context") is None:
+    if yaml_get(root, "context") is None:
         return finish(_ours(path, root))
     try:
         return finish(_rhino(path, root))

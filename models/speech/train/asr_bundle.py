@@ -25,7 +25,8 @@ from agent.paths import bundles_dir
 from agent.runtime.session import sha256_file
 from agent.speech.asr_recognizer import HEAD, KIND, MODEL
 from agent.speech.frontend import CANVAS_SAMPLES, EMBED_DIM, HOP_S
-from agent.speech.sets.commands import load_command_set, resolve_set_path
+from agent.speech.sets.base import resolve_set_path
+from agent.speech.sets.commands import load_command_set
 
 THRESHOLD = 0.5  # a command wins only when it is more likely than everything else together
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]

@@ -37,7 +37,8 @@ import numpy as np
 from agent.paths import bundles_dir
 from agent.speech.asr_recognizer import AsrManifest, AsrRecognizer
 from agent.speech.recognizer import MANIFEST
-from agent.speech.sets.commands import load_command_set, resolve_set_path
+from agent.speech.sets.base import resolve_set_path
+from agent.speech.sets.commands import load_command_set
 from agent.speech.whisper.model import WhisperAsr
 
 from ..data import augment, negatives, synth

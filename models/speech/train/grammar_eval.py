@@ -15,7 +15,7 @@ import numpy as np
 from agent.runtime.session import load_model, sha256_file
 from agent.speech.frontend import EMBED_DIM, HOP_S, SAMPLE_RATE
 from agent.speech.grammar_recognizer import KIND, PATTERN_SEP, decide_row, split_pattern
-from agent.speech.sets.commands import UNKNOWN
+from agent.speech.sets.base import UNKNOWN
 from agent.speech.sets.grammar_set import GrammarSet
 
 from ..data.grammar_data import CANVAS
