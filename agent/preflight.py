@@ -104,7 +104,7 @@ def _speech_models(cfg: AgentConfig) -> list[Finding]:
 
 def _bundle(commands: str) -> list[Finding]:
     from .errors import AgentError
-    from .speech.recognizer import resolve_bundle
+    from .speech.load import resolve_bundle
 
     if commands.endswith((".yaml", ".yml")):
         return []  # a set without a bundle is trained on first use (or decoded by Whisper)

@@ -15,7 +15,7 @@ import pytest
 from agent.errors import ModelError
 from agent.paths import bundles_dir, cache_dir
 from agent.speech.asr_recognizer import AsrRecognizer, variants
-from agent.speech.recognizer import CommandRecognizer
+from agent.speech.load import load_bundle
 from agent.speech.sets.commands import load_command_set
 from agent.speech.whisper.mel import frames_for, log_mel
 from agent.speech.whisper.model import WhisperAsr
@@ -119,7 +119,7 @@ def test_log_mel_frames_and_range() -> None:
 
 
 def test_int8_recognizer_agrees_with_float(speak) -> None:
-    rec = CommandRecognizer.load("digits")
+    rec = load_bundle("digits")
     assert isinstance(rec, AsrRecognizer)
     flt = AsrRecognizer(rec.manifest, WhisperAsr.load(int8=False), rec.path)
     for word in ("seven", "three", "six"):
@@ -133,14 +133,14 @@ def test_int8_recognizer_agrees_with_float(speak) -> None:
                                                       ("speech_commands_10", "stop", "stop"),
                                                       ("speech_commands_10", "left", "left")])
 def test_builtin_sets_recognize_spoken_words(speak, name: str, text: str, intent: str) -> None:
-    rec = CommandRecognizer.load(name)
+    rec = load_bundle(name)
     scores = rec.recognize(speak(text, "en-us", 150), 1.0, 2.0)
     assert scores.labels == load_command_set(name).labels and abs(sum(scores.scores) - 1) < 1e-6
     assert rec.decide(scores)[0] == intent, scores
 
 
 def test_other_words_noise_and_silence_are_rejected(speak) -> None:
-    rec = CommandRecognizer.load("speech_commands_10")
+    rec = load_bundle("speech_commands_10")
     rng = np.random.default_rng(0)
     for pcm in (speak("what a beautiful morning", "en-us", 150), speak("banana", "en-us", 150),
                 (rng.standard_normal(32000) * 3000).astype(np.int16), np.zeros(16000, np.int16)):
@@ -162,14 +162,14 @@ def test_bad_asr_manifests_and_missing_model_are_refused(tmp_path: Path) -> None
         shutil.copytree(src, d)
         (d / "manifest.json").write_text(json.dumps(dict(base, **change)))
         with pytest.raises(ModelError, match=match):
-            CommandRecognizer.load(d)
+            load_bundle(d)
     d = tmp_path / "tampered"
     shutil.copytree(src, d)
     data = bytearray((d / "head.onnx").read_bytes())
     data[len(data) // 2] ^= 0xFF
     (d / "head.onnx").write_bytes(bytes(data))
     with pytest.raises(ModelError, match="sha256"):
-        CommandRecognizer.load(d)
+        load_bundle(d)
     with pytest.raises(ModelError, match="fetch_asr"):
         WhisperAsr.load(tmp_path)
 
@@ -179,7 +179,7 @@ def test_head_decides_whether_and_both_decide_which(monkeypatch: pytest.MonkeyPa
     whether; the product of both posteriors says which; the recognizer alone accepts its exact transcript."""
     from agent.types import CommandScores
 
-    rec = CommandRecognizer.load("digits")
+    rec = load_bundle("digits")
     assert isinstance(rec, AsrRecognizer) and rec.trained is not None
     n = len(rec.labels) - 1
     head_p = np.full(n + 1, 0.01)

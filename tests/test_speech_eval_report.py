@@ -10,7 +10,7 @@ import pytest
 
 from agent.audio.wav import write_wav
 from agent.cli import main
-from agent.speech.recognizer import CommandRecognizer
+from agent.speech.load import load_bundle
 from models.speech.measure import real_report
 
 
@@ -35,10 +35,10 @@ def test_latency_float_twin_and_markdown(tmp_path: Path) -> None:
 
     from agent.paths import bundles_dir
 
-    rec = CommandRecognizer.load("digits")
+    rec = load_bundle("digits")
     lat = real_report.latency_ms(rec, runs=3)
     assert 0 < lat["cpu_p50_ms"] <= lat["cpu_p95_ms"] and lat["p50_ms"] > 0
-    head = CommandRecognizer.load("home")
+    head = load_bundle("home")
     shutil.copytree(bundles_dir() / "home", tmp_path / "home")
     flt = real_report.float_recognizer(head, tmp_path / "home" / "head.onnx")
     assert not flt.frontend.int8 and flt.labels == head.labels

@@ -17,6 +17,7 @@ from agent.errors import ModelError
 from agent.mqtt.publisher import MemoryPublisher
 from agent.pipeline import Pipeline
 from agent.sources.wav_replay import WavReplaySource
+from agent.speech.load import load_bundle
 from agent.speech.recognizer import CommandRecognizer
 from agent.speech.wake.detector import CANDIDATE_THRESHOLD, ListeningWindow, WakeDetector
 from agent.speech.wake.gate import WakeGate, committed_wake_bundle, frame_db, has_speech
@@ -50,7 +51,7 @@ def seg(pcm: np.ndarray, t0: float) -> Segment:
 
 @pytest.fixture(scope="module")
 def home() -> CommandRecognizer:
-    return CommandRecognizer.load("home")
+    return load_bundle("home")
 
 
 @pytest.fixture(scope="module")

@@ -24,9 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from ..types import CommandScores
-from .asr_recognizer import CANVAS_SAMPLES, LOW_LOGPROB, MODEL, silent
+from .asr_recognizer import CANVAS_SAMPLES, LOW_LOGPROB, silent
 from .grammar_recognizer import GrammarScores, decide_joint
-from .recognizer import CommandRecognizer, Manifest
 from .sets.grammar_set import GrammarSet, load_grammar_set
 from .sets.grammar_tokens import LazyTokenTrie
 from .whisper.mel import as_audio
@@ -257,16 +256,6 @@ class Decoded:
     transcript: str
 
 
-def asr_available(model_dir: Path | None = None, model: str = "tiny.en") -> bool:
-    """Whether the recognizer's model files are built (``python -m models.speech.fetch.fetch_asr``)."""
-    from ..paths import pretrained_dir
-    from .whisper.model import model_files
-
-    d = model_dir or pretrained_dir("speech")
-    _, _, enc, dec, tok = model_files(model)
-    return all((d / f).is_file() for f in (enc, dec, tok))
-
-
 def decodes_sentences(set_path: Path) -> bool:
     """Whether a set is one this decoder serves (rather than a trained bundle): a grammar set (slots,
     templates, a Rhino context) of any size, or a flat set with a phrase of two words or more. Up to
@@ -286,21 +275,19 @@ def decodes_sentences(set_path: Path) -> bool:
     return any(len(p.split()) > 1 for ps in cs.intents.values() for p in ps)
 
 
-class AsrGrammarRecognizer(CommandRecognizer):
-    """A :class:`~agent.speech.recognizer.CommandRecognizer` for grammar sets (intent + slots) on the real-speech
+class AsrGrammarRecognizer:
+    """A :class:`~agent.speech.recognizer.Recognizer` for grammar sets (intent + slots) on the real-speech
     recognizer: nothing is trained, so any set — ours, hassil-like or a Rhino context — works as soon as it
     loads. ``threshold``: the joint confidence of the intent with its slots that a decision needs."""
+
+    version = 1  # nothing is trained: the set itself is the model
 
     def __init__(self, grammar: AsrGrammar, path: Path, threshold: float = THRESHOLD, bias: float = 0.0,
                  ) -> None:
         self.grammar = grammar
         self.path = path
         self.threshold = threshold
-        gs = grammar.set
-        self.manifest = Manifest(name=gs.name, version=1, labels=gs.labels, threshold=threshold,
-                                 human_version=f"{gs.name} ({MODEL} constrained to {gs.count()} sentences, "
-                                               f"set sha256 {gs.sha256[:12]})",
-                                 input={"features": f"{MODEL} log-mel"}, files={})
+        self.name = grammar.set.name
         self.bias = bias
         self.canvas = CANVAS_SAMPLES
         self._labels = grammar.set.labels

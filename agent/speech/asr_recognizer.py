@@ -30,28 +30,24 @@ was set for real noise.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import ModelError
-from ..runtime.session import load_model
 from ..types import CommandScores
-from .frontend import EMBED_DIM, SpeechFrontend
+from .bundle import ASR_MODEL, HEAD, MANIFEST, AsrManifest, check_files
+from .frontend import SpeechFrontend
 from .grammar_recognizer import GrammarScores
-from .recognizer import MANIFEST, CommandRecognizer, Manifest, read_manifest_json
-from .sets.base import UNKNOWN
+from .recognizer import CommandRecognizer, decide_threshold, load_head
 from .whisper.mel import as_audio
 from .whisper.model import Transcript, WhisperAsr
 from .whisper.tokenizer import collapse_repeats, normalize
 
 log = logging.getLogger(__name__)
 
-KIND = "speech-asr"
-HEAD = "head.onnx"
-MODEL = "whisper-tiny.en"
+MODEL = ASR_MODEL
 CANVAS_SAMPLES = 38400  # the sliding window of false-accept measurements, as the head bundles use
 NO_SPEECH = 0.6  # Whisper's transcribe(): no speech when its no-speech probability is above this ...
 LOW_LOGPROB = -1.0  # ... and the decoded text's mean log-probability per token is below this
@@ -68,32 +64,6 @@ def silent(no_speech: float, best_mean_logprob: float, free: Transcript | None =
     return no_speech > NO_SPEECH and best < LOW_LOGPROB
 
 
-@dataclass(frozen=True)
-class AsrManifest(Manifest):
-    phrases: dict[str, tuple[str, ...]] = None  # type: ignore[assignment]
-    model: str = MODEL
-    unknown_bias: float = 0.0
-    head_threshold: float = 0.5
-
-    @classmethod
-    def read(cls, path: Path) -> AsrManifest:
-        data = read_manifest_json(path)
-        try:
-            base = Manifest.base_fields(path, data, KIND)
-            phrases = {str(k): tuple(str(p) for p in v) for k, v in data["phrases"].items()}
-            if list(phrases) != list(base["labels"][:-1]) or any(not v or not all(p.strip() for p in v)
-                                                                  for v in phrases.values()):
-                raise ModelError(f"{path}: 'phrases' must give every label but '{UNKNOWN}' at least one phrase, "
-                                 f"in label order")
-            model = str(data["asr"]["model"])
-            if model != MODEL:
-                raise ModelError(f"{path}: needs the recognizer {model!r}; this version has {MODEL!r}")
-            return cls(**base, phrases=phrases, model=model, unknown_bias=float(data.get("unknown_bias", 0.0)),
-                       head_threshold=float(data.get("head_threshold", base["threshold"])))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ModelError(f"{path}: invalid bundle manifest ({exc!r})") from exc
-
-
 def variants(phrase: str) -> list[str]:
     """How Whisper may write a phrase as a whole utterance: lower case and capitalized, leading space."""
     p = " ".join(phrase.split())
@@ -103,11 +73,9 @@ def variants(phrase: str) -> list[str]:
     return out
 
 
-class AsrRecognizer(CommandRecognizer):
-    """A :class:`~agent.speech.recognizer.CommandRecognizer` (``labels``, ``recognize``, ``decide``,
-    ``threshold``, ``canvas``, ``manifest``, ``path``) without a trained head or the embedding frontend."""
-
-    manifest: AsrManifest
+class AsrRecognizer:
+    """A :class:`~agent.speech.recognizer.Recognizer` for ``speech-asr`` bundles: Whisper scores the set's
+    phrases, with the bundle's trained head (a :class:`CommandRecognizer`) when it has one."""
 
     def __init__(self, manifest: AsrManifest, asr: WhisperAsr, path: Path,
                  head: CommandRecognizer | None = None) -> None:
@@ -139,21 +107,25 @@ class AsrRecognizer(CommandRecognizer):
         if manifest.files:
             if list(manifest.files) != [HEAD]:
                 raise ModelError(f"{d / MANIFEST}: a speech-asr bundle holds no file or one, {HEAD}")
-            meta = manifest.files[HEAD]
-            fp = d / HEAD
-            if not fp.is_file():
-                raise ModelError(f"speech bundle {d}: file {HEAD} listed in the manifest is missing")
-            if "size" in meta and fp.stat().st_size != int(meta["size"]):
-                raise ModelError(f"speech bundle {d}: {HEAD} has the wrong size: refusing to load")
-            onnx = load_model(fp, threads=threads, sha256=meta["sha256"], warm_up=False)
-            out = onnx(np.zeros((1, 8, EMBED_DIM), dtype=np.float32))[0]
-            if out.shape != (1, len(manifest.labels)):
-                raise ModelError(f"{fp}: outputs {out.shape[1:]} scores for {len(manifest.labels)} labels")
+            check_files(d, manifest.files)
+            onnx = load_head(d / HEAD, manifest.files[HEAD]["sha256"], len(manifest.labels), threads)
             head = CommandRecognizer(manifest, onnx, frontend or SpeechFrontend(threads=threads), d)
             head.threshold = manifest.head_threshold
         log.info("loaded speech bundle %s v%d (%d labels, recognizer %s%s)", manifest.name, manifest.version,
                  len(manifest.labels), manifest.model, " + trained head" if head else "")
         return cls(manifest, model, d, head)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.manifest.labels
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def version(self) -> int:
+        return self.manifest.version
 
     def _could_be_phrase(self, text: str) -> bool:
         """Whether to read on: the transcript so far (repetitions collapsed) may still become one of the
@@ -221,4 +193,4 @@ class AsrRecognizer(CommandRecognizer):
             if scores.confidence <= 0:
                 return None, float(scores.scores[n])
             return self.labels[int(np.argmax(scores.scores[:n]))], scores.confidence
-        return super().decide(scores)
+        return decide_threshold(scores, self.threshold)

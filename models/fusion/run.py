@@ -76,7 +76,8 @@ def recognizer_id(name: str) -> str:
     (a retrained bundle invalidates cached scenario scores and the fitted fusion)."""
     if name == STANDIN:
         return f"standin:{_file_id(audio.STANDIN_HEAD)}"
-    from agent.speech.recognizer import MANIFEST, resolve_bundle
+    from agent.speech.bundle import MANIFEST
+    from agent.speech.load import resolve_bundle
 
     return f"{name}:{_file_id(resolve_bundle(name) / MANIFEST)}"
 
@@ -102,9 +103,9 @@ def load_heads(refit: bool, recognizer_name: str | None,
     ghead: vision.StandinGestures | vision.RealGestures = (
         vision.RealGestures() if real_gestures else vision.StandinGestures(Softmax.load(vision.STANDIN_HEAD)))
     if recognizer_name and recognizer_name != STANDIN:
-        from agent.speech.recognizer import CommandRecognizer
+        from agent.speech.load import load_bundle
 
-        return CommandRecognizer.load(recognizer_name), ghead
+        return load_bundle(recognizer_name), ghead
     fe = SpeechFrontend()
     if refit or not audio.STANDIN_HEAD.is_file():
         log.info("fitting the stand-in speech head on synthesized speech (%s)", HEAD_VOICES)

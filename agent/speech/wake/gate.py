@@ -17,8 +17,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,12 +24,12 @@ import numpy as np
 
 from ...config.schema import AgentConfig
 from ...errors import ModelError
-from ...paths import bundles_dir, cache_dir, models_dir
+from ...paths import bundles_dir, cache_dir
 from ...types import Segment
-from ..asr_grammar import asr_available
-from ..bundle_cache import build_cached, train_scale, verify
+from ..bundle import verify
+from ..bundle_cache import build_cached, run_training, train_scale
 from ..frontend import SpeechFrontend
-from ..whisper.model import WhisperAsr
+from ..whisper.model import WhisperAsr, asr_available
 from .detector import CANDIDATE_THRESHOLD, KIND, MANIFEST, ListeningWindow, WakeDetector, WakeHit
 from .verify import MAX_MARGIN, Verdict, WakeVerifier
 
@@ -70,20 +68,9 @@ def find_wake_bundle(phrase: str) -> Path | None:
 
 
 def _train(phrase: str, dest: Path) -> None:
-    root = models_dir().parent
-    if not (root / "models" / "speech" / "train" / "train_wake.py").is_file():
-        raise ModelError(f"wake phrase {phrase!r} has no trained bundle and the training code is not under "
-                         f"{root}/models/speech: train it from a repository checkout")
-    try:
-        import torch  # noqa: F401
-    except ImportError as exc:
-        raise ModelError("training a wake phrase needs torch: pip install 'homeagent[train]'") from exc
-    cmd = [sys.executable, "-m", "models.speech.train.train_wake", "--phrase", phrase, "--out", str(dest),
-           "--scale", str(train_scale())]
-    log.info("training wake phrase %r (first use; minutes): %s", phrase, " ".join(cmd))
-    proc = subprocess.run(cmd, cwd=root, stdout=2, check=False)
-    if proc.returncode != 0:
-        raise ModelError(f"training wake phrase {phrase!r} failed (exit {proc.returncode}); see the messages above")
+    run_training("models.speech.train.train_wake",
+                 ["--phrase", phrase, "--out", str(dest), "--scale", str(train_scale())],
+                 f"wake phrase {phrase!r}", "a wake phrase", note=" (first use; minutes)")
 
 
 def ensure_wake_bundle(phrase: str) -> Path:

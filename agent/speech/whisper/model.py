@@ -243,3 +243,8 @@ class WhisperAsr:
         return self.greedy(kv, lambda _: None, max_tokens)
 
 
+def asr_available(model_dir: Path | None = None, model: str = "tiny.en") -> bool:
+    """Whether the recognizer's model files are built (``python -m models.speech.fetch.fetch_asr``)."""
+    d = model_dir or pretrained_dir("speech")
+    _, _, enc, dec, tok = model_files(model)
+    return all((d / f).is_file() for f in (enc, dec, tok))

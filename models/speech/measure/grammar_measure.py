@@ -25,7 +25,8 @@ import numpy as np
 from agent.audio.wav import read_wav_16k
 from agent.runtime.session import load_model
 from agent.speech.grammar_recognizer import GrammarRecognizer
-from agent.speech.recognizer import CommandRecognizer
+from agent.speech.load import load_bundle
+from agent.speech.recognizer import Recognizer
 from agent.speech.sets.grammar_set import load_grammar_set
 
 from ..data import augment, synth
@@ -59,7 +60,7 @@ def make_items(set_name: str, n: int, seed: int) -> list[gd.Item]:
     return items
 
 
-def run_set(rec: CommandRecognizer, items: list[gd.Item], labels: tuple[str, ...], seed: int) -> dict[str, Any]:
+def run_set(rec: Recognizer, items: list[gd.Item], labels: tuple[str, ...], seed: int) -> dict[str, Any]:
     noise = augment.NoiseBank.default()
     rows: dict[str, list[tuple[bool, bool, bool, str]]] = {"clean": [], "augmented": []}
     for it in items:
@@ -91,7 +92,7 @@ def run_set(rec: CommandRecognizer, items: list[gd.Item], labels: tuple[str, ...
     return out
 
 
-def latency_ms(rec: CommandRecognizer, reps: int = 30) -> float:
+def latency_ms(rec: Recognizer, reps: int = 30) -> float:
     pcm = (np.random.default_rng(0).standard_normal(32000) * 1000).astype(np.int16)
     rec.recognize(pcm)
     times = []
@@ -102,7 +103,7 @@ def latency_ms(rec: CommandRecognizer, reps: int = 30) -> float:
     return round(1000 * float(np.median(times)), 1)
 
 
-def real(rec: CommandRecognizer, d: Path) -> list[dict[str, Any]]:
+def real(rec: Recognizer, d: Path) -> list[dict[str, Any]]:
     out = []
     with (d / "labels.csv").open() as f:
         for row in csv.DictReader(f):
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--float", dest="float_head", type=Path, default=None, help="float head.onnx to compare")
     ap.add_argument("--real", type=Path, default=None, help="folder with labels.csv + WAVs (measured only)")
     args = ap.parse_args(argv)
-    rec = CommandRecognizer.load(args.set)
+    rec = load_bundle(args.set)
     assert isinstance(rec, GrammarRecognizer)
     items = make_items(args.set, args.n, args.seed)
     report: dict[str, Any] = {"set": args.set, "voices": sorted({i.voice for i in items}),

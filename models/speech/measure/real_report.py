@@ -30,7 +30,8 @@ from agent.runtime.session import load_model
 from agent.speech.asr_recognizer import AsrRecognizer
 from agent.speech.evaluate import evaluate, false_accepts, map_label, read_labels
 from agent.speech.frontend import SpeechFrontend
-from agent.speech.recognizer import CommandRecognizer
+from agent.speech.load import load_bundle
+from agent.speech.recognizer import CommandRecognizer, Recognizer
 from agent.speech.whisper.model import WhisperAsr
 
 from ...devdata import dev_data
@@ -80,7 +81,7 @@ def spoken_word(text: str, seconds: float = 2.0) -> np.ndarray | None:
     return out
 
 
-def latency_ms(rec: CommandRecognizer, seconds: float = 2.0, runs: int = 30,
+def latency_ms(rec: Recognizer, seconds: float = 2.0, runs: int = 30,
                pcm: np.ndarray | None = None) -> dict[str, float]:
     """Wall and CPU time of recognize() + decide() on a 2 s utterance (noise, or ``pcm``), one thread. On a
     shared, busy machine the wall time includes waiting for a core; the CPU time is what one free core would
@@ -100,11 +101,11 @@ def latency_ms(rec: CommandRecognizer, seconds: float = 2.0, runs: int = 30,
 
 
 def measure_set(name: str, bundle: Path, negs: list[Path], with_float: bool) -> dict[str, object]:
-    rec = CommandRecognizer.load(bundle, threads=1)
+    rec = load_bundle(bundle, threads=1)
     rows = [r for r in read_labels(SETS[name]) if map_label(r[1], rec.labels) != "unknown"]
     t0 = time.time()
     res = evaluate(rec, rows)
-    out: dict[str, object] = {"bundle": str(bundle), "version": rec.manifest.version, "threshold": rec.threshold,
+    out: dict[str, object] = {"bundle": str(bundle), "version": rec.version, "threshold": rec.threshold,
                               "int8": res.summary(), "confusion": res.confusion_text()}
     log.info("%s int8: %s (%.0f s)", name, {k: v for k, v in res.summary().items()
                                               if k in ("accuracy", "command_argmax_accuracy")}, time.time() - t0)
@@ -126,6 +127,7 @@ def measure_set(name: str, bundle: Path, negs: list[Path], with_float: bool) -> 
         fres = evaluate(AsrRecognizer(rec.manifest, WhisperAsr.load(int8=False), rec.path, head), rows)
         out["float"] = fres.summary()
     elif with_float and fhead.is_file():
+        assert isinstance(rec, CommandRecognizer)
         fres = evaluate(float_recognizer(rec, fhead), rows)
         out["float"] = fres.summary()
     elif with_float:
@@ -186,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     sets = report["sets"]
     assert isinstance(sets, dict)
     for s in args.sets:
-        CommandRecognizer.load(bundles[s])  # a broken bundle fails here, before any measuring
+        load_bundle(bundles[s])  # a broken bundle fails here, before any measuring
         sets[s] = measure_set(s, bundles[s], negs, not args.no_float)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from agent.audio.wav import read_wav_16k
-from agent.speech.recognizer import CommandRecognizer
+from agent.speech.load import load_bundle
+from agent.speech.recognizer import Recognizer
 
 from .real_report import DATA, REPORTS
 
@@ -55,7 +56,7 @@ def items(n: int, seed: int) -> list[tuple[np.ndarray, dict[str, str], str]]:
     return out
 
 
-def measure(rec: CommandRecognizer, data: list[tuple[np.ndarray, dict[str, str], str]]) -> dict[str, object]:
+def measure(rec: Recognizer, data: list[tuple[np.ndarray, dict[str, str], str]]) -> dict[str, object]:
     right = rejected = 0
     per: dict[str, list[int]] = {}
     wall = []
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         results[f"asr-grammar (whisper-{model}, constrained)"] = measure(rec, data)
         print(json.dumps(results, indent=1), flush=True)
     for b in args.bundle:
-        results[f"trained bundle {b}"] = measure(CommandRecognizer.load(b), data)
+        results[f"trained bundle {b}"] = measure(load_bundle(b), data)
         print(json.dumps(results, indent=1), flush=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     return 0

@@ -31,6 +31,7 @@ import numpy as np
 from agent.audio.vad import Segmenter
 from agent.audio.wav import read_wav_16k
 from agent.config.schema import AgentConfig
+from agent.speech.load import load_bundle
 from agent.speech.recognizer import CommandRecognizer
 from agent.speech.sets.commands import load_command_set
 from agent.speech.wake.detector import ListeningWindow, WakeDetector
@@ -160,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    home = CommandRecognizer.load("home")
+    home = load_bundle("home")
+    assert isinstance(home, CommandRecognizer)
     bundle = args.bundle or committed_wake_bundle("hey home")
     if bundle is None:
         raise SystemExit("no wake bundle: train one with python -m models.speech.train.train_wake --phrase 'hey home'")

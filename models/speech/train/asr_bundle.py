@@ -23,7 +23,8 @@ from pathlib import Path
 
 from agent.paths import bundles_dir
 from agent.runtime.session import sha256_file
-from agent.speech.asr_recognizer import HEAD, KIND, MODEL
+from agent.speech.asr_recognizer import MODEL
+from agent.speech.bundle import ASR_KIND, HEAD
 from agent.speech.frontend import CANVAS_SAMPLES, EMBED_DIM, HOP_S
 from agent.speech.sets.base import resolve_set_path
 from agent.speech.sets.commands import load_command_set
@@ -61,14 +62,14 @@ def write(set_name: str, out_root: Path) -> Path:
                            (("canvas_samples", CANVAS_SAMPLES), ("embedding_dim", EMBED_DIM), ("hop_s", HOP_S))})
         input_spec["head_features"] = "openwakeword-0.5.1 melspectrogram + embedding_model (int8)"
         head_threshold = float(old.get("head_threshold", old.get("threshold", THRESHOLD)))
-    same = (old.get("kind") == KIND and old.get("phrases") == phrases and old.get("threshold") == THRESHOLD
+    same = (old.get("kind") == ASR_KIND and old.get("phrases") == phrases and old.get("threshold") == THRESHOLD
             and old.get("files") == files and old.get("head_threshold", THRESHOLD) == head_threshold)
     version = int(old.get("version", 0)) + (0 if same else 1)
     manifest = {
         "name": cs.name, "version": version,
         "human_version": old.get("human_version") if same else
         f"{cs.name} {version} ({datetime.now(timezone.utc).date().isoformat()})",
-        "kind": KIND, "labels": list(cs.labels), "threshold": THRESHOLD,
+        "kind": ASR_KIND, "labels": list(cs.labels), "threshold": THRESHOLD,
         "input": input_spec, "asr": {"model": MODEL}, "phrases": phrases, "files": files,
         **({"head_threshold": head_threshold} if files else {}),
     }

@@ -35,8 +35,8 @@ import sys
 import numpy as np
 
 from agent.paths import bundles_dir
-from agent.speech.asr_recognizer import AsrManifest, AsrRecognizer
-from agent.speech.recognizer import MANIFEST
+from agent.speech.asr_recognizer import AsrRecognizer
+from agent.speech.bundle import MANIFEST, AsrManifest
 from agent.speech.sets.base import resolve_set_path
 from agent.speech.sets.commands import load_command_set
 from agent.speech.whisper.model import WhisperAsr

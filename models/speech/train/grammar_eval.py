@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from agent.runtime.session import load_model, sha256_file
+from agent.speech.bundle import GRAMMAR_KIND, PATTERN_SEP, split_pattern
 from agent.speech.frontend import EMBED_DIM, HOP_S, SAMPLE_RATE
-from agent.speech.grammar_recognizer import KIND, PATTERN_SEP, decide_row, split_pattern
+from agent.speech.grammar_recognizer import decide_row
 from agent.speech.sets.base import UNKNOWN
 from agent.speech.sets.grammar_set import GrammarSet
 
@@ -167,7 +168,7 @@ def write_grammar_bundle(bundle: Path, gs: GrammarSet, head: Path, threshold: fl
     manifest = {
         "name": gs.name, "version": version,
         "human_version": f"{gs.name} {version} ({datetime.now(timezone.utc).date().isoformat()})",
-        "kind": KIND, "labels": list(gs.labels),
+        "kind": GRAMMAR_KIND, "labels": list(gs.labels),
         "slots": {v: list(gs.slot_labels(v)) for v in gs.variables},
         "intents": {k: {"slots": list(v["slots"]), "required": list(v["required"]),
                         "patterns": [list(split_pattern(p)) for p in v["patterns"]]}
