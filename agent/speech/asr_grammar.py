@@ -26,6 +26,8 @@ import numpy as np
 from ..types import CommandScores
 from .asr_recognizer import CANVAS_SAMPLES, LOW_LOGPROB, silent
 from .grammar_recognizer import GrammarScores, decide_joint
+from .sets.base import is_grammar_file
+from .sets.commands import load_command_set
 from .sets.grammar_set import GrammarSet, load_grammar_set
 from .sets.grammar_tokens import LazyTokenTrie
 from .whisper.mel import as_audio
@@ -259,14 +261,10 @@ class Decoded:
 def decodes_sentences(set_path: Path) -> bool:
     """Whether a set is one this decoder serves (rather than a trained bundle): a grammar set (slots,
     templates, a Rhino context) of any size, or a flat set with a phrase of two words or more. Up to
-    :data:`SENTENCE_LIMIT` sentences are written out into a token trie (measured: 151,552 sentences compile in
-    5.8 s to a 342,519-node trie, +182 MB); larger sets are decoded on a lazily built one
-    (:mod:`.grammar_tokens`). Single-word sets (``speech_commands_10``, ``digits`` and the like) are served by a
-    trained head with the recognizer (:mod:`.asr_recognizer`): alone, the recognizer's transcript of a lone
-    real word is too often not that word to reject by."""
-    from .sets.base import is_grammar_file
-    from .sets.commands import load_command_set
-
+    :data:`SENTENCE_LIMIT` sentences are written out into a token trie; larger sets are decoded on a lazily
+    built one (:mod:`.sets.grammar_tokens`). Single-word sets (``speech_commands_10``, ``digits`` and the like)
+    are served by a trained head with the recognizer (:mod:`.asr_recognizer`): alone, the recognizer's
+    transcript of a lone real word is too often not that word to reject by."""
     text = set_path.read_text(encoding="utf-8")
     if is_grammar_file(text):
         load_grammar_set(set_path)  # errors in the set surface here, naming the line

@@ -12,8 +12,7 @@ model it needs. Nothing is trained per set. For one utterance:
   there (Whisper writes "you", "[Music]", "Now", "darling"). Its weight is a prior, the manifest's
   ``unknown_bias`` (log scale), calibrated on synthetic speech by :mod:`models.speech.train.asr_calibrate`;
 * Whisper's own silence rule (as in its ``transcribe``): a no-speech probability above 0.6 with the best
-  phrase's mean log-probability per token below -1 means nothing was said (noise reads 0.87-0.97 there,
-  clear words 0.1-0.5).
+  phrase's mean log-probability per token below -1 means nothing was said.
 
 The posteriors over the labels (``unknown`` included) are what :meth:`AsrRecognizer.decide` thresholds.
 
@@ -21,10 +20,9 @@ With the set's trained head in the bundle (``head.onnx``, on the openWakeWord em
 voices, its threshold set so that no window of the real noise recordings is accepted), the two are combined:
 the head decides *whether* a command was said, both decide *which* (the product of the recognizer's
 posteriors among the commands and the head's), and the recognizer alone also accepts when its whole
-transcript is one of the phrases. Measured on real speech (GSC, FSDD; ``models/speech/reports``): the
-recognizer picks the right command among the ten far more often than the head (93 % against 88 %), but its
-own "something else" (the free transcript) rejects many real words it mishears, where the head's threshold
-was set for real noise.
+transcript is one of the phrases. Why this split: on real speech the recognizer
+picks the right command more often than the head, but its own "something else" (the free transcript) rejects
+many real words it mishears, where the head's threshold was set for real noise (``models/speech/reports/asr.md``).
 """
 
 from __future__ import annotations

@@ -75,9 +75,8 @@ class SpeechFrontend:
 
     def embed_mel(self, mel: np.ndarray, batch: int = 8) -> np.ndarray:
         """(T, 96) embeddings of a scaled melspectrogram, ``batch`` windows per inference: the activations of
-        a batch are the largest transient buffers of the agent (~0.7 MB a window), and a 3 s utterance in one
-        batch of 28 windows left ~20 MB of heap behind where batches of 8 leave ~6 MB, at the same CPU time
-        (18 ms a 3 s utterance, measured side by side)."""
+        a batch are the largest transient buffers of the agent, and small batches leave far less heap behind at
+        the same CPU time (``models/speech/reports/asr.md``)."""
         win = mel_windows(mel)
         outs = [self.embed_model(win[i:i + batch])[0].reshape(-1, EMBED_DIM)
                 for i in range(0, len(win), batch)]

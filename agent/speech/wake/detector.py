@@ -136,7 +136,7 @@ class WakeDetector:
         self.last_verdict: Verdict | None = None
 
     def verify_with(self, verifier: WakeVerifier, candidate_threshold: float = CANDIDATE_THRESHOLD) -> None:
-        """Two stages: the head proposes at ``candidate_threshold`` (it keeps 98 % of held-out synthetic
+        """Two stages: the head proposes at ``candidate_threshold`` (it keeps nearly all held-out synthetic
         phrases there) and ``verifier`` (Whisper, :mod:`agent.speech.wake.verify`) decides. The head's own
         threshold no longer applies."""
         if verifier.phrase != self.phrase:

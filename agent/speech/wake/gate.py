@@ -101,9 +101,8 @@ class WhisperWakeDetector:
     """A wake phrase with no trained head, checked by Whisper alone on every utterance (the same interface as
     :class:`~agent.speech.wake.detector.WakeDetector` for :class:`~agent.speech.wake.gate.WakeGate`). Used when the head
     cannot be trained here (no torch on the device): a phrase alone opens the listening window as well as with a
-    head (real "hey computer" clips: 10 of 10, no false accept on 705 other real clips), but a command in the same
-    breath is cut less precisely (:meth:`WakeVerifier.phrase_end`: the command after it was right for 21.67 % of
-    held-out synthetic utterances, against 43.33 % with the head's cut)."""
+    head, but a command in the same breath is cut less precisely (:meth:`WakeVerifier.phrase_end`;
+    ``models/speech/reports/wake.md``)."""
 
     def __init__(self, verifier: WakeVerifier) -> None:
         self.verifier = verifier

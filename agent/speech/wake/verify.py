@@ -1,8 +1,8 @@
 """Second-stage check of a wake phrase by the real-speech recognizer (:mod:`agent.speech.whisper.model`).
 
 The wake head (:class:`~agent.speech.wake.detector.WakeDetector`) is trained on synthetic voices only. Held to at most
-0.5 false accepts per hour on its own, its threshold is so high that it misses most phrases (42.5 % of held-out
-synthetic voices were heard). Two stages fix that, as keyword spotters usually do: the head runs at a low
+0.5 false accepts per hour on its own, its threshold is so high that it misses most phrases. Two stages fix
+that, as keyword spotters usually do: the head runs at a low
 *candidate* threshold, and each candidate is checked by Whisper, trained on real speech, which asks whether the
 utterance *starts with* the phrase:
 
@@ -16,7 +16,7 @@ utterance *starts with* the phrase:
   below −1) rejects noise.
 
 A candidate is a wake when ``margin >= -max_margin``. The check costs one encoder run on the first
-:data:`VERIFY_S` seconds plus one or two decoder runs (~20-30 ms), and only for candidates.
+:data:`VERIFY_S` seconds plus one or two decoder runs, and only for candidates.
 """
 
 from __future__ import annotations
@@ -98,8 +98,8 @@ class WakeVerifier:
 
     def phrase_end(self, pcm: np.ndarray, step: int = 1280) -> int:
         """Where the phrase ends in an utterance that starts with it: the shortest prefix the check accepts,
-        found by bisection to ``step`` samples (a few encoder runs). Measured on held-out synthetic voices: off by
-        0.22 s (median), where the trained head is off by 0.04 s; so this serves only a phrase with no head."""
+        found by bisection to ``step`` samples (a few encoder runs). Less precise than a trained head's cut
+        (``models/speech/reports/wake.md``), so this serves only a phrase with no head."""
         audio = as_audio(pcm)
         lo, hi = min(len(audio), 3200), min(len(audio), int(VERIFY_S * 16000))
         while hi - lo > step:
