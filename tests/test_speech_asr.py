@@ -20,7 +20,7 @@ from agent.speech.sets.commands import load_command_set
 from agent.speech.whisper.mel import frames_for, log_mel
 from agent.speech.whisper.model import WhisperAsr
 from agent.speech.whisper.tokenizer import normalize
-from models.speech.fetch import fetch_asr
+from models.speech.fetch import fetch_asr, whisper_graph
 
 
 @pytest.fixture(scope="module")
@@ -45,12 +45,12 @@ def test_ct2_reader_reads_tensors_dtypes_and_aliases() -> None:
     w = np.arange(6, dtype=np.float16).reshape(2, 3)
     blob = _ct2_blob({"decoder/embeddings/weight": w, "encoder/num_heads": np.array(6, np.int16)},
                      {"decoder/projection/weight": "decoder/embeddings/weight"})
-    got = fetch_asr.read_ct2(blob)
+    got = whisper_graph.read_ct2(blob)
     assert got["decoder/embeddings/weight"].dtype == np.float32
     np.testing.assert_array_equal(got["decoder/projection/weight"], w.astype(np.float32))
     assert int(got["encoder/num_heads"]) == 6
     with pytest.raises(ValueError, match="version 7"):
-        fetch_asr.read_ct2(_ct2_blob({}, {}, version=7))
+        whisper_graph.read_ct2(_ct2_blob({}, {}, version=7))
 
 
 def test_onnx_graphs_match_ctranslate2_on_speech(asr: WhisperAsr, speak, tmp_path: Path) -> None:
