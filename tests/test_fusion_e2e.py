@@ -24,6 +24,7 @@ from agent.mqtt.broker import LocalBroker
 from agent.mqtt.client import MqttClient
 from agent.sources import WavReplaySource
 from agent.speech.frontend import SpeechFrontend
+from agent.speech.load import load_bundle
 from agent.speech.recognizer import CommandRecognizer
 from agent.types import CommandScores, Intent
 from agent.vision.pointing import pointing_ray
@@ -58,7 +59,7 @@ LANDMARKS = Path(__file__).resolve().parent / "data" / "vision" / "hand_landmark
 @pytest.fixture(scope="module")
 def heads() -> tuple[CommandRecognizer, vision.RealGestures]:
     """The shipped speech bundle and gesture classifier (the committed fusion weights are fitted for them)."""
-    return CommandRecognizer.load("home", frontend=SpeechFrontend()), vision.RealGestures()
+    return load_bundle("home", frontend=SpeechFrontend()), vision.RealGestures()
 
 
 @pytest.fixture

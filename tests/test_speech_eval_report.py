@@ -10,8 +10,8 @@ import pytest
 
 from agent.audio.wav import write_wav
 from agent.cli import main
-from agent.speech.recognizer import CommandRecognizer
-from models.speech import real_report
+from agent.speech.load import load_bundle
+from models.speech.measure import real_report
 
 
 def test_eval_speech_writes_a_confusion_png(tmp_path: Path, speak, capsys: pytest.CaptureFixture[str]) -> None:
@@ -35,10 +35,10 @@ def test_latency_float_twin_and_markdown(tmp_path: Path) -> None:
 
     from agent.paths import bundles_dir
 
-    rec = CommandRecognizer.load("digits")
+    rec = load_bundle("digits")
     lat = real_report.latency_ms(rec, runs=3)
     assert 0 < lat["cpu_p50_ms"] <= lat["cpu_p95_ms"] and lat["p50_ms"] > 0
-    head = CommandRecognizer.load("home")
+    head = load_bundle("home")
     shutil.copytree(bundles_dir() / "home", tmp_path / "home")
     flt = real_report.float_recognizer(head, tmp_path / "home" / "head.onnx")
     assert not flt.frontend.int8 and flt.labels == head.labels
@@ -47,7 +47,7 @@ def test_latency_float_twin_and_markdown(tmp_path: Path) -> None:
     assert abs(sum(b) - 1) < 1e-3 and np.abs(np.array(a) - np.array(b)).max() < 0.5
     summary = {"clips": 2, "accuracy": 0.5, "command_argmax_accuracy": 1.0, "command_rejected": 0.5,
                "real_time_factor": 0.01, "per_speaker_accuracy": {"x": 0.5}}
-    report = {"command": "python -m models.speech.real_report", "generated": "now", "sets": {"digits": {
+    report = {"command": "python -m models.speech.measure.real_report", "generated": "now", "sets": {"digits": {
         "version": 3, "int8": summary, "float": dict(summary, accuracy=1.0), "confusion": "rows: …",
         "negatives": {"false_accepts_per_hour": 0.0, "negative_hours": 0.1},
         "latency_2s": {"p50_ms": 30.0, "p95_ms": 40.0, "cpu_p50_ms": 17.0, "cpu_p95_ms": 19.0}}}}

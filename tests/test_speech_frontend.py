@@ -13,7 +13,7 @@ from agent.speech.frontend import EMBED_DIM, EMBED_INT8_FILE, SpeechFrontend
 @pytest.fixture(scope="module")
 def frontends() -> tuple[SpeechFrontend, SpeechFrontend]:
     if not (pretrained_dir("speech") / EMBED_INT8_FILE).is_file():
-        pytest.fail("speech frontend models missing: run 'python -m models.speech.fetch_frontend'")
+        pytest.fail("speech frontend models missing: run 'python -m models.speech.fetch.fetch_frontend'")
     return SpeechFrontend(int8=True), SpeechFrontend(int8=False)
 
 

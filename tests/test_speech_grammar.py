@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from agent.errors import CommandSetError
-from agent.speech import grammar as g
-from agent.speech.commands import SETS_DIR, load_any_set, load_command_set
-from agent.speech.grammar_set import GrammarSet, load_grammar_set
+from agent.speech.sets import grammar as g
+from agent.speech.sets.base import SETS_DIR
+from agent.speech.sets.commands import load_command_set
+from agent.speech.sets.grammar_set import GrammarSet, load_grammar_set
+from agent.speech.sets.loader import load_any_set
 
 SLOTS = {"room": g.SlotDef("room", (g.SlotValue(g.parse_template("kitchen", allow_slots=False), "kitchen"),
                                     g.SlotValue(g.parse_template("(lounge | living room)", allow_slots=False),

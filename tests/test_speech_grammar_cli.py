@@ -25,7 +25,8 @@ slots:
 def test_set_is_trained_once_cached_and_rebuilt_when_corrupt(tmp_path: Path, speak, monkeypatch,
                                                              capfd: pytest.CaptureFixture[str],
                                                              caplog: pytest.LogCaptureFixture) -> None:
-    from agent.speech.bundle_cache import cache_root, set_key, verify
+    from agent.speech.bundle import verify
+    from agent.speech.bundle_cache import cache_root, set_key
 
     monkeypatch.setenv("HOMEAGENT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("HOMEAGENT_TRAIN_SCALE", "0.02")
@@ -51,9 +52,9 @@ def test_set_is_trained_once_cached_and_rebuilt_when_corrupt(tmp_path: Path, spe
     assert "synthesizing" not in err
     assert json.loads(out)["intent"] == "paint" and json.loads(out)["slots"] == {"color": "red"}
 
-    import agent.speech.asr_grammar as asr_grammar
+    import agent.speech.load as speech_load
 
-    monkeypatch.setattr(asr_grammar, "asr_available", lambda model_dir=None: False)
+    monkeypatch.setattr(speech_load, "asr_available", lambda model_dir=None: False)
     assert main(["recognize", "--commands", str(tiny), str(wav)]) == 0
     out, err = capfd.readouterr()
     assert "synthesizing" not in err  # the cached bundle was used: no training

@@ -13,20 +13,21 @@ import pytest
 from agent.errors import ModelError
 from agent.paths import bundles_dir
 from agent.speech.grammar_recognizer import GrammarRecognizer, GrammarScores
-from agent.speech.grammar_set import load_grammar_set
+from agent.speech.load import load_bundle
 from agent.speech.recognizer import CommandRecognizer
+from agent.speech.sets.grammar_set import load_grammar_set
 
 HELD_OUT = "en-gb-x-gbcwmd"
 
 
 @pytest.fixture(scope="module")
 def lights() -> CommandRecognizer:
-    return CommandRecognizer.load("smart_lighting")
+    return load_bundle("smart_lighting")
 
 
 @pytest.fixture(scope="module")
 def devices() -> CommandRecognizer:
-    return CommandRecognizer.load("devices")
+    return load_bundle("devices")
 
 
 def test_grammar_bundle_loads_with_the_set_labels(lights: CommandRecognizer) -> None:
@@ -92,7 +93,7 @@ def test_broken_grammar_bundles_are_refused(tmp_path: Path) -> None:
     data[len(data) // 2] ^= 0xFF
     (d / "head.onnx").write_bytes(bytes(data))
     with pytest.raises(ModelError, match=r"sha256|size"):
-        CommandRecognizer.load(d)
+        load_bundle(d)
     m = json.loads((bundles_dir() / "smart_lighting" / "manifest.json").read_text())
     for field, value, msg in [("outputs", ["intent"], "outputs"),
                               ("slots", {**m["slots"], "color": ["red"]}, "absent"),
@@ -100,7 +101,7 @@ def test_broken_grammar_bundles_are_refused(tmp_path: Path) -> None:
         d2 = _copy(tmp_path / field)
         (d2 / "manifest.json").write_text(json.dumps({**m, field: value}))
         with pytest.raises(ModelError, match=msg):
-            CommandRecognizer.load(d2)
+            load_bundle(d2)
 
 
 def test_slots_are_decided_jointly_over_the_grammar_patterns() -> None:
@@ -125,7 +126,7 @@ def test_slots_are_decided_jointly_over_the_grammar_patterns() -> None:
 
 def test_shipped_grammar_bundles_carry_their_slot_patterns() -> None:
     for name in ("smart_lighting", "devices"):
-        rec = CommandRecognizer.load(name)
+        rec = load_bundle(name)
         assert isinstance(rec, GrammarRecognizer)
         gs = load_grammar_set(Path(__file__).resolve().parents[1] / "agent" / "speech" / "sets" / f"{name}.yaml")
         for intent in gs.intents:

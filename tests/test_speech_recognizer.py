@@ -12,13 +12,14 @@ import pytest
 
 from agent.errors import ModelError
 from agent.paths import bundles_dir
-from agent.speech.commands import load_command_set
+from agent.speech.load import load_bundle
 from agent.speech.recognizer import CommandRecognizer
+from agent.speech.sets.commands import load_command_set
 
 
 @pytest.fixture(scope="module")
 def home() -> CommandRecognizer:
-    return CommandRecognizer.load("home")
+    return load_bundle("home")
 
 
 def test_labels_match_command_set(home: CommandRecognizer) -> None:
@@ -67,7 +68,7 @@ def test_tampered_head_is_refused(tmp_path: Path) -> None:
     data[len(data) // 2] ^= 0xFF
     (d / "head.onnx").write_bytes(bytes(data))
     with pytest.raises(ModelError, match=r"sha256|size"):
-        CommandRecognizer.load(d)
+        load_bundle(d)
 
 
 def test_corrupt_head_with_matching_manifest_is_refused(tmp_path: Path) -> None:
@@ -79,33 +80,33 @@ def test_corrupt_head_with_matching_manifest_is_refused(tmp_path: Path) -> None:
     m["files"]["head.onnx"] = {"sha256": sha256_file(d / "head.onnx"), "size": 24}
     (d / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(ModelError, match="not a valid ONNX"):
-        CommandRecognizer.load(d)
+        load_bundle(d)
 
 
 def test_missing_files_and_bad_manifest_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ModelError):
-        CommandRecognizer.load(tmp_path / "nowhere")
+        load_bundle(tmp_path / "nowhere")
     with pytest.raises(ModelError):
-        CommandRecognizer.load("no_such_bundle")
+        load_bundle("no_such_bundle")
     d = _copy_bundle(tmp_path)
     (d / "head.onnx").unlink()
     with pytest.raises(ModelError, match="missing"):
-        CommandRecognizer.load(d)
+        load_bundle(d)
     d2 = tmp_path / "bad"
     shutil.copytree(bundles_dir() / "home", d2)
     (d2 / "manifest.json").write_text("{not json")
     with pytest.raises(ModelError, match="manifest"):
-        CommandRecognizer.load(d2)
+        load_bundle(d2)
     m = json.loads((bundles_dir() / "home" / "manifest.json").read_text())
     m["labels"] = m["labels"][:-1]
     (d2 / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(ModelError, match="unknown"):
-        CommandRecognizer.load(d2)
+        load_bundle(d2)
 
 
 @pytest.mark.parametrize("name", ["home", "speech_commands_10", "digits"])
 def test_every_builtin_bundle_loads_with_its_set_labels(name: str) -> None:
-    rec = CommandRecognizer.load(name)
+    rec = load_bundle(name)
     assert rec.labels == load_command_set(name).labels
     assert rec.manifest.name == name and rec.manifest.version >= 1
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.speech import augment, lexicon
-from models.speech.metrics import calibrate_threshold_fa
+from models.speech.data import augment, lexicon
+from models.speech.train.metrics import calibrate_threshold_fa
 
 
 def test_homophones_and_near_misses() -> None:
@@ -49,7 +49,7 @@ def test_formant_shift_keeps_pitch_and_changes_length() -> None:
 
 def test_ensemble_export_averages_heads(tmp_path: Path) -> None:
     from agent.runtime.session import load_model
-    from models.speech.head import Head, export_ensemble, export_onnx
+    from models.speech.train.head import Head, export_ensemble, export_onnx
 
     labels = ["a", "b", "unknown"]
     torch.manual_seed(0)
@@ -86,9 +86,9 @@ def test_combined_int8_heads_and_their_float_twin(tmp_path: Path) -> None:
     import onnx
 
     from agent.runtime.session import load_model
-    from models.speech.bundle import quantize_head
-    from models.speech.combine import check_twin, float_twin, merge
-    from models.speech.head import Head, export_onnx
+    from models.speech.train.bundle import quantize_head
+    from models.speech.train.combine import check_twin, float_twin, merge
+    from models.speech.train.head import Head, export_onnx
 
     labels = ["a", "b", "unknown"]
     torch.manual_seed(1)
@@ -119,7 +119,7 @@ def test_combined_int8_heads_and_their_float_twin(tmp_path: Path) -> None:
 def test_kokoro_phonemes_from_espeak() -> None:
     """espeak-ng's IPA becomes Kokoro's symbols: diphthongs and affricates one symbol each, no length marks or
     tie characters left over (each would be an unknown or wrong token to the model)."""
-    from models.speech import kokoro
+    from models.speech.fetch import kokoro
 
     assert kokoro.to_kokoro("nˈa^ɪn") == "nˈIn"
     assert kokoro.to_kokoro("hˈe^ɪ hˈo^ʊm") == "hˈA hˈOm"
@@ -129,7 +129,7 @@ def test_kokoro_phonemes_from_espeak() -> None:
 
 
 def test_voice_family_pool_is_training_only_and_seeded() -> None:
-    from models.speech import wordpool
+    from models.speech.data import wordpool
 
     a, b = wordpool.plan_family("kokoro", 0), wordpool.plan_family("kokoro", 0)
     assert a == b and a != wordpool.plan_family("kokoro", 1)
@@ -141,8 +141,8 @@ def test_voice_family_pool_is_training_only_and_seeded() -> None:
 
 
 def test_grammar_sets_add_kokoro_on_top_only_when_fetched_and_never_validate_on_it() -> None:
-    from agent.speech.grammar_set import load_grammar_set
-    from models.speech import grammar_data
+    from agent.speech.sets.grammar_set import load_grammar_set
+    from models.speech.data import grammar_data
 
     gs = load_grammar_set("smart_lighting")
     base = grammar_data.plan(gs, 0, {"espeak", "piper"}, 200, 40)
@@ -157,7 +157,7 @@ def test_grammar_sets_add_kokoro_on_top_only_when_fetched_and_never_validate_on_
 
 def test_kokoro_is_left_out_when_missing_or_damaged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                     caplog: pytest.LogCaptureFixture) -> None:
-    from models.speech import kokoro
+    from models.speech.fetch import kokoro
 
     monkeypatch.setenv("HOMEAGENT_CACHE", str(tmp_path))
     kokoro.available.cache_clear()
@@ -169,6 +169,6 @@ def test_kokoro_is_left_out_when_missing_or_damaged(tmp_path: Path, monkeypatch:
         (tmp_path / "wheels" / kokoro.GLUE[1]).write_bytes(b"not a wheel")
         kokoro.available.cache_clear()
         assert not kokoro.available()
-        assert "damaged" in caplog.text and "python -m models.speech.kokoro" in caplog.text
+        assert "damaged" in caplog.text and "python -m models.speech.fetch.kokoro" in caplog.text
     finally:
         kokoro.available.cache_clear()

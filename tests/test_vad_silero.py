@@ -136,7 +136,7 @@ def test_bad_vad_config_points_at_the_key() -> None:
 
 def test_missing_or_tampered_model_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOMEAGENT_MODELS", str(tmp_path))
-    with pytest.raises(ModelError, match=r"python -m models\.speech\.fetch_vad"):
+    with pytest.raises(ModelError, match=r"python -m models\.speech\.fetch\.fetch_vad"):
         Segmenter(SILERO)
     monkeypatch.delenv("HOMEAGENT_MODELS")
     bad = tmp_path / SILERO_FILE

@@ -17,11 +17,12 @@ from agent.daemon.audio_path import Pipeline
 from agent.errors import ModelError
 from agent.intents.publisher import MemoryPublisher
 from agent.sources.wav_replay import WavReplaySource
-from agent.speech.asr import WhisperAsr
+from agent.speech.load import load_bundle
 from agent.speech.recognizer import CommandRecognizer
-from agent.speech.wake import CANDIDATE_THRESHOLD, ListeningWindow, WakeDetector
-from agent.speech.wake_gate import WakeGate, committed_wake_bundle, frame_db, has_speech
-from agent.speech.wake_verify import WakeVerifier, spellings
+from agent.speech.wake.detector import CANDIDATE_THRESHOLD, ListeningWindow, WakeDetector
+from agent.speech.wake.gate import WakeGate, committed_wake_bundle, frame_db, has_speech
+from agent.speech.wake.verify import WakeVerifier, spellings
+from agent.speech.whisper.model import WhisperAsr
 from agent.types import GestureEvent, Segment
 
 SR = 16000
@@ -50,7 +51,7 @@ def seg(pcm: np.ndarray, t0: float) -> Segment:
 
 @pytest.fixture(scope="module")
 def home() -> CommandRecognizer:
-    return CommandRecognizer.load("home")
+    return load_bundle("home")
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +148,7 @@ def test_whisper_check_accepts_the_phrase_and_rejects_other_starts(asr: WhisperA
 
 def test_wake_check_shares_the_recognizers_whisper(asr: WhisperAsr) -> None:
     from agent.speech.asr_grammar import AsrGrammarRecognizer
-    from agent.speech.commands import SETS_DIR
+    from agent.speech.sets.base import SETS_DIR
 
     rec = AsrGrammarRecognizer.from_set(SETS_DIR / "devices.yaml", asr=asr)
     p = Pipeline.from_config(wake_cfg(), WavReplaySource(pcm=silence(0.1)), rec, MemoryPublisher())
@@ -180,7 +181,7 @@ def test_two_stage_detector_proposes_with_the_head_and_decides_with_whisper(asr:
 
 def test_a_phrase_with_no_head_and_no_way_to_train_one_is_checked_by_whisper_alone(
         asr: WhisperAsr, home: CommandRecognizer, speak, monkeypatch: pytest.MonkeyPatch) -> None:
-    import agent.speech.wake_gate as wg
+    import agent.speech.wake.gate as wg
 
     def no_torch(phrase: str) -> Path:
         raise ModelError("training a wake phrase needs torch: pip install 'homeagent[train]'")

@@ -1,6 +1,6 @@
 """A custom wake phrase is trained on first use and cached by phrase; the shipped phrase never trains; a
 corrupt cached bundle is rebuilt. The trainer itself is replaced by a stub that writes a valid bundle (the real
-training run takes minutes: ``python -m models.speech.train_wake``)."""
+training run takes minutes: ``python -m models.speech.train.train_wake``)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import pytest
 
 from agent.config.schema import AgentConfig
 from agent.errors import ModelError
-from agent.speech import wake_gate
-from agent.speech.wake import WakeDetector
-from agent.speech.wake_gate import WakeGate, committed_wake_bundle, ensure_wake_bundle, find_wake_bundle
+from agent.speech.wake import gate as wake_gate
+from agent.speech.wake.detector import WakeDetector
+from agent.speech.wake.gate import WakeGate, committed_wake_bundle, ensure_wake_bundle, find_wake_bundle
 
 
 @pytest.fixture

@@ -125,7 +125,7 @@ done < <(.venv/bin/python -m models.build_steps)
 if [ "$TRAIN" = 1 ]; then
     # Kokoro-82M: a training-time voice family for command sets trained on first use (optional: training goes on
     # without it, with the other synthesizers)
-    if ! run_step kokoro "fetching the Kokoro-82M training voice" .venv/bin/python -m models.speech.kokoro; then
+    if ! run_step kokoro "fetching the Kokoro-82M training voice" .venv/bin/python -m models.speech.fetch.kokoro; then
         echo "bootstrap: warning: Kokoro-82M not fetched; command sets will train without that voice family" >&2
     fi
 fi

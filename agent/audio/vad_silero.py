@@ -7,7 +7,7 @@ decision has hysteresis: a chunk is speech at ``probability >= threshold``, and 
 probability is at least ``neg_threshold``.
 
 numpy and onnxruntime only (no torch); one intra-op thread; warmed up at load. The model file is built by
-``python -m models.speech.fetch_vad`` into ``models/pretrained/speech`` and checked against its sha256 here.
+``python -m models.speech.fetch.fetch_vad`` into ``models/pretrained/speech`` and checked against its sha256 here.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 SILERO_FILE = "silero_vad_16k_op15.onnx"
 SILERO_SHA256 = "7ed98ddbad84ccac4cd0aeb3099049280713df825c610a8ed34543318f1b2c49"
-BUILD_COMMAND = ".venv/bin/python -m models.speech.fetch_vad"
+BUILD_COMMAND = ".venv/bin/python -m models.speech.fetch.fetch_vad"
 CHUNK = 512  # samples per decision at 16 kHz (32 ms): the only chunk size the model accepts
 CONTEXT = 64  # samples of the previous chunk prepended to each chunk
 _INPUTS = {"input", "state", "sr"}

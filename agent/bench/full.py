@@ -40,11 +40,11 @@ SOAK_LOOP_S = 30.0  # the soak loops this much busy-room media
 
 
 def _components(landmarks: str) -> tuple[Any, Any, Any]:
-    from ..speech.recognizer import CommandRecognizer
+    from ..speech.load import load_bundle
     from ..vision import GestureTracker, HandTracker
 
     model = landmark_models(landmarks)[0]
-    return CommandRecognizer.load("home"), HandTracker(threads=1, landmark_model=model), GestureTracker
+    return load_bundle("home"), HandTracker(threads=1, landmark_model=model), GestureTracker
 
 
 def run_phase(name: str, audio: np.ndarray, frames: FrameSequence, realtime: bool, mqtt: MqttClient,
@@ -83,7 +83,7 @@ def int8_vs_float(hands_int8: Any, frames: list[np.ndarray], float_landmarks: st
     """Speed ratio and accuracy difference of the int8 models against their float originals."""
     from ..demo.run import MEDIA
     from ..speech.frontend import SpeechFrontend
-    from ..speech.recognizer import CommandRecognizer
+    from ..speech.load import load_bundle
     from ..vision import HandTracker
     from ..vision.hands import LANDMARK_MODEL_FLOAT
 
@@ -93,7 +93,7 @@ def int8_vs_float(hands_int8: Any, frames: list[np.ndarray], float_landmarks: st
     out: dict[str, Any] = {}
     times: dict[str, float] = {}
     for kind in ("int8", "float"):
-        rec = CommandRecognizer.load("home", frontend=SpeechFrontend(int8=kind == "int8"))
+        rec = load_bundle("home", frontend=SpeechFrontend(int8=kind == "int8"))
         t = time.perf_counter()
         correct = 0
         for _ in range(3):

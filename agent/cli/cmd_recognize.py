@@ -11,20 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..audio.wav import read_wav_16k
-from ..errors import AgentError, AudioFormatError
-
-if TYPE_CHECKING:
-    from ..speech.recognizer import CommandRecognizer
-
-log = logging.getLogger(__name__)
-WORKERS_ENV = "HOMEAGENT_TRAIN_WORKERS"
+from ..errors import AudioFormatError
 
 MAX_COMMAND_SECONDS = 30.0
 """Longest WAV ``recognize`` accepts (seconds of audio, checked from the header before reading): a spoken
@@ -43,39 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def train_workers() -> int:
-    raw = os.environ.get(WORKERS_ENV, "2")
-    if not raw.isdigit() or not 1 <= int(raw) <= 2:
-        raise AgentError(f"{WORKERS_ENV}={raw!r} must be 1 or 2")
-    return int(raw)
-
-
-def load_recognizer(name_or_file: str) -> CommandRecognizer:
-    """A recognizer for a set name/file or a bundle path. Sets of sentences (grammar sets, Rhino contexts,
-    flat sets with multi-word phrases) are decoded by the real-speech recognizer constrained to the set's
-    sentences: nothing is trained (:mod:`agent.speech.asr_grammar`; on real voices it got 78.7 % of three-digit
-    codes right where a bundle trained on synthetic voices got 16.7 %). Other sets use their bundle, trained
-    and cached on first use when there is none."""
-    from ..speech.asr_grammar import AsrGrammarRecognizer, asr_available, decodes_sentences
-    from ..speech.bundle_cache import ensure_bundle
-    from ..speech.commands import resolve_set_path
-    from ..speech.recognizer import CommandRecognizer
-
-    p = Path(name_or_file)
-    if not p.is_dir() and p.name != "manifest.json":
-        set_path = resolve_set_path(name_or_file)
-        if set_path.is_file():
-            if decodes_sentences(set_path):
-                if asr_available():
-                    return AsrGrammarRecognizer.from_set(set_path)
-                log.warning("the speech recognizer model is not built (python -m models.speech.fetch_asr): "
-                            "using a trained bundle for %s", set_path)
-            return CommandRecognizer.load(ensure_bundle(set_path, workers=train_workers()))
-    return CommandRecognizer.load(name_or_file)
-
-
 def run(args: argparse.Namespace) -> int:
-    rec = load_recognizer(args.commands)
+    from ..speech.load import load_recognizer
+
+    rec = load_recognizer(args.commands, recognizer="auto")
     failed = 0
     for path in args.files:
         try:

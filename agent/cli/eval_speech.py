@@ -31,16 +31,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..errors import AgentError
     from ..speech.evaluate import evaluate, false_accepts, map_label, read_labels
-    from .cmd_recognize import load_recognizer
+    from ..speech.load import load_recognizer
 
-    rec = load_recognizer(args.commands)  # the recognizer `homeagent recognize` uses for this set
+    rec = load_recognizer(args.commands, recognizer="auto")  # the recognizer `homeagent recognize` uses
     extra: dict[str, str] = {}
     for item in args.map:
         label, sep, intent = item.partition("=")
         if not sep or intent not in rec.labels:
             raise AgentError(f"--map {item!r}: expected LABEL=INTENT with INTENT one of {', '.join(rec.labels)}")
         extra[label.strip().lower()] = intent
-    out: dict[str, object] = {"commands": rec.manifest.name, "version": rec.manifest.version,
+    out: dict[str, object] = {"commands": rec.name, "version": rec.version,
                               "threshold": rec.threshold}
     text = ""
     if args.labels:
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
             from ..bench.vision_report import confusion_png
 
             confusion_png(res.confusion, list(rec.labels), args.png,
-                          f"{rec.manifest.name} v{rec.manifest.version}: truth (rows) vs decision")
+                          f"{rec.name} v{rec.version}: truth (rows) vs decision")
             out["confusion_png"] = str(args.png)
         for e in res.errors:
             print(f"homeagent: error: {e}", file=sys.stderr)

@@ -1,7 +1,7 @@
 """``homeagent models train-commands SET.yaml``: train a command set's bundle from synthetic speech.
 
-Flat sets (intents → phrases) train with ``python -m models.speech.train`` into ``models/bundles/<name>``;
-grammar sets (slots, templates, Rhino-style contexts) with ``python -m models.speech.train_grammar`` into
+Flat sets (intents → phrases) train with ``python -m models.speech.train.train`` into ``models/bundles/<name>``;
+grammar sets (slots, templates, Rhino-style contexts) with ``python -m models.speech.train.train_grammar`` into
 ``models/bundles/<name>`` for a built-in set, else into the content-hash cache that ``homeagent recognize``
 uses (or ``--out``). Training runs in a child process and needs torch (the runtime never imports it).
 """
@@ -35,13 +35,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _grammar(args: argparse.Namespace, set_path: Path, root: Path) -> int:
     from ..speech.bundle_cache import cache_root, set_key, train_scale
-    from ..speech.commands import SETS_DIR
-    from ..speech.grammar_set import load_grammar_set
+    from ..speech.sets.base import SETS_DIR
+    from ..speech.sets.grammar_set import load_grammar_set
 
     gs = load_grammar_set(set_path)
     builtin = set_path.resolve().parent == SETS_DIR.resolve()
     out = args.out or (bundles_dir() / gs.name if builtin else cache_root() / set_key(set_path))
-    cmd = [sys.executable, "-m", "models.speech.train_grammar", str(set_path.resolve()), "--out", str(out),
+    cmd = [sys.executable, "-m", "models.speech.train.train_grammar", str(set_path.resolve()), "--out", str(out),
            "--seed", str(args.seed), "--epochs", str(args.epochs), "--workers", str(args.workers),
            "--scale", str(train_scale())]
     rc = subprocess.run(cmd, cwd=root, check=False).returncode
@@ -51,7 +51,7 @@ def _grammar(args: argparse.Namespace, set_path: Path, root: Path) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..speech.commands import is_grammar_file, resolve_set_path
+    from ..speech.sets.base import is_grammar_file, resolve_set_path
 
     name = args.set or args.set_opt
     if not name or (args.set and args.set_opt and args.set != args.set_opt):
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= args.workers <= 2:
         raise AgentError("--workers must be 1 or 2")
     root = models_dir().parent
-    if not (root / "models" / "speech" / "train.py").is_file():
+    if not (root / "models" / "speech" / "train" / "train.py").is_file():
         raise AgentError(f"training code not found under {root}/models/speech (train from a repository checkout)")
     try:
         import torch  # noqa: F401
@@ -67,11 +67,11 @@ def run(args: argparse.Namespace) -> int:
         raise AgentError(TORCH_HINT) from exc
     set_path = resolve_set_path(name)
     if not set_path.is_file():
-        from ..speech.commands import load_command_set
+        from ..speech.sets.commands import load_command_set
 
         load_command_set(name)  # raises "not found" naming the built-in sets
     if is_grammar_file(set_path.read_text(encoding="utf-8")):
         return _grammar(args, set_path, root)
-    cmd = [sys.executable, "-m", "models.speech.train", "--set", str(name), "--seed", str(args.seed),
+    cmd = [sys.executable, "-m", "models.speech.train.train", "--set", str(name), "--seed", str(args.seed),
            "--epochs", str(args.epochs), "--workers", str(args.workers)]
     return subprocess.run(cmd, cwd=root, check=False).returncode

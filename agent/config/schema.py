@@ -76,7 +76,7 @@ class VadConfig(Strict):
         "silero", title="VAD engine",
         description="Per-frame speech decision: webrtc (webrtcvad, 10-30 ms frames) or silero (silero ONNX "
                     "model, 32 ms frames, fewer false alarms on music and clatter; built by "
-                    "'python -m models.speech.fetch_vad').")
+                    "'python -m models.speech.fetch.fetch_vad').")
     aggressiveness: int = Field(2, ge=0, le=3, title="webrtcvad aggressiveness",
                                 description="0 (least) to 3 (most aggressive at filtering non-speech); engine webrtc.")
     frame_ms: Literal[10, 20, 30] = Field(30, title="VAD frame (ms)",
@@ -111,7 +111,8 @@ class WakePhraseConfig(Strict):
                                     "breath ('hey home turn on the lights'). 'hey home' ships trained; another "
                                     "phrase is trained from synthetic voices on first use (minutes) and cached.")
     bundle: Path | None = Field(None, title="Wake bundle",
-                                description="A trained wake bundle directory (python -m models.speech.train_wake); "
+                                description="A trained wake bundle directory (python -m "
+                                            "models.speech.train.train_wake); "
                                             "null = the shipped or cached bundle of 'phrase'.")
     required: bool = Field(True, title="Wake required",
                            description="Accept commands only inside a listening window opened by the wake phrase "
@@ -129,7 +130,7 @@ class WakePhraseConfig(Strict):
         description="whisper = the wake head proposes (candidate_threshold) and the real-speech recognizer checks "
                     "that the utterance starts with the phrase (~20 ms per candidate, +~100 MB unless the "
                     "recognizer is already loaded); off = the head alone at 'threshold'; auto = whisper when its "
-                    "model is built (python -m models.speech.fetch_asr), else off.")
+                    "model is built (python -m models.speech.fetch.fetch_asr), else off.")
     candidate_threshold: float | None = Field(None, gt=0, lt=1, title="Wake candidate threshold",
                                               description="Head score that sends an utterance to the check; "
                                                           "null = 0.3.")

@@ -66,24 +66,10 @@ def build_video_source(cfg: AgentConfig) -> Source[VideoFrame] | None:
 
 
 def build_recognizer(cfg: AgentConfig, bundle: str | Path | None = None) -> Recognizer:
-    from ..speech.frontend import SpeechFrontend
-    from ..speech.recognizer import CommandRecognizer
+    from ..speech.load import load_recognizer
 
-    rec: CommandRecognizer
-    if cfg.speech.recognizer == "whisper" and bundle is None:
-        from ..speech.asr_grammar import AsrGrammarRecognizer
-        from ..speech.commands import resolve_set_path
-
-        set_path = resolve_set_path(cfg.speech.commands)
-        if not set_path.is_file():
-            raise ConfigError(f"speech.commands: {cfg.speech.commands!r} is not a command set (a built-in name or "
-                              f"a YAML path), which speech.recognizer: whisper needs")
-        rec = AsrGrammarRecognizer.from_set(set_path)
-    else:
-        rec = CommandRecognizer.load(bundle or cfg.speech.commands, frontend=SpeechFrontend(int8=cfg.speech.int8))
-    if cfg.speech.threshold is not None:
-        rec.threshold = cfg.speech.threshold
-    return rec
+    return load_recognizer(cfg.speech.commands, recognizer=cfg.speech.recognizer, int8=cfg.speech.int8,
+                           threshold=cfg.speech.threshold, bundle=bundle)
 
 
 def build_video_path(cfg: AgentConfig, source: Source[VideoFrame]) -> VideoPath:

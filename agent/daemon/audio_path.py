@@ -30,7 +30,7 @@ from ..sources.base import Source
 from ..types import AudioFrame, CommandScores, Intent, Segment
 
 if TYPE_CHECKING:
-    from ..speech.wake_gate import WakeGate
+    from ..speech.wake.gate import WakeGate
 
 log = logging.getLogger(__name__)
 
@@ -333,9 +333,9 @@ def build_wake(cfg: AgentConfig, model: Recognizer) -> WakeGate | None:
     """The wake gate of ``speech.wake`` (None when off), sharing the recognizer's frontend and Whisper."""
     if cfg.speech.wake is None:
         return None
-    from ..speech.asr import WhisperAsr
     from ..speech.frontend import SpeechFrontend
-    from ..speech.wake_gate import WakeGate
+    from ..speech.wake.gate import WakeGate
+    from ..speech.whisper.model import WhisperAsr
 
     frontend = getattr(model, "frontend", None)  # share the recognizer's (same thread)
     asr = getattr(model, "asr", None) or getattr(getattr(model, "grammar", None), "asr", None)

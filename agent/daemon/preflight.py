@@ -85,8 +85,8 @@ def _public_key(path: Path) -> list[Finding]:
 
 def _speech_models(cfg: AgentConfig) -> list[Finding]:
     from ..audio.vad_silero import SILERO_FILE
-    from ..speech.asr import model_files
     from ..speech.frontend import EMBED_FLOAT_FILE, EMBED_INT8_FILE, MEL_FILE
+    from ..speech.whisper.model import model_files
 
     speech = pretrained_dir("speech")
     need: dict[str, list[str]] = {}
@@ -107,7 +107,7 @@ def _speech_models(cfg: AgentConfig) -> list[Finding]:
 
 def _bundle(commands: str) -> list[Finding]:
     from ..errors import AgentError
-    from ..speech.recognizer import resolve_bundle
+    from ..speech.load import resolve_bundle
 
     if commands.endswith((".yaml", ".yml")):
         return []  # a set without a bundle is trained on first use (or decoded by Whisper)

@@ -18,18 +18,22 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..types import CommandScores
-from .asr import WhisperAsr, as_audio, collapse_repeats, normalize
-from .asr_recognizer import CANVAS_SAMPLES, LOW_LOGPROB, MODEL, silent
+from .asr_recognizer import CANVAS_SAMPLES, LOW_LOGPROB, silent
 from .grammar_recognizer import GrammarScores, decide_joint
-from .grammar_set import GrammarSet, load_grammar_set
-from .grammar_tokens import LazyTokenTrie
-from .recognizer import CommandRecognizer, Manifest
+from .sets.base import is_grammar_file
+from .sets.commands import load_command_set
+from .sets.grammar_set import GrammarSet, load_grammar_set
+from .sets.grammar_tokens import LazyTokenTrie
+from .whisper.mel import as_audio
+from .whisper.model import WhisperAsr
+from .whisper.tokenizer import collapse_repeats, normalize
+from .whisper.trie import TokenTrie
 
 log = logging.getLogger(__name__)
 
@@ -93,33 +97,6 @@ def spoken_key(text: str) -> str:
 
 _DIGIT_GAP = re.compile(r"(?<=\d) (?=\d)")
 _PERCENT = re.compile(r"\b(\d+) percent\b")
-
-
-@dataclass
-class TokenTrie:
-    """Token sequences of every written form of every sentence; ``ends[node]``: the entries ending there."""
-
-    children: list[dict[int, int]] = field(default_factory=lambda: [{}])
-    ends: dict[int, list[int]] = field(default_factory=dict)
-
-    def next_tokens(self, node: int) -> dict[int, int]:
-        return self.children[node]
-
-    def sentences_at(self, node: int) -> list[int]:
-        return self.ends.get(node, [])
-
-    def add(self, tokens: list[int], entry: int) -> None:
-        node = 0
-        for t in tokens:
-            nxt = self.children[node].get(t)
-            if nxt is None:
-                nxt = len(self.children)
-                self.children[node][t] = nxt
-                self.children.append({})
-            node = nxt
-        self.ends.setdefault(node, [])
-        if entry not in self.ends[node]:
-            self.ends[node].append(entry)
 
 
 def unit_forms(words: str, first: bool) -> list[str]:
@@ -195,7 +172,7 @@ class AsrGrammar:
 
     def __init__(self, gs: GrammarSet, asr: WhisperAsr, limit: int = SENTENCE_LIMIT) -> None:
         """Sets of up to ``limit`` sentences are written out into a :class:`TokenTrie`; larger ones are decoded
-        on a :class:`~agent.speech.grammar_tokens.LazyTokenTrie` that builds only what the search visits."""
+        on a :class:`~agent.speech.sets.grammar_tokens.LazyTokenTrie` that builds only what the search visits."""
         self.set = gs
         self.asr = asr
         self.entries: list[tuple[str, dict[str, str], str]] = []
@@ -281,26 +258,13 @@ class Decoded:
     transcript: str
 
 
-def asr_available(model_dir: Path | None = None, model: str = "tiny.en") -> bool:
-    """Whether the recognizer's model files are built (``python -m models.speech.fetch_asr``)."""
-    from ..paths import pretrained_dir
-    from .asr import model_files
-
-    d = model_dir or pretrained_dir("speech")
-    _, _, enc, dec, tok = model_files(model)
-    return all((d / f).is_file() for f in (enc, dec, tok))
-
-
 def decodes_sentences(set_path: Path) -> bool:
     """Whether a set is one this decoder serves (rather than a trained bundle): a grammar set (slots,
     templates, a Rhino context) of any size, or a flat set with a phrase of two words or more. Up to
-    :data:`SENTENCE_LIMIT` sentences are written out into a token trie (measured: 151,552 sentences compile in
-    5.8 s to a 342,519-node trie, +182 MB); larger sets are decoded on a lazily built one
-    (:mod:`.grammar_tokens`). Single-word sets (``speech_commands_10``, ``digits`` and the like) are served by a
-    trained head with the recognizer (:mod:`.asr_recognizer`): alone, the recognizer's transcript of a lone
-    real word is too often not that word to reject by."""
-    from .commands import is_grammar_file, load_command_set
-
+    :data:`SENTENCE_LIMIT` sentences are written out into a token trie; larger sets are decoded on a lazily
+    built one (:mod:`.sets.grammar_tokens`). Single-word sets (``speech_commands_10``, ``digits`` and the like)
+    are served by a trained head with the recognizer (:mod:`.asr_recognizer`): alone, the recognizer's
+    transcript of a lone real word is too often not that word to reject by."""
     text = set_path.read_text(encoding="utf-8")
     if is_grammar_file(text):
         load_grammar_set(set_path)  # errors in the set surface here, naming the line
@@ -309,21 +273,19 @@ def decodes_sentences(set_path: Path) -> bool:
     return any(len(p.split()) > 1 for ps in cs.intents.values() for p in ps)
 
 
-class AsrGrammarRecognizer(CommandRecognizer):
-    """A :class:`~agent.speech.recognizer.CommandRecognizer` for grammar sets (intent + slots) on the real-speech
+class AsrGrammarRecognizer:
+    """A :class:`~agent.speech.recognizer.Recognizer` for grammar sets (intent + slots) on the real-speech
     recognizer: nothing is trained, so any set — ours, hassil-like or a Rhino context — works as soon as it
     loads. ``threshold``: the joint confidence of the intent with its slots that a decision needs."""
+
+    version = 1  # nothing is trained: the set itself is the model
 
     def __init__(self, grammar: AsrGrammar, path: Path, threshold: float = THRESHOLD, bias: float = 0.0,
                  ) -> None:
         self.grammar = grammar
         self.path = path
         self.threshold = threshold
-        gs = grammar.set
-        self.manifest = Manifest(name=gs.name, version=1, labels=gs.labels, threshold=threshold,
-                                 human_version=f"{gs.name} ({MODEL} constrained to {gs.count()} sentences, "
-                                               f"set sha256 {gs.sha256[:12]})",
-                                 input={"features": f"{MODEL} log-mel"}, files={})
+        self.name = grammar.set.name
         self.bias = bias
         self.canvas = CANVAS_SAMPLES
         self._labels = grammar.set.labels

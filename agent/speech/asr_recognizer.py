@@ -1,4 +1,4 @@
-"""Command recognition with the real-speech recognizer (:mod:`agent.speech.asr`), constrained to the set.
+"""Command recognition with the real-speech recognizer (:mod:`agent.speech.whisper.model`), constrained to the set.
 
 A bundle of kind ``speech-asr`` holds only its manifest: the labels (the last is ``unknown``), the phrases of
 each label as text (spelling variants, homophones and numerals included), the threshold, and which acoustic
@@ -10,10 +10,9 @@ model it needs. Nothing is trained per set. For one utterance:
 * the recognizer's own greedy transcript (repetitions collapsed) is the alternative "something else": when
   it is none of the phrases, its probability goes to ``unknown``. Noise and other words end
   there (Whisper writes "you", "[Music]", "Now", "darling"). Its weight is a prior, the manifest's
-  ``unknown_bias`` (log scale), calibrated on synthetic speech by :mod:`models.speech.asr_calibrate`;
+  ``unknown_bias`` (log scale), calibrated on synthetic speech by :mod:`models.speech.train.asr_calibrate`;
 * Whisper's own silence rule (as in its ``transcribe``): a no-speech probability above 0.6 with the best
-  phrase's mean log-probability per token below -1 means nothing was said (noise reads 0.87-0.97 there,
-  clear words 0.1-0.5).
+  phrase's mean log-probability per token below -1 means nothing was said.
 
 The posteriors over the labels (``unknown`` included) are what :meth:`AsrRecognizer.decide` thresholds.
 
@@ -21,35 +20,32 @@ With the set's trained head in the bundle (``head.onnx``, on the openWakeWord em
 voices, its threshold set so that no window of the real noise recordings is accepted), the two are combined:
 the head decides *whether* a command was said, both decide *which* (the product of the recognizer's
 posteriors among the commands and the head's), and the recognizer alone also accepts when its whole
-transcript is one of the phrases. Measured on real speech (GSC, FSDD; ``models/speech/reports``): the
-recognizer picks the right command among the ten far more often than the head (93 % against 88 %), but its
-own "something else" (the free transcript) rejects many real words it mishears, where the head's threshold
-was set for real noise.
+transcript is one of the phrases. Why this split: on real speech the recognizer
+picks the right command more often than the head, but its own "something else" (the free transcript) rejects
+many real words it mishears, where the head's threshold was set for real noise (``models/speech/reports/asr.md``).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import ModelError
-from ..runtime.session import load_model
 from ..types import CommandScores
-from .asr import Transcript, WhisperAsr, as_audio, collapse_repeats, normalize
-from .commands import UNKNOWN
-from .frontend import EMBED_DIM, SpeechFrontend
+from .bundle import ASR_MODEL, HEAD, MANIFEST, AsrManifest, check_files
+from .frontend import SpeechFrontend
 from .grammar_recognizer import GrammarScores
-from .recognizer import MANIFEST, CommandRecognizer, Manifest, read_manifest_json
+from .recognizer import CommandRecognizer, decide_threshold, load_head
+from .whisper.mel import as_audio
+from .whisper.model import Transcript, WhisperAsr
+from .whisper.tokenizer import collapse_repeats, normalize
 
 log = logging.getLogger(__name__)
 
-KIND = "speech-asr"
-HEAD = "head.onnx"
-MODEL = "whisper-tiny.en"
+MODEL = ASR_MODEL
 CANVAS_SAMPLES = 38400  # the sliding window of false-accept measurements, as the head bundles use
 NO_SPEECH = 0.6  # Whisper's transcribe(): no speech when its no-speech probability is above this ...
 LOW_LOGPROB = -1.0  # ... and the decoded text's mean log-probability per token is below this
@@ -66,32 +62,6 @@ def silent(no_speech: float, best_mean_logprob: float, free: Transcript | None =
     return no_speech > NO_SPEECH and best < LOW_LOGPROB
 
 
-@dataclass(frozen=True)
-class AsrManifest(Manifest):
-    phrases: dict[str, tuple[str, ...]] = None  # type: ignore[assignment]
-    model: str = MODEL
-    unknown_bias: float = 0.0
-    head_threshold: float = 0.5
-
-    @classmethod
-    def read(cls, path: Path) -> AsrManifest:
-        data = read_manifest_json(path)
-        try:
-            base = Manifest.base_fields(path, data, KIND)
-            phrases = {str(k): tuple(str(p) for p in v) for k, v in data["phrases"].items()}
-            if list(phrases) != list(base["labels"][:-1]) or any(not v or not all(p.strip() for p in v)
-                                                                  for v in phrases.values()):
-                raise ModelError(f"{path}: 'phrases' must give every label but '{UNKNOWN}' at least one phrase, "
-                                 f"in label order")
-            model = str(data["asr"]["model"])
-            if model != MODEL:
-                raise ModelError(f"{path}: needs the recognizer {model!r}; this version has {MODEL!r}")
-            return cls(**base, phrases=phrases, model=model, unknown_bias=float(data.get("unknown_bias", 0.0)),
-                       head_threshold=float(data.get("head_threshold", base["threshold"])))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ModelError(f"{path}: invalid bundle manifest ({exc!r})") from exc
-
-
 def variants(phrase: str) -> list[str]:
     """How Whisper may write a phrase as a whole utterance: lower case and capitalized, leading space."""
     p = " ".join(phrase.split())
@@ -101,11 +71,9 @@ def variants(phrase: str) -> list[str]:
     return out
 
 
-class AsrRecognizer(CommandRecognizer):
-    """A :class:`~agent.speech.recognizer.CommandRecognizer` (``labels``, ``recognize``, ``decide``,
-    ``threshold``, ``canvas``, ``manifest``, ``path``) without a trained head or the embedding frontend."""
-
-    manifest: AsrManifest
+class AsrRecognizer:
+    """A :class:`~agent.speech.recognizer.Recognizer` for ``speech-asr`` bundles: Whisper scores the set's
+    phrases, with the bundle's trained head (a :class:`CommandRecognizer`) when it has one."""
 
     def __init__(self, manifest: AsrManifest, asr: WhisperAsr, path: Path,
                  head: CommandRecognizer | None = None) -> None:
@@ -137,21 +105,25 @@ class AsrRecognizer(CommandRecognizer):
         if manifest.files:
             if list(manifest.files) != [HEAD]:
                 raise ModelError(f"{d / MANIFEST}: a speech-asr bundle holds no file or one, {HEAD}")
-            meta = manifest.files[HEAD]
-            fp = d / HEAD
-            if not fp.is_file():
-                raise ModelError(f"speech bundle {d}: file {HEAD} listed in the manifest is missing")
-            if "size" in meta and fp.stat().st_size != int(meta["size"]):
-                raise ModelError(f"speech bundle {d}: {HEAD} has the wrong size: refusing to load")
-            onnx = load_model(fp, threads=threads, sha256=meta["sha256"], warm_up=False)
-            out = onnx(np.zeros((1, 8, EMBED_DIM), dtype=np.float32))[0]
-            if out.shape != (1, len(manifest.labels)):
-                raise ModelError(f"{fp}: outputs {out.shape[1:]} scores for {len(manifest.labels)} labels")
+            check_files(d, manifest.files)
+            onnx = load_head(d / HEAD, manifest.files[HEAD]["sha256"], len(manifest.labels), threads)
             head = CommandRecognizer(manifest, onnx, frontend or SpeechFrontend(threads=threads), d)
             head.threshold = manifest.head_threshold
         log.info("loaded speech bundle %s v%d (%d labels, recognizer %s%s)", manifest.name, manifest.version,
                  len(manifest.labels), manifest.model, " + trained head" if head else "")
         return cls(manifest, model, d, head)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.manifest.labels
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def version(self) -> int:
+        return self.manifest.version
 
     def _could_be_phrase(self, text: str) -> bool:
         """Whether to read on: the transcript so far (repetitions collapsed) may still become one of the
@@ -219,4 +191,4 @@ class AsrRecognizer(CommandRecognizer):
             if scores.confidence <= 0:
                 return None, float(scores.scores[n])
             return self.labels[int(np.argmax(scores.scores[:n]))], scores.confidence
-        return super().decide(scores)
+        return decide_threshold(scores, self.threshold)

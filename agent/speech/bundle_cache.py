@@ -5,7 +5,7 @@ Lookup order for a set file: a committed bundle in ``models/bundles/<name>/`` ma
 phrases — is used when its labels match the set's), then
 ``<cache>/commands/<key>/`` (``$HOMEAGENT_CACHE``, default ``~/.cache/homeagent``), where ``key`` hashes the
 set's bytes and the training version. :func:`ensure_bundle` trains a missing one (``python -m
-models.speech.train_grammar`` in a child process: the runtime never imports torch) into a temporary folder
+models.speech.train.train_grammar`` in a child process: the runtime never imports torch) into a temporary folder
 that is renamed into place, under a file lock, so concurrent runs neither corrupt nor duplicate it. A cached
 bundle that fails verification (partial, tampered) is deleted and rebuilt.
 """
@@ -26,14 +26,16 @@ from pathlib import Path
 
 from ..errors import AgentError, ModelError
 from ..paths import bundles_dir, cache_dir, models_dir
-from ..runtime.session import sha256_file
-from .commands import SETS_DIR, CommandSet, load_any_set
-from .recognizer import ASR_KIND, GRAMMAR_KIND, KIND, MANIFEST, manifest_kind
+from .bundle import ASR_KIND, GRAMMAR_KIND, KIND, MANIFEST, manifest_kind, verify
+from .sets.base import SETS_DIR
+from .sets.commands import CommandSet
+from .sets.loader import load_any_set
 
 log = logging.getLogger(__name__)
 
 TRAIN_VERSION = 1
 SCALE_ENV = "HOMEAGENT_TRAIN_SCALE"  # < 1 trains on fewer utterances (tests); part of the cache key
+WORKERS_ENV = "HOMEAGENT_TRAIN_WORKERS"  # training processes for a set trained on first use (1 or 2)
 
 
 def train_scale() -> float:
@@ -47,6 +49,13 @@ def train_scale() -> float:
     return scale
 
 
+def train_workers() -> int:
+    raw = os.environ.get(WORKERS_ENV, "2")
+    if not raw.isdigit() or not 1 <= int(raw) <= 2:
+        raise AgentError(f"{WORKERS_ENV}={raw!r} must be 1 or 2")
+    return int(raw)
+
+
 def set_key(path: Path) -> str:
     h = hashlib.sha256(path.read_bytes())
     h.update(f"|train-v{TRAIN_VERSION}".encode())
@@ -58,22 +67,6 @@ def set_key(path: Path) -> str:
 
 def cache_root() -> Path:
     return cache_dir() / "commands"
-
-
-def verify(d: Path) -> bool:
-    """Whether ``d`` holds a complete bundle whose files match their manifest sha256 and size."""
-    try:
-        data = json.loads((d / MANIFEST).read_text(encoding="utf-8"))
-        files = data["files"]
-        if not files:
-            return False
-        for name, meta in files.items():
-            fp = d / name
-            if not fp.is_file() or fp.stat().st_size != int(meta["size"]) or sha256_file(fp) != meta["sha256"]:
-                return False
-        return True
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return False
 
 
 def _committed(path: Path) -> Path | None:
@@ -106,23 +99,31 @@ def find_bundle(path: Path) -> Path | None:
     return d if verify(d) else None
 
 
-def _train(path: Path, dest: Path, workers: int) -> None:
+def run_training(module: str, args: list[str], what: str, kind: str, *, hint: str = "", note: str = "") -> None:
+    """Train a bundle with ``python -m <module> <args>`` in a child process (the runtime never imports torch or
+    ``models``), from the repository checkout that holds the training code; ``what`` names the set or phrase
+    in messages, ``kind`` what it is ("a command set")."""
     root = models_dir().parent
-    if not (root / "models" / "speech" / "train_grammar.py").is_file():
-        raise ModelError(f"command set {path} has no trained bundle and the training code is not under "
+    if not (root / (module.replace(".", "/") + ".py")).is_file():
+        raise ModelError(f"{what} has no trained bundle and the training code is not under "
                          f"{root}/models/speech: train it from a repository checkout")
     try:
-        import torch  # noqa: F401
+        import torch  # noqa: F401  (a heavy optional import: is it installed?)
     except ImportError as exc:
-        raise ModelError("training a command set needs torch: pip install 'homeagent[train]' "
-                         "(or pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu)") from exc
-    cmd = [sys.executable, "-m", "models.speech.train_grammar", str(path.resolve()), "--out", str(dest),
-           "--workers", str(workers), "--scale", str(train_scale())]
-    log.info("training command set %s: %s", path, " ".join(cmd))
+        raise ModelError(f"training {kind} needs torch: pip install 'homeagent[train]'{hint}") from exc
+    cmd = [sys.executable, "-m", module, *args]
+    log.info("training %s%s: %s", what, note, " ".join(cmd))
     # the child's stdout (its JSON report) goes to our stderr: our stdout is one JSON object per file
     proc = subprocess.run(cmd, cwd=root, stdout=2, check=False)
     if proc.returncode != 0:
-        raise ModelError(f"training command set {path} failed (exit {proc.returncode}); see the messages above")
+        raise ModelError(f"training {what} failed (exit {proc.returncode}); see the messages above")
+
+
+def _train(path: Path, dest: Path, workers: int) -> None:
+    run_training("models.speech.train.train_grammar",
+                 [str(path.resolve()), "--out", str(dest), "--workers", str(workers), "--scale", str(train_scale())],
+                 f"command set {path}", "a command set",
+                 hint=" (or pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu)")
 
 
 def ensure_bundle(path: Path, *, workers: int = 1) -> Path:

@@ -11,8 +11,8 @@ import numpy as np
 
 from ..audio.wav import read_wav_16k
 from ..errors import AgentError
-from .commands import UNKNOWN
-from .recognizer import CommandRecognizer
+from .recognizer import Recognizer
+from .sets.base import UNKNOWN
 
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
@@ -75,7 +75,7 @@ class EvalResult:
         return "rows: true label, columns: decision\n" + "\n".join(lines)
 
 
-def evaluate(rec: CommandRecognizer, rows: list[tuple[Path, str, str]],
+def evaluate(rec: Recognizer, rows: list[tuple[Path, str, str]],
              extra: dict[str, str] | None = None) -> EvalResult:
     labels = rec.labels
     res = EvalResult(labels, np.zeros((len(labels), len(labels)), dtype=int))
@@ -104,7 +104,7 @@ def evaluate(rec: CommandRecognizer, rows: list[tuple[Path, str, str]],
     return res
 
 
-def false_accepts(rec: CommandRecognizer, files: list[Path], hop_s: float = 1.2) -> dict[str, object]:
+def false_accepts(rec: Recognizer, files: list[Path], hop_s: float = 1.2) -> dict[str, object]:
     """Slide a canvas-long window over negative audio; count accepted runs (one per consecutive hit)."""
     hop = int(hop_s * 16000)
     events, seconds, windows = 0, 0.0, 0

@@ -4,7 +4,7 @@ It follows openWakeWord's ``AudioFeatures``: the ONNX melspectrogram model takes
 16 kHz and yields 32 mel bands every 10 ms, scaled ``x / 10 + 2``; the Google speech-embedding model takes
 76-frame windows with a stride of 8 frames (80 ms hops) and yields one 96-d embedding per window.
 Both models come from the ``openwakeword==0.5.1`` wheel (Apache-2.0), built into
-``models/pretrained/speech`` by ``python -m models.speech.fetch_frontend``.
+``models/pretrained/speech`` by ``python -m models.speech.fetch.fetch_frontend``.
 """
 
 from __future__ import annotations
@@ -75,9 +75,8 @@ class SpeechFrontend:
 
     def embed_mel(self, mel: np.ndarray, batch: int = 8) -> np.ndarray:
         """(T, 96) embeddings of a scaled melspectrogram, ``batch`` windows per inference: the activations of
-        a batch are the largest transient buffers of the agent (~0.7 MB a window), and a 3 s utterance in one
-        batch of 28 windows left ~20 MB of heap behind where batches of 8 leave ~6 MB, at the same CPU time
-        (18 ms a 3 s utterance, measured side by side)."""
+        a batch are the largest transient buffers of the agent, and small batches leave far less heap behind at
+        the same CPU time (``models/speech/reports/asr.md``)."""
         win = mel_windows(mel)
         outs = [self.embed_model(win[i:i + batch])[0].reshape(-1, EMBED_DIM)
                 for i in range(0, len(win), batch)]

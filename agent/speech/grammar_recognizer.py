@@ -24,27 +24,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ..errors import ModelError
-from ..runtime.session import load_model
+from ..runtime.session import OnnxModel, load_model
 from ..types import CommandScores
-from .commands import UNKNOWN
-from .frontend import EMBED_DIM, SpeechFrontend
-from .recognizer import MANIFEST, CommandRecognizer, Manifest, read_manifest_json
+from .bundle import ABSENT, HEAD, MANIFEST, GrammarManifest, check_files, split_pattern
+from .frontend import CANVAS_SAMPLES, EMBED_DIM, SpeechFrontend
+from .recognizer import centre
+from .sets.base import UNKNOWN
 
 log = logging.getLogger(__name__)
-
-KIND = "speech-grammar"
-ABSENT = "absent"
-PATTERN_SEP = "+"  # a slot pattern in memory: its variables joined ("" = no slot); variables are identifiers
-
-
-def split_pattern(pattern: str) -> tuple[str, ...]:
-    return tuple(pattern.split(PATTERN_SEP)) if pattern else ()
-
 
 @dataclass(frozen=True)
 class GrammarScores(CommandScores):
@@ -52,39 +43,6 @@ class GrammarScores(CommandScores):
 
     confidence: float = 0.0
     slot_scores: dict[str, tuple[float, ...]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class GrammarManifest(Manifest):
-    slots: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    intents: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
-    outputs: tuple[str, ...] = ()
-    set_info: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def read(cls, path: Path) -> GrammarManifest:
-        data = read_manifest_json(path)
-        try:
-            base = Manifest.base_fields(path, data, KIND)
-            labels = base["labels"]
-            slots = {str(k): tuple(str(x) for x in v) for k, v in data["slots"].items()}
-            if any(not v or v[-1] != ABSENT for v in slots.values()):
-                raise ModelError(f"{path}: every slot's labels must end with '{ABSENT}'")
-            intents = {str(k): {"slots": tuple(v["slots"]), "required": tuple(v["required"]),
-                                **({"patterns": tuple(PATTERN_SEP.join(p) for p in v["patterns"])}
-                                   if "patterns" in v else {})}
-                       for k, v in data["intents"].items()}
-            if set(intents) != set(labels[:-1]) or any(s not in slots for v in intents.values() for s in v["slots"]):
-                raise ModelError(f"{path}: 'intents' must list every label's slots, all of them in 'slots'")
-            if any(var not in v["slots"] for v in intents.values() for p in v.get("patterns", ())
-                   for var in split_pattern(p)):
-                raise ModelError(f"{path}: an intent's 'patterns' may only name that intent's slots")
-            outputs = tuple(str(v) for v in data["outputs"])
-            if outputs != ("intent", *(f"slot_{v}" for v in slots)):
-                raise ModelError(f"{path}: 'outputs' must be intent then slot_<variable> for every slot")
-            return cls(**base, slots=slots, intents=intents, outputs=outputs, set_info=dict(data.get("set", {})))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ModelError(f"{path}: invalid bundle manifest ({exc!r})") from exc
 
 
 def decide_joint(scores: CommandScores, threshold: float) -> tuple[str | None, float]:
@@ -137,10 +95,16 @@ def _best_pattern(variables: tuple[str, ...], patterns: tuple[str, ...], slot_pr
     return best
 
 
-class GrammarRecognizer(CommandRecognizer):
-    """A :class:`CommandRecognizer` for grammar bundles: :meth:`recognize` fills ``slots``."""
+class GrammarRecognizer:
+    """A :class:`~agent.speech.recognizer.Recognizer` for grammar bundles: :meth:`recognize` fills ``slots``."""
 
-    manifest: GrammarManifest
+    def __init__(self, manifest: GrammarManifest, head: OnnxModel, frontend: SpeechFrontend, path: Path) -> None:
+        self.manifest = manifest
+        self.head = head
+        self.frontend = frontend
+        self.path = path
+        self.threshold = manifest.threshold
+        self.canvas = int(manifest.input.get("canvas_samples", CANVAS_SAMPLES))
 
     @classmethod
     def load(cls, name_or_path: str | Path = "", *, frontend: SpeechFrontend | None = None,
@@ -152,14 +116,11 @@ class GrammarRecognizer(CommandRecognizer):
         if not mpath.is_file():
             raise ModelError(f"grammar bundle {d}: {MANIFEST} not found")
         manifest = GrammarManifest.read(mpath)
-        if list(manifest.files) != ["head.onnx"]:
-            raise ModelError(f"{mpath}: a grammar bundle holds exactly one file, head.onnx")
-        fp = d / "head.onnx"
-        if not fp.is_file():
-            raise ModelError(f"grammar bundle {d}: file head.onnx listed in the manifest is missing")
-        if "size" in manifest.files["head.onnx"] and fp.stat().st_size != int(manifest.files["head.onnx"]["size"]):
-            raise ModelError(f"grammar bundle {d}: head.onnx has the wrong size: refusing to load")
-        head = load_model(fp, threads=threads, sha256=manifest.files["head.onnx"]["sha256"], warm_up=False)
+        if list(manifest.files) != [HEAD]:
+            raise ModelError(f"{mpath}: a grammar bundle holds exactly one file, {HEAD}")
+        check_files(d, manifest.files, what="grammar bundle")
+        fp = d / HEAD
+        head = load_model(fp, threads=threads, sha256=manifest.files[HEAD]["sha256"], warm_up=False)
         if head.output_names != list(manifest.outputs):
             raise ModelError(f"{fp}: outputs {head.output_names} do not match the manifest {list(manifest.outputs)}")
         outs = head(np.zeros((1, 8, EMBED_DIM), dtype=np.float32))
@@ -170,6 +131,21 @@ class GrammarRecognizer(CommandRecognizer):
         log.info("loaded grammar bundle %s v%d (%d intents, %d slots)", manifest.name, manifest.version,
                  len(manifest.labels) - 1, len(manifest.slots))
         return cls(manifest, head, fe, d)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.manifest.labels
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def version(self) -> int:
+        return self.manifest.version
+
+    def prepare(self, pcm: np.ndarray) -> np.ndarray:
+        return centre(pcm, self.canvas)
 
     def recognize(self, pcm: np.ndarray, t_start: float = 0.0, t_end: float = 0.0,
                   snr_db: float = 30.0) -> GrammarScores:

@@ -44,11 +44,11 @@ def cache_dir() -> Path:
 
 def speaker() -> Any:
     import agent.audio.wav
-    import models.speech.synth
-    from models.speech.synth import synthesize
+    import models.speech.data.synth
+    from models.speech.data.synth import synthesize
 
     # synthesized clips depend on the synthesis and resampling code: a change there invalidates them
-    code = hashlib.sha1(b"".join(Path(m.__file__).read_bytes() for m in (models.speech.synth, agent.audio.wav)
+    code = hashlib.sha1(b"".join(Path(m.__file__).read_bytes() for m in (models.speech.data.synth, agent.audio.wav)
                                  if m.__file__)).hexdigest()[:8]
     clips = cache_dir() / f"clips_{code}"
     clips.mkdir(exist_ok=True)
@@ -78,7 +78,8 @@ def recognizer_id(name: str) -> str:
     (a retrained bundle invalidates cached scenario scores and the fitted fusion)."""
     if name == STANDIN:
         return f"standin:{_file_id(audio.STANDIN_HEAD)}"
-    from agent.speech.recognizer import MANIFEST, resolve_bundle
+    from agent.speech.bundle import MANIFEST
+    from agent.speech.load import resolve_bundle
 
     return f"{name}:{_file_id(resolve_bundle(name) / MANIFEST)}"
 
@@ -104,9 +105,9 @@ def load_heads(refit: bool, recognizer_name: str | None,
     ghead: vision.StandinGestures | vision.RealGestures = (
         vision.RealGestures() if real_gestures else vision.StandinGestures(Softmax.load(vision.STANDIN_HEAD)))
     if recognizer_name and recognizer_name != STANDIN:
-        from agent.speech.recognizer import CommandRecognizer
+        from agent.speech.load import load_bundle
 
-        return CommandRecognizer.load(recognizer_name), ghead
+        return load_bundle(recognizer_name), ghead
     fe = SpeechFrontend()
     if refit or not audio.STANDIN_HEAD.is_file():
         log.info("fitting the stand-in speech head on synthesized speech (%s)", HEAD_VOICES)

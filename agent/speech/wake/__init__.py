@@ -1,0 +1,1 @@
+"""Wake phrases: the detector (head on speech embeddings), its Whisper check, and the pipeline gate."""
