@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.audio.wav import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, read_wav_16k, read_wav_float
+from agent.audio.wav import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, read_wav_16k, read_wav_float, write_wav
 from agent.cli import main
-from agent.errors import AudioFormatError
+from agent.errors import AudioFormatError, CommandSetError
 
 
 def _riff(fmt_tag: int, channels: int, rate: int, bits: int, data: bytes, *, fmt_size: int | None = None,
@@ -301,3 +301,26 @@ def test_check_config_cli_prints_one_line_and_exits_1(tmp_path: Path, capsys: py
     p.write_text("a: " + "[" * 50000 + "]" * 50000 + "\n")
     assert main(["check-config", str(p)]) == 1
     assert capsys.readouterr().err == f"{p}:1: YAML nested deeper than 64 levels: flatten it\n"
+
+
+@pytest.mark.parametrize("text, why", [
+    ("name: x\nintents:\n  on: [turn on]\n  on: [switch on]\n", "duplicate key 'on'"),
+    ("name: x\nintents:\n  on: " + "[" * 5000 + "]" * 5000 + "\n", "nested deeper"),
+    ("name: x\nintents:\n  on: [turn on]\nslots:\n  n: [" + "1" * 5000 + "]\n", "digits"),
+])
+def test_hostile_command_sets_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str,
+                                                   why: str) -> None:
+    """Command-set YAML (flat, grammar or Rhino) goes through the same bounded loader as the config."""
+    from agent.speech.sets.commands import load_command_set
+    from agent.speech.sets.grammar_set import load_grammar_set
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    for load in (load_command_set, load_grammar_set):
+        with pytest.raises(CommandSetError, match=why):
+            load(bad)
+    wav = tmp_path / "a.wav"
+    write_wav(wav, np.zeros(8000, np.int16))
+    assert main(["recognize", "--commands", str(bad), str(wav)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and why in err and "Traceback" not in err, err

@@ -8,6 +8,9 @@ from typing import Any
 
 import yaml
 
+from ...config.loader import safe_yaml_compose
+from ...errors import CommandSetError
+
 UNKNOWN = "unknown"
 SETS_DIR = Path(__file__).parent
 TEMPLATE_CHARS = set("[](){}$|")
@@ -37,8 +40,8 @@ def is_grammar_file(text: str) -> bool:
     """Whether a command-set YAML text uses slots, template syntax or the Rhino ``context:`` layout (it needs the
     grammar loader)."""
     try:
-        root = yaml.compose(text, Loader=yaml.BaseLoader)
-    except yaml.YAMLError:
+        root = safe_yaml_compose(text, "<command set>", CommandSetError)
+    except CommandSetError:
         return False
     if yaml_get(root, "context") is not None or yaml_get(root, "slots") is not None:
         return True

@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from ...config.loader import safe_yaml_load
 from ...errors import CommandSetError
 from .base import UNKNOWN, builtin_sets, is_grammar_file, resolve_set_path
 
@@ -73,11 +74,7 @@ def load_command_set(name_or_file: str | Path) -> CommandSet:
     if not path.is_file():
         raise CommandSetError(f"command set {name_or_file!r} not found (built-in: {', '.join(builtin_sets())})")
     text = path.read_text(encoding="utf-8")
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise CommandSetError(f"{path}: invalid YAML: {exc}") from exc
+    data, root = safe_yaml_load(text, str(path), CommandSetError)  # bounded: size, depth, nodes, duplicates
     if not isinstance(data, dict):
         raise CommandSetError(f"{path}: a command set must be a mapping with 'name' and 'intents'")
     if is_grammar_file(text):

@@ -40,6 +40,7 @@ from typing import Any
 
 import yaml
 
+from ...config.loader import safe_yaml_compose
 from ...errors import CommandSetError
 from . import grammar as g
 from .base import TEMPLATE_CHARS, UNKNOWN, builtin_sets, resolve_set_path, yaml_get
@@ -356,9 +357,10 @@ def load_grammar_set(name_or_file: str | Path) -> GrammarSet:
         raise CommandSetError(f"command set {name_or_file!r} not found (built-in: {', '.join(builtin_sets())})")
     raw = path.read_bytes()
     try:
-        root = yaml.compose(raw.decode("utf-8"), Loader=yaml.BaseLoader)
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise CommandSetError(f"{path}: invalid YAML: {exc}") from exc
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CommandSetError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    root = safe_yaml_compose(text, str(path), CommandSetError)  # bounded: size, depth, nodes, duplicates
     if not isinstance(root, yaml.MappingNode):
         raise CommandSetError(f"{path}: a command set must be a mapping with 'intents' (or a Rhino 'context')")
     sha = hashlib.sha256(raw).hexdigest()
