@@ -13,10 +13,10 @@ MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
 
 # modules every room may import
-BASE = {"errors", "types", "paths", "strictjson", "agent"}
+BASE = {"errors", "types", "paths", "strictjson", "ratelog", "agent"}
 # room -> the rooms it may import (besides BASE and itself); the table in agent/README.md
 ALLOWED: dict[str, set[str]] = {
-    "errors": set(), "types": set(), "paths": set(), "strictjson": set(),
+    "errors": set(), "types": set(), "paths": set(), "strictjson": set(), "ratelog": set(),
     "config": set(),
     "runtime": set(),
     "audio": {"config", "runtime"},

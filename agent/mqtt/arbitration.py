@@ -31,6 +31,7 @@ from typing import Any
 from .. import strictjson
 from ..errors import PayloadError
 from ..intents.publisher import Message
+from ..ratelog import RateLimitedLog, short
 from ..types import Intent
 from .client import MqttClient
 
@@ -130,6 +131,7 @@ class Arbiter:
         self.match_s = match_s
         self.keep_s = keep_s
         self.counts = {"proposed": 0, "won": 0, "lost": 0, "stale": 0, "invalid": 0}
+        self._ratelog = RateLimitedLog(log)
         self._seen: list[tuple[float, Candidate]] = []  # (received at, candidate) from other agents
         self._pending: list[tuple[float, Intent, Candidate]] = []  # (decide at, intent, own candidate)
         self._cond = threading.Condition()
@@ -172,9 +174,8 @@ class Arbiter:
                 raise PayloadError("arbitration candidate: its site is not its topic's")
         except (ValueError, PayloadError) as exc:
             self.counts["invalid"] += 1
-            if self.counts["invalid"] in (1, 10, 100, 1000) or self.counts["invalid"] % 10000 == 0:
-                log.warning("ignored arbitration candidate on %s: %s (%d so far)", topic[:120], exc,
-                            self.counts["invalid"])
+            self._ratelog.log(type(exc).__name__, logging.WARNING, "ignored arbitration candidate on %s: %s",
+                              short(topic), short(str(exc), 200))
             return
         if cand.site == self.site_id:
             return

@@ -29,6 +29,7 @@ from typing import Any
 
 from .. import strictjson
 from ..errors import PayloadError
+from ..ratelog import RateLimitedLog, short
 from .connection import message_expiry
 from .dedup import SeenIds
 
@@ -118,6 +119,7 @@ class CommandRouter:
         self.handlers = dict(handlers)
         self.seen = seen or SeenIds(horizon_s=MAX_TTL_S + MAX_FUTURE_S)
         self.clock = clock
+        self._ratelog = RateLimitedLog(log)  # anyone on the broker can send these: never one line each
         self.counts = {k: 0 for k in ("accepted", "executed", "retained", "invalid", "stale", "duplicate",
                                       "unhandled", "overflow", "failed")}
         self._queue: queue.Queue[tuple[Command, float] | None] = queue.Queue(maxsize=queue_size)
@@ -142,7 +144,8 @@ class CommandRouter:
 
     def _drop(self, key: str, message: str, *args: Any) -> str:
         self.counts[key] += 1
-        log.warning("command dropped (%s): " + message, key, *args)
+        self._ratelog.log(key, logging.WARNING, "command dropped (%s): " + message, key,
+                          *(short(a) if isinstance(a, str) else a for a in args))
         return key
 
     def handle(self, topic: str, payload: bytes, retained: bool, props: Any = None) -> str:

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from ..errors import AgentError
 from ..intents.publisher import Message
 from ..privacy import PrivacyController, PrivacyState
+from ..ratelog import RateLimitedLog, short
 from ..types import GestureEvent, Intent
 from . import discovery as d
 from .client import MqttClient
@@ -32,6 +33,8 @@ from .commands import Command, CommandRouter
 
 log = logging.getLogger(__name__)
 
+
+STATUS_DEBOUNCE_S = 2.0  # HA's 'online' re-announces discovery at most this often
 
 class UpdateSource(Protocol):
     """What the bridge needs from :class:`agent.ota.manager.UpdateManager`."""
@@ -70,6 +73,12 @@ class HomeAssistantBridge:
         self._install_lock = threading.Lock()
         self._install_thread: threading.Thread | None = None
         self.announcements = 0
+        self._last_refusal = ""
+        self._ratelog = RateLimitedLog(log)
+        self._last_status_announce = -STATUS_DEBOUNCE_S
+        self._announce_lock = threading.Lock()
+        self._next_announcement: bytes | None = None
+        self._announce_thread: threading.Thread | None = None
 
     # lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -83,6 +92,8 @@ class HomeAssistantBridge:
             self.announce()
 
     def stop(self) -> None:
+        if self._announce_thread is not None:
+            self._announce_thread.join(5.0)
         if self.announce in self.client.on_connected:
             self.client.on_connected.remove(self.announce)
         self.commands.stop()
@@ -148,37 +159,61 @@ class HomeAssistantBridge:
 
     # incoming --------------------------------------------------------------------------------------------
     def _on_ha_status(self, topic: str, payload: bytes, retained: bool, props: Any) -> None:
-        if payload.strip() == b"online":
+        now = time.monotonic()
+        if payload.strip() == b"online" and now - self._last_status_announce >= STATUS_DEBOUNCE_S:
+            self._last_status_announce = now  # a flood of "online" must not make us re-announce each time
             log.info("Home Assistant is online: re-announcing discovery")
             self.announce()
 
     def _on_announcement(self, topic: str, payload: bytes, retained: bool, props: Any) -> None:
-        """Retained is fine here: an announcement is state (what is available), not a command."""
+        """Retained is fine here: an announcement is state (what is available), not a command. Only the latest
+        one matters: a flood is handled by one worker that always takes the newest."""
         if not payload:  # the release server cleared its retained announcement
             return
-        self._run_ota(self._announce, payload)
+        with self._announce_lock:
+            self._next_announcement = payload
+            busy = self._announce_thread is not None and self._announce_thread.is_alive()
+            if not busy:
+                self._announce_thread = threading.Thread(target=self._announcements, name="ota-announce",
+                                                         daemon=True)
+                self._announce_thread.start()
+
+    def _announcements(self) -> None:
+        while True:
+            with self._announce_lock:
+                payload, self._next_announcement = self._next_announcement, None
+                if payload is None:
+                    return
+            self._announce(payload)
 
     def _announce(self, payload: bytes) -> None:
         assert self.ota is not None
         try:
             self.ota.handle_announcement(payload)
         except AgentError as exc:  # PayloadError / BundleError: refused, reported, nothing installed
-            log.warning("update announcement refused: %s", exc)
-            failed = {"state": "failed", "message": str(exc)}
-            self.on_ota_event(SimpleNamespace(to_payload=lambda: failed))
+            message = short(str(exc), 300)
+            if message != self._last_refusal:  # a flood of the same bad announcement is reported once
+                self._last_refusal = message
+                self._ratelog.log("announcement", logging.WARNING, "update announcement refused: %s", message)
+                failed = {"state": "failed", "message": message}
+                self.on_ota_event(SimpleNamespace(to_payload=lambda: failed))
             return
         self.publish_update_state()
 
     def _on_command(self, topic: str, payload: bytes, retained: bool, props: Any) -> None:
         if topic.endswith("/" + d.T_UPDATE_CMD):  # HA's update entity sends a constant payload
             if retained or payload != d.UPDATE_INSTALL_PAYLOAD.encode():
-                log.warning("ignored %s message on %s", "retained" if retained else "unexpected", topic)
+                self._ratelog.log("install payload", logging.WARNING, "ignored %s message on %s",
+                                  "retained" if retained else "unexpected", short(topic))
                 return
             self._start_install()
             return
         self.commands.handle(topic, payload, retained, props)
 
     def _start_install(self) -> None:
+        if self._install_thread is not None and self._install_thread.is_alive():
+            self._ratelog.log("install busy", logging.WARNING, "an update install is already running")
+            return
         self._run_ota(lambda _: self._install(), b"")
 
     def _run_ota(self, job: Callable[[bytes], None], payload: bytes) -> None:
@@ -194,7 +229,9 @@ class HomeAssistantBridge:
         try:
             assert self.ota is not None
             self.ota.install_latest()
-        except Exception:  # install errors (BundleError, network) are reported on the update entity
+        except AgentError as exc:  # nothing announced, a bad bundle, the network: reported on the update entity
+            self._ratelog.log("install failed", logging.ERROR, "update install failed: %s", short(str(exc), 300))
+        except Exception:  # a bug: with its traceback
             log.exception("update install failed")
         finally:
             self._install_lock.release()
