@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..types import Intent
+from .hermes import hermes_payload
 from .topics import hermes_topic, intent_topic
 
 log = logging.getLogger(__name__)
@@ -53,8 +54,8 @@ class MemoryPublisher:
 
 class IntentPublisher:
     """The one way an intent goes out, whichever path decided it (voice, gesture, fusion, arbitration): its site
-    topic ``<prefix>/<site>/intent/<name>`` and, with ``hermes``, ``hermes/intent/<name>``, QoS 1, never
-    retained, dropped once its TTL has passed. ``listeners`` see every intent published."""
+    topic ``<prefix>/<site>/intent/<name>`` and, with ``hermes``, ``hermes/intent/<name>`` (a Hermes NluIntent),
+    QoS 1, never retained, dropped once its TTL has passed. ``listeners`` see every intent published."""
 
     def __init__(self, publisher: Publisher, prefix: str = "homeagent", *, hermes: bool = True) -> None:
         self.publisher = publisher
@@ -68,8 +69,8 @@ class IntentPublisher:
         self.publisher.publish(Message(intent_topic(self.prefix, intent.site_id, intent.name), payload, qos=1,
                                        retain=False, expires_at=expires))
         if self.hermes:
-            self.publisher.publish(Message(hermes_topic(intent.name), payload, qos=1, retain=False,
-                                           expires_at=expires))
+            self.publisher.publish(Message(hermes_topic(intent.name), json.dumps(hermes_payload(intent)).encode(),
+                                           qos=1, retain=False, expires_at=expires))
         log.debug("intent %s (%.2f) %s published", intent.name, intent.confidence, intent.slots or "")
         for cb in self.listeners:
             cb(intent)
