@@ -202,6 +202,12 @@ class MqttConfig(Strict):
         description="File holding the per-home secret (at least 16 bytes, the same on every agent, e.g. from "
                     "'openssl rand -hex 32') that authenticates arbitration candidates: a candidate steers "
                     "other agents. Relative names are looked up in $CREDENTIALS_DIRECTORY.")
+    intent_acks: bool = Field(
+        False, title="Intents acknowledged",
+        description="An intent executor acknowledges each intent on <prefix>/<site>/intent_ack (the automation "
+                    "bridge, broker user homeagent-executor): the agent then resends each intent until it is "
+                    "acknowledged or stale, the end-to-end path 'homeagent bench mqtt' measures (no loss when "
+                    "the broker dies after its PUBACK). Leave off without an executor: no ack would come.")
     intent_ttl_s: float = Field(5.0, gt=0, le=300, title="Intent TTL (s)",
                                 description="An intent not delivered within this time is dropped, not sent.")
     outbox_size: int = Field(100, ge=1, le=100000, title="Outbox size",

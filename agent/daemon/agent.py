@@ -31,6 +31,7 @@ from ..intents.publisher import IntentPublisher
 from ..mqtt.arbitration import Arbiter
 from ..mqtt.client import MqttClient
 from ..mqtt.ha import HomeAssistantBridge
+from ..mqtt.reliable import ReliablePublisher
 from ..privacy import PrivacyController, PrivacyStore
 from ..runtime.hotswap import HotSwap
 from ..sources.base import Source
@@ -119,7 +120,11 @@ class Agent:
             engine = FusionEngine(cfg.fusion, site_id=cfg.site_id, wall_offset=time.time() - time.monotonic())
             self.fusion = FusionRunner(engine)
             self.fusion.report_to(self.mqtt, cfg.mqtt.topic_prefix, cfg.site_id)  # abstain/confirm reports
-        self.intents = IntentPublisher(self.mqtt, cfg.mqtt.topic_prefix, hermes=cfg.mqtt.hermes)
+        self.reliable: ReliablePublisher | None = None
+        if cfg.mqtt.intent_acks:  # resent until the executor acknowledges it, or stale
+            self.reliable = ReliablePublisher(self.mqtt, cfg.mqtt.topic_prefix, cfg.site_id)
+        self.intents = IntentPublisher(self.mqtt, cfg.mqtt.topic_prefix, hermes=cfg.mqtt.hermes,
+                                       send=self.reliable.send if self.reliable is not None else None)
         self.pipeline = Pipeline.from_config(cfg, audio or build_audio_source(cfg), self.models, self.intents,
                                              fusion=self.fusion)
         self.privacy = PrivacyController(PrivacyStore(cfg.state_dir), camera=video_source,
@@ -210,6 +215,8 @@ class Agent:
         if self.bridge is not None:
             self.bridge.start()
         self.mqtt.start()
+        if self.reliable is not None:
+            self.reliable.start()
         if self.arbiter is not None:
             self.arbiter.start()
         if self.fusion is not None:
@@ -257,6 +264,8 @@ class Agent:
             self.fusion.stop()
         if self.arbiter is not None:
             self.arbiter.stop()
+        if self.reliable is not None:
+            self.reliable.stop()
         if self.bridge is not None:
             self.bridge.stop()
         self.mqtt.stop(timeout=0.5)

@@ -57,17 +57,22 @@ class IntentPublisher:
     topic ``<prefix>/<site>/intent/<name>`` and, with ``hermes``, ``hermes/intent/<name>`` (a Hermes NluIntent),
     QoS 1, never retained, dropped once its TTL has passed. ``listeners`` see every intent published."""
 
-    def __init__(self, publisher: Publisher, prefix: str = "homeagent", *, hermes: bool = True) -> None:
+    def __init__(self, publisher: Publisher, prefix: str = "homeagent", *, hermes: bool = True,
+                 send: Callable[[Intent], object] | None = None) -> None:
         self.publisher = publisher
         self.prefix = prefix
         self.hermes = hermes
+        self.send = send  # the site topic through an acknowledged path (mqtt.intent_acks), when given
         self.listeners: list[Callable[[Intent], None]] = []
 
     def publish(self, intent: Intent) -> None:
-        payload = json.dumps(intent.to_payload()).encode()
         expires = intent.expires_at_wall()
-        self.publisher.publish(Message(intent_topic(self.prefix, intent.site_id, intent.name), payload, qos=1,
-                                       retain=False, expires_at=expires))
+        if self.send is not None:
+            self.send(intent)
+        else:
+            payload = json.dumps(intent.to_payload()).encode()
+            self.publisher.publish(Message(intent_topic(self.prefix, intent.site_id, intent.name), payload, qos=1,
+                                           retain=False, expires_at=expires))
         if self.hermes:
             self.publisher.publish(Message(hermes_topic(intent.name), json.dumps(hermes_payload(intent)).encode(),
                                            qos=1, retain=False, expires_at=expires))
