@@ -30,9 +30,13 @@ STR, BOOL, INT, LIST = "str", "bool", "int", "list[str]"
 DEVICE = {"ids": (LIST, STR), "cns": ("list",), "name": (STR,), "mf": (STR,), "mdl": (STR,), "mdl_id": (STR,),
           "sw": (STR,), "hw": (STR,), "sn": (STR,), "sa": (STR,), "cu": (STR,), "via_device": (STR,)}
 ORIGIN = {"name": (STR,), "sw": (STR,), "url": (STR,)}
-SHARED = {"~": (STR,), "avty_t": (STR,), "pl_avail": (STR,), "pl_not_avail": (STR,), "avty_mode": (STR,),
-          "qos": (INT,), "stat_t": (STR,), "cmd_t": (STR,), "enc": (STR,)}
-COMMON = {"p": (STR,), "unique_id": (STR,), "uniq_id": (STR,), "name": (STR,), "ic": (STR,), "obj_id": (STR,),
+# What real Home Assistant 2026.2.3 accepts at the device level, as its rejections showed (issue 19): "~" there is
+# "extra keys not allowed @ data['~']" (HA expands ~ only inside a component) and a device-level "qos" is
+# silently ignored, so both belong to each component. (A conformance test against HA core itself is still to come.)
+SHARED = {"avty_t": (STR,), "pl_avail": (STR,), "pl_not_avail": (STR,), "avty_mode": (STR,), "stat_t": (STR,),
+          "cmd_t": (STR,), "enc": (STR,)}
+COMMON = {"p": (STR,), "~": (STR,), "unique_id": (STR,), "uniq_id": (STR,), "name": (STR,), "ic": (STR,),
+          "obj_id": (STR,),
           "ent_cat": (STR,), "en": (BOOL,), "avty_t": (STR,), "json_attr_t": (STR,), "json_attr_tpl": (STR,),
           "qos": (INT,), "val_tpl": (STR,), "ent_pic": (STR,)}
 PLATFORMS: dict[str, dict[str, Any]] = {
@@ -47,6 +51,8 @@ PLATFORMS: dict[str, dict[str, Any]] = {
     "switch": {"keys": {"cmd_t": (STR,), "stat_t": (STR,), "pl_on": (STR,), "pl_off": (STR,), "stat_on": (STR,),
                         "stat_off": (STR,), "cmd_tpl": (STR,), "ret": (BOOL,), "opt": (BOOL,), "dev_cla": (STR,)},
                "required": {"cmd_t"}, "dev_cla": {"outlet", "switch"}, "ent_cat": {"config", "diagnostic"}},
+    "device_automation": {"keys": {"atype": (STR,), "t": (STR,), "type": (STR,), "stype": (STR,), "pl": (STR,)},
+                          "required": {"atype", "t", "type", "stype"}, "no_unique_id": True},
     "update": {"keys": {"stat_t": (STR,), "cmd_t": (STR,), "pl_inst": (STR,), "l_ver_t": (STR,),
                         "l_ver_tpl": (STR,), "dev_cla": (STR,), "title": (STR,), "rel_u": (STR,), "rel_s": (STR,),
                         "ret": (BOOL,)},
@@ -95,17 +101,17 @@ def validate_device_discovery(p: dict[str, Any]) -> list[str]:
         errs.append("cmps must be a non-empty object")
         return errs
     uids = set()
-    tilde = "~" in p
     for oid, c in cmps.items():
+        tilde = "~" in c
         plat = PLATFORMS.get(c.get("p", ""))
         if plat is None:
             errs.append(f"cmps.{oid}: unknown platform {c.get('p')!r}")
             continue
         check(f"cmps.{oid}", c, {**COMMON, **plat["keys"]})
         uid = c.get("unique_id", c.get("uniq_id"))
-        if not uid:
+        if not uid and not plat.get("no_unique_id"):
             errs.append(f"cmps.{oid}: unique_id is required with device discovery")
-        uids.add(uid)
+        uids.add(uid or oid)
         missing = plat["required"] - c.keys() - {k for k in plat["required"] if k in p}
         if missing:
             errs.append(f"cmps.{oid}: missing {sorted(missing)}")
@@ -113,7 +119,7 @@ def validate_device_discovery(p: dict[str, Any]) -> list[str]:
             if enum in c and enum in plat and c[enum] not in plat[enum]:
                 errs.append(f"cmps.{oid}.{enum}: {c[enum]!r} not allowed for {c['p']}")
         for k, v in c.items():
-            if k.endswith("_t") and isinstance(v, str):
+            if (k.endswith("_t") or k == "t") and isinstance(v, str):
                 if "+" in v or "#" in v:
                     errs.append(f"cmps.{oid}.{k}: wildcard in topic")
                 if "~" in v and not tilde:
@@ -131,10 +137,14 @@ def _payload() -> dict[str, Any]:
 def test_discovery_payload_matches_documented_schema() -> None:
     p = _payload()
     assert validate_device_discovery(p) == []
-    platforms = sorted(c["p"] for c in p["cmps"].values())
+    platforms = sorted(c["p"] for c in p["cmps"].values() if c["p"] != "device_automation")
     assert platforms == ["event", "event", "sensor", "sensor", "sensor", "switch", "switch", "update"]
-    assert p["avty_t"] == "~/availability" and p["~"] == "homeagent/kitchen"
+    assert p["avty_t"] == "homeagent/kitchen/availability" and "~" not in p and "qos" not in p
+    assert all(c["~"] == "homeagent/kitchen" and c["qos"] == 1 for c in p["cmps"].values())
     assert p["cmps"]["intent"]["event_types"] == ["lights_off", "lights_on"]
+    triggers = {(c["type"], c["stype"]) for c in p["cmps"].values() if c["p"] == "device_automation"}
+    assert triggers == {("intent", "lights_on"), ("intent", "lights_off"), ("gesture", "swipe_left"),
+                        ("gesture", "thumbs_up")}
     assert d.discovery_topic("kitchen") == "homeassistant/device/homeagent_kitchen/config"
     assert json.loads(d.encode(p)) == p
 
@@ -285,3 +295,20 @@ def test_bridge_takes_retained_announcement_and_reports_bad_ones(broker: LocalBr
         bridge.stop()
         agent.stop()
         ha.stop()
+
+
+def test_event_entities_list_every_intent_and_gesture_the_agent_publishes() -> None:
+    """HA refused 'Invalid event type music_play' for fused and gesture intents, and the pointing intents and
+    swipes were missing: the event types now cover whatever the agent can publish."""
+    from types import SimpleNamespace
+
+    from agent.config.schema import AgentConfig
+    from agent.daemon.agent import event_types
+
+    cfg = AgentConfig()
+    intents, gestures = event_types(cfg, SimpleNamespace(labels=("lights_on", "unknown")))  # type: ignore[arg-type]
+    assert {"lights_on", "music_play", "music_stop", "next", "previous", "device_on", "device_off",
+            "device_dim"} <= set(intents) and "unknown" not in intents
+    assert set(cfg.fusion.gesture_intents.values()) | {d.intent for d in cfg.fusion.deictic.values()} <= set(intents)
+    assert {"open_palm", "thumbs_up", "swipe_left", "swipe_right", "swipe_up", "swipe_down", "wave"} <= set(gestures)
+    assert "none" not in gestures

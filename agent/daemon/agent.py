@@ -21,12 +21,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from .. import strictjson
 from ..config.loader import read_secret
 from ..config.schema import AgentConfig, MicSource, ReplayVideoSource, WavSource
 from ..config.schema import CameraSource as CameraCfg
 from ..errors import ConfigError
 from ..fusion import FusionEngine
-from ..intents.actions import ActionExecutor, ActionMap
+from ..intents.actions import ActionExecutor, ActionMap, DeviceStates
 from ..intents.publisher import IntentPublisher
 from ..mqtt.arbitration import Arbiter
 from ..mqtt.client import MqttClient
@@ -46,6 +47,8 @@ from .systemd import Notifier, Watchdog, watchdog_interval
 from .video_path import VideoPath
 
 log = logging.getLogger(__name__)
+
+MAX_DEVICE_STATE_BYTES = 64 * 1024
 
 
 def build_audio_source(cfg: AgentConfig) -> Source[AudioFrame]:
@@ -84,6 +87,20 @@ def build_video_path(cfg: AgentConfig, source: Source[VideoFrame]) -> VideoPath:
     return path
 
 
+def event_types(cfg: AgentConfig, recognizer: Recognizer) -> tuple[list[str], list[str]]:
+    """Every intent the agent can publish (the recognizer's, those a gesture means on its own, the pointing
+    ones, the wake and confirm words) and every gesture it can report: Home Assistant's event entities refuse
+    any other event type."""
+    from ..vision import LABELS
+    from ..vision.dynamic import MOTIONS
+
+    f = cfg.fusion
+    intents = [lab for lab in getattr(recognizer, "labels", ()) if lab != "unknown"]
+    intents += list(f.gesture_intents.values()) + [d.intent for d in f.deictic.values()]
+    gestures = [g for g in LABELS if g != "none"] + list(MOTIONS)
+    return sorted(set(intents)), sorted(set(gestures))
+
+
 def describe_sources(cfg: AgentConfig) -> str:
     """One line naming what the daemon listens to, sees, talks to and understands (logged at start)."""
     a, v, m = cfg.audio, cfg.video, cfg.mqtt
@@ -112,7 +129,12 @@ class Agent:
         self.cfg = cfg
         self.mqtt = mqtt or MqttClient(cfg.mqtt, cfg.site_id)
         self.models: HotSwap[Recognizer] = HotSwap(recognizer or build_recognizer(cfg), label=cfg.speech.commands)
-        self.actions = ActionExecutor(ActionMap.load(cfg.actions), self.mqtt)
+        action_map = ActionMap.load(cfg.actions)
+        self.device_states = DeviceStates()
+        self.actions = ActionExecutor(action_map, self.mqtt, states=self.device_states)
+        for base in sorted({r.zigbee2mqtt.base_topic for r in action_map.cfg.actions
+                            if r.zigbee2mqtt is not None and r.zigbee2mqtt.step is not None}):
+            self.mqtt.subscribe(f"{base}/+", self._on_device_state)  # the states stepped actions start from
         video_source = video if video is not None else build_video_source(cfg)
         self.video = build_video_path(cfg, video_source) if video_source is not None else None
         self.fusion: FusionRunner | None = None
@@ -133,11 +155,9 @@ class Agent:
         self.ota = self._build_ota()
         self.bridge: HomeAssistantBridge | None = None
         if cfg.home_assistant.discovery:
-            from ..vision import LABELS
-
-            labels = [lab for lab in getattr(self.models.get(), "labels", ()) if lab != "unknown"]
-            self.bridge = HomeAssistantBridge(self.mqtt, cfg.mqtt.topic_prefix, cfg.site_id, intents=labels,
-                                              gestures=list(LABELS), privacy=self.privacy, ota=self.ota,
+            intents, gestures = event_types(cfg, self.models.get())
+            self.bridge = HomeAssistantBridge(self.mqtt, cfg.mqtt.topic_prefix, cfg.site_id, intents=intents,
+                                              gestures=gestures, privacy=self.privacy, ota=self.ota,
                                               reload=self.reload)
             if self.ota is not None:
                 self.ota.listener = self.bridge.on_ota_event
@@ -242,6 +262,17 @@ class Agent:
         if self.fusion is not None:
             beats.update(self.fusion.heartbeats)
         return beats
+
+    def _on_device_state(self, topic: str, payload: bytes, retained: bool, props: Any) -> None:
+        """A zigbee2mqtt device's reported state (JSON object); anything else is ignored."""
+        if len(payload) > MAX_DEVICE_STATE_BYTES:
+            return
+        try:
+            state = strictjson.loads(payload)
+        except ValueError:
+            return
+        if isinstance(state, dict):
+            self.device_states.update(topic.rsplit("/", 1)[-1], state)
 
     def _healthy(self, stale_s: float = 10.0) -> bool:
         """Every stage's loop made progress within ``stale_s`` (what the systemd watchdog checks too)."""

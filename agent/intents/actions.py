@@ -4,6 +4,9 @@ A YAML file (``actions.yaml`` beside this module is the default/example) holds a
 that matches an intent (its name, and each ``when`` slot value) yields one message, from one of:
 
 - ``zigbee2mqtt: {device: "{device}", payload: {state: "ON"}}`` -> ``zigbee2mqtt/<device>/set`` with JSON;
+- ``zigbee2mqtt: {device: ..., step: {attribute: occupied_heating_setpoint, by: 1, min: 5, max: 30}}``: the
+  absolute value from the device's last reported state (``zigbee2mqtt/<device>``, :class:`DeviceStates`) plus
+  ``by``, clamped: zigbee2mqtt's converters take absolute setpoints (no ``*_step`` key exists for them);
 - ``homeassistant: {component: light, object_id: "{device}", payload: "ON"}`` ->
   ``homeassistant/<component>/<object_id>/set`` (the command topic of an MQTT-discovered entity);
 - ``topic: "any/{site_id}/topic"`` + ``payload:`` (a string template or a JSON object of templates).
@@ -41,10 +44,42 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Step(_Strict):
+    attribute: str = Field(..., min_length=1, title="Attribute",
+                           description="State key to change, e.g. occupied_heating_setpoint.")
+    by: float = Field(..., title="By", description="Added to the device's last reported value.")
+    min: float | None = Field(None, title="Minimum", description="Lowest value sent.")
+    max: float | None = Field(None, title="Maximum", description="Highest value sent.")
+
+
 class Zigbee2Mqtt(_Strict):
     device: str = Field(..., min_length=1, title="Device", description="zigbee2mqtt friendly name (template).")
-    payload: dict[str, Any] = Field(..., title="Payload", description="JSON object sent to <base>/<device>/set.")
+    payload: dict[str, Any] | None = Field(None, title="Payload",
+                                           description="JSON object sent to <base>/<device>/set.")
+    step: Step | None = Field(None, title="Step", description="Send the last reported value plus a step instead.")
     base_topic: str = Field("zigbee2mqtt", title="Base topic", description="zigbee2mqtt base_topic.")
+
+    @model_validator(mode="after")
+    def _payload_or_step(self) -> Zigbee2Mqtt:
+        if (self.payload is None) == (self.step is None):
+            raise ValueError("give exactly one of payload or step")
+        return self
+
+
+class DeviceStates:
+    """The last state each zigbee2mqtt device reported (``zigbee2mqtt/<device>``, fed by the daemon's MQTT
+    subscription), for actions that step a value. Bounded: at most ``max_devices`` devices."""
+
+    def __init__(self, max_devices: int = 512) -> None:
+        self.max_devices = max_devices
+        self._states: dict[str, dict[str, Any]] = {}
+
+    def update(self, device: str, state: dict[str, Any]) -> None:
+        if device in self._states or len(self._states) < self.max_devices:
+            self._states[device] = state
+
+    def get(self, device: str) -> dict[str, Any] | None:
+        return self._states.get(device)
 
 
 class HomeAssistant(_Strict):
@@ -122,8 +157,9 @@ class ActionMap:
             raise ConfigError(f"{p}: cannot read the action map ({exc})") from exc
         return cls.from_yaml(text, str(p))
 
-    def messages(self, intent: Intent) -> list[Message]:
-        """Messages for every rule matching ``intent``; a rule whose template lacks a slot is skipped."""
+    def messages(self, intent: Intent, states: DeviceStates | None = None) -> list[Message]:
+        """Messages for every rule matching ``intent``; a rule whose template lacks a slot, or that steps a value
+        no state is known for yet, is skipped (and says why)."""
         values = {**intent.slots, "intent": intent.name, "site_id": intent.site_id,
                   "confidence": f"{intent.confidence:.3f}"}
         out: list[Message] = []
@@ -131,17 +167,18 @@ class ActionMap:
             if rule.intent != intent.name or any(intent.slots.get(k) != v for k, v in rule.when.items()):
                 continue
             try:
-                out.append(self._message(rule, values, intent.expires_at_wall()))
+                out.append(self._message(rule, values, intent.expires_at_wall(), states))
             except PayloadError as exc:
                 log.warning("intent %s: rule skipped: %s", intent.name, exc)
         return out
 
     @staticmethod
-    def _message(rule: ActionRule, values: dict[str, str], expires: float) -> Message:
+    def _message(rule: ActionRule, values: dict[str, str], expires: float, states: DeviceStates | None) -> Message:
         if rule.zigbee2mqtt is not None:
             z = rule.zigbee2mqtt
-            topic = f"{z.base_topic}/{_render(z.device, values)}/set"
-            payload = _encode(_render(z.payload, values))
+            device = str(_render(z.device, values))
+            topic = f"{z.base_topic}/{device}/set"
+            payload = _encode(_render(z.payload, values) if z.step is None else _stepped(z.step, device, states))
         elif rule.homeassistant is not None:
             h = rule.homeassistant
             topic = f"{h.prefix}/{h.component}/{_render(h.object_id, values)}/set"
@@ -152,6 +189,20 @@ class ActionMap:
         if any(c in topic for c in "+#") or not topic:
             raise PayloadError(f"rendered topic {topic!r} is not a valid publish topic")
         return Message(topic, payload, qos=rule.qos, retain=rule.retain, expires_at=expires)
+
+
+def _stepped(step: Step, device: str, states: DeviceStates | None) -> dict[str, float]:
+    state = states.get(device) if states is not None else None
+    current = state.get(step.attribute) if state is not None else None
+    if isinstance(current, bool) or not isinstance(current, int | float):
+        raise PayloadError(f"no {step.attribute} of zigbee2mqtt device {device!r} known yet (it reports it on "
+                           f"zigbee2mqtt/{device} once it is paired and awake): cannot step it")
+    value = float(current) + step.by
+    if step.min is not None:
+        value = max(step.min, value)
+    if step.max is not None:
+        value = min(step.max, value)
+    return {step.attribute: round(value, 2)}
 
 
 def _line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int:
@@ -172,9 +223,10 @@ class ActionExecutor:
     """Publishes the mapped messages of each intent; subscribes to nothing."""
 
     def __init__(self, action_map: ActionMap, publisher: Publisher, *,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, states: DeviceStates | None = None) -> None:
         self.map = action_map
         self.publisher = publisher
+        self.states = states
         self.clock = clock
         self.counts = {"executed": 0, "stale": 0, "unmapped": 0, "dropped": 0}
 
@@ -184,7 +236,7 @@ class ActionExecutor:
             self.counts["stale"] += 1
             log.warning("intent %s (%s) is stale: not acting", intent.name, intent.id)
             return []
-        msgs = self.map.messages(intent)
+        msgs = self.map.messages(intent, self.states)
         if not msgs:
             self.counts["unmapped"] += 1
             log.info("intent %s %s: no action mapped", intent.name, intent.slots)

@@ -2,8 +2,10 @@
 
 The payload uses HA's abbreviations: ``dev`` (device: ``ids``, ``name``, ``mf``, ``mdl``, ``sw``), ``o``
 (origin: ``name``, ``sw``, ``url``), ``cmps`` (components keyed by object id, each with ``p`` = platform and
-``unique_id``), ``~`` (base topic, expanded by HA in any ``*_t`` value starting or ending with ``~``) and
-``avty_t`` (availability, tied to the last will: ``online``/``offline``, shared by every component).
+``unique_id``, ``~``: the base topic, which HA expands only inside a component, so every component carries
+its own, and ``qos``, which HA reads per component only) and ``avty_t`` (availability, tied to the last will:
+``online``/``offline``, shared by every component; an absolute topic, since ``~`` is not expanded at the device
+level).
 
 Entities: event ``intent`` (voice intents), event ``gesture``, sensors ``last_intent``, ``confidence`` and
 ``latency`` (one retained JSON state, split by value templates), switches ``mic_muted`` and ``camera_off``
@@ -92,14 +94,21 @@ def discovery_payload(prefix: str, site_id: str, *, intents: list[str], gestures
     origin: dict[str, Any] = {"name": "homeagent", "sw": sw_version}
     if origin_url:
         origin["url"] = origin_url
+    for kind, names, topic in (("intent", intents, T_INTENT_EVENT), ("gesture", gestures, T_GESTURE_EVENT)):
+        for name in sorted(set(names)):  # device triggers: "homeagent heard X" / "gesture Y" in HA's automation UI
+            cmps[f"{kind}_{name}"] = {"p": "device_automation", "atype": "trigger", "t": f"~/{topic}",
+                                      "type": kind, "stype": name, "pl": name,
+                                      "val_tpl": "{{ value_json.event_type }}"}
+    base = base_topic(prefix, site_id)
+    for c in cmps.values():
+        c["~"] = base
+        c["qos"] = 1
     return {
-        "~": base_topic(prefix, site_id),
         "dev": {"ids": [nid], "name": f"homeagent {site_id}", "mf": "homeagent", "mdl": model, "sw": sw_version},
         "o": origin,
-        "avty_t": f"~/{T_AVAILABILITY}",
+        "avty_t": f"{base}/{T_AVAILABILITY}",
         "pl_avail": "online",
         "pl_not_avail": "offline",
-        "qos": 1,
         "cmps": cmps,
     }
 

@@ -32,6 +32,8 @@ from .selftest import find_model, run_isolated, run_selftest
 from .store import Store
 
 log = logging.getLogger(__name__)
+
+BUILT_IN = "built-in"  # the installed version while the shipped models run (no bundle installed yet)
 T = TypeVar("T")
 
 
@@ -273,7 +275,7 @@ class UpdateManager:
 
     def ha_state(self) -> bytes:
         cur = self.store.current()
-        installed = cur[1].human_version if cur else None
+        installed = cur[1].human_version if cur else BUILT_IN  # HA's update entity needs a string
         newer = self.latest is not None and self.latest.version > (cur[1].version if cur else 0)
         latest = self.latest.human_version if self.latest and newer else installed
         summary = self.latest.release_summary if self.latest else (cur[1].release_summary if cur else "")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+MOTIONS = ("swipe_left", "swipe_right", "swipe_up", "swipe_down", "wave")  # every event this module reports
 
 @dataclass(frozen=True)
 class MotionConfig:

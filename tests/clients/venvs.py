@@ -34,3 +34,16 @@ def client_python(name: str) -> Path:
                         *args], check=True, timeout=600, env={**os.environ, "PIP_NO_INPUT": "1"})
     stamp.write_text(want)
     return py
+
+
+ZHC = "zigbee-herdsman-converters@26.112.0"  # the converter library of zigbee2mqtt 2.14
+
+
+def zhc_dir() -> Path:
+    """A node_modules folder holding the pinned zigbee-herdsman-converters (npm-installed when missing)."""
+    root = cache_dir() / "clients" / ZHC.replace("@", "-")
+    if not (root / "node_modules" / "zigbee-herdsman-converters" / "package.json").is_file():
+        root.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["npm", "install", "--prefix", str(root), "--no-audit", "--no-fund", "--silent", ZHC],
+                       check=True, timeout=600)
+    return root
