@@ -209,14 +209,16 @@ def test_the_shipped_acl_lets_an_agent_send_every_builtin_action(secured: Any,
     """Every message of the built-in action map, published by an agent through the real Mosquitto with the
     shipped ACL, is accepted (the ACL once dropped every default action topic). A denial shows as an MQTT 5
     PUBACK failure, which the client logs at ERROR."""
-    from agent.intents.actions import ActionExecutor, ActionMap
+    from agent.intents.actions import ActionExecutor, ActionMap, DeviceStates
     from agent.intents.publisher import MemoryPublisher
     from agent.types import Intent
 
     b, d = secured
     amap = ActionMap.load()
     rendered = MemoryPublisher()
-    executor = ActionExecutor(amap, rendered)
+    states = DeviceStates()
+    states.update("kitchen_thermostat", {"occupied_heating_setpoint": 20.0})  # heat up / down step from it
+    executor = ActionExecutor(amap, rendered, states=states)
     for name in sorted({r.intent for r in amap.cfg.actions}):
         executor.execute(Intent.create(name, 0.9, time.monotonic() - 1, time.monotonic(), site_id="kitchen",
                                        slots={"device": "desk_lamp"}, ttl_s=60.0))
