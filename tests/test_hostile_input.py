@@ -348,3 +348,26 @@ def test_rate_limited_log_bounds_lines_and_kinds() -> None:
     t[0] = 61.0
     rl.log("kind0", logging.WARNING, "bad again")
     assert records[-1].startswith("bad again (") and "not logged" in records[-1]
+
+
+def test_a_truncated_video_says_so_when_it_ends(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A truncated video stopped silently: a replay that ends early looks like a quiet room."""
+    import cv2
+
+    from agent.sources.video_replay import VideoReplaySource
+
+    video = tmp_path / "v.avi"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 15, (64, 48))
+    for i in range(60):
+        w.write(np.full((48, 64, 3), (i * 4) % 255, np.uint8))
+    w.release()
+    data = video.read_bytes()
+    video.write_bytes(data[: len(data) // 2])
+    src = VideoReplaySource(video, fps=1000, realtime=False)
+    src.open()
+    frames = 0
+    while src.read(0.1) is not None:
+        frames += 1
+    src.close()
+    assert 0 < frames < 60
+    assert f"ended after {frames} of its 60 frames: the file is truncated" in caplog.text

@@ -72,11 +72,11 @@ def test_gate_from_config_uses_the_phrase_bundle(trainer: list[str]) -> None:
     cfg = AgentConfig.model_validate({"speech": {"wake": {"phrase": "OK Lamp", "required": False,
                                                           "threshold": 0.9}},
                                       "fusion": {"wake": {"gestures": ["victory"], "pointing_targets": []}}})
-    gate = WakeGate.from_config(cfg)
+    gate = WakeGate.from_config(cfg.speech.wake, cfg.fusion.wake)
     assert gate is not None and trainer == ["ok lamp"]
     assert gate.detector.phrase == "ok lamp" and gate.detector.threshold == 0.9 and not gate.required
     assert gate.window.gestures == ("victory",) and gate.window.pointing_targets == ()
     off = AgentConfig.model_validate({"speech": {"wake": {"gestures": False}}})
-    g2 = WakeGate.from_config(off)
+    g2 = WakeGate.from_config(off.speech.wake, off.fusion.wake)
     assert g2 is not None and g2.window.gestures == () and trainer == ["ok lamp"]
-    assert WakeGate.from_config(AgentConfig()) is None
+    assert WakeGate.from_config(AgentConfig().speech.wake, AgentConfig().fusion.wake) is None

@@ -128,8 +128,9 @@ class WakePhraseConfig(Strict):
     verify: Literal["auto", "whisper", "off"] = Field(
         "auto", title="Check the wake phrase with Whisper",
         description="whisper = the wake head proposes (candidate_threshold) and the real-speech recognizer checks "
-                    "that the utterance starts with the phrase (~20 ms per candidate, +~100 MB unless the "
-                    "recognizer is already loaded); off = the head alone at 'threshold'; auto = whisper when its "
+                    "that the utterance starts with the phrase (more memory unless the recognizer is already "
+                    "loaded; models/speech/reports/wake.md); off = the head alone at 'threshold'; auto = whisper "
+                    "when its "
                     "model is built (python -m models.speech.fetch.fetch_asr), else off.")
     candidate_threshold: float | None = Field(None, gt=0, lt=1, title="Wake candidate threshold",
                                               description="Head score that sends an utterance to the check; "
@@ -156,8 +157,8 @@ class SpeechConfig(Strict):
     int8: bool = Field(True, title="int8 frontend", description="Use the int8 speech-embedding model.")
     recognizer: Literal["bundle", "whisper"] = Field(
         "bundle", title="Recognizer",
-        description="bundle = the set's trained bundle (an intent head on the speech embeddings: ~15 ms per "
-                    "utterance); whisper = decode the set's sentences with the real-speech recognizer "
+        description="bundle = the set's trained bundle (an intent head on the speech embeddings, the cheapest); "
+                    "whisper = decode the set's sentences with the real-speech recognizer "
                     "(Whisper tiny.en, int8; nothing trained; more accurate on real voices for sentences "
                     "and slots, at more memory and time per utterance: models/speech/reports/asr.md). "
                     "'commands' is then a set name or a command-set YAML path.")

@@ -339,5 +339,6 @@ def build_wake(cfg: AgentConfig, model: Recognizer) -> WakeGate | None:
 
     frontend = getattr(model, "frontend", None)  # share the recognizer's (same thread)
     asr = getattr(model, "asr", None) or getattr(getattr(model, "grammar", None), "asr", None)
-    return WakeGate.from_config(cfg, frontend if isinstance(frontend, SpeechFrontend) else None,
+    return WakeGate.from_config(cfg.speech.wake, cfg.fusion.wake,
+                                frontend if isinstance(frontend, SpeechFrontend) else None,
                                 asr if isinstance(asr, WhisperAsr) else None)

@@ -37,6 +37,8 @@ class VideoReplaySource:
         self._seq = 0
         self._t0 = 0.0
         self.exhausted = False
+        self._frames_read = 0
+        self._truncation_logged = False
         self._oversize_logged = False
 
     def open(self) -> None:
@@ -88,11 +90,13 @@ class VideoReplaySource:
                 log.warning("%s: cannot decode video frame (%s); replay ends", self.path, exc)
                 return None
             if not ok:
+                self._check_complete()
                 if not self.loop or rewound:
                     return None
                 self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
                 rewound = True
                 continue
+            self._frames_read += 1
             try:
                 check_pixels(self.path, img.shape[1], img.shape[0])
             except SourceError as exc:
@@ -101,6 +105,17 @@ class VideoReplaySource:
                     self._oversize_logged = True
                 continue
             return img
+
+    def _check_complete(self) -> None:
+        """At the end of the file: fewer frames than the container declares means a truncated or damaged file,
+        said once (a replay that silently stops early looks like a quiet room)."""
+        assert self._cap is not None
+        declared = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        if not self._truncation_logged and declared > 0 and self._frames_read < declared - 1:
+            log.warning("%s ended after %d of its %d frames: the file is truncated or damaged", self.path,
+                        self._frames_read, declared)
+            self._truncation_logged = True
+        self._frames_read = 0
 
     def read(self, timeout: float = 1.0) -> VideoFrame | None:
         if self.exhausted:

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ...config.schema import AgentConfig
+from ...config.fusion import WakeConfig
+from ...config.schema import WakePhraseConfig
 from ...errors import ModelError
 from ...paths import bundles_dir, cache_dir
 from ...types import Segment
@@ -139,12 +140,12 @@ class WakeGate:
         self.stats = WakeStats()
 
     @classmethod
-    def from_config(cls, cfg: AgentConfig, frontend: SpeechFrontend | None = None,
+    def from_config(cls, w: WakePhraseConfig | None, g: WakeConfig, frontend: SpeechFrontend | None = None,
                     asr: WhisperAsr | None = None) -> WakeGate | None:
-        """The gate for ``cfg.speech.wake`` (None when no wake phrase is configured); trains on first use. A
-        phrase that has no head and cannot get one here (no torch) is checked by Whisper alone
-        (:class:`WhisperWakeDetector`). ``asr``: the recognizer's Whisper, shared when it is already loaded."""
-        w = cfg.speech.wake
+        """The gate for the wake phrase section ``w`` (``speech.wake``; None: no gate) and the wake gestures
+        ``g`` (``fusion.wake``); trains on first use. A phrase that has no head and cannot get one here (no
+        torch) is checked by Whisper alone (:class:`WhisperWakeDetector`). ``asr``: the recognizer's Whisper,
+        shared when it is already loaded."""
         if w is None:
             return None
         whisper_ok = w.verify != "off" and (asr is not None or asr_available())
@@ -175,7 +176,6 @@ class WakeGate:
                             "recognizer (python -m models.speech.fetch.fetch_asr) for the two-stage check, which "
                             "hears far "
                             "more phrases", detector.phrase, detector.threshold)
-        g = cfg.fusion.wake
         on = w.gestures and g.enabled
         window = ListeningWindow(w.window_s, gestures=tuple(g.gestures) if on else (),
                                  pointing_targets=tuple(g.pointing_targets) if on else ())
