@@ -219,7 +219,7 @@ class Agent:
     def act(self, intent: Intent) -> None:
         """Publish the intent (site and Hermes topics, HA event and sensors) and run its mapped actions."""
         slots = "".join(f" {k}={v}" for k, v in intent.slots.items())
-        log.info("acting on %s%s (%s, confidence %.2f)", intent.name, slots, "+".join(intent.modalities),
+        log.info("decided: acting on %s%s (%s, confidence %.2f)", intent.name, slots, "+".join(intent.modalities),
                  intent.confidence)
         self.intents.publish(intent)
         if self.bridge is not None:

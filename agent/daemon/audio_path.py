@@ -310,6 +310,7 @@ class Pipeline:
             return None
         if name is None:
             self.stats.rejected += 1
+            log.info("decided: abstained (low_confidence): %s at %.2f from voice", scores.best()[0], confidence)
             for cb in self.on_reject:
                 cb(seg, scores)
             return None

@@ -104,9 +104,13 @@ class FusionRunner:
                 key = "abstain" if isinstance(out, Abstain) else "confirm_requests"
                 self.counts[key] += 1
                 if isinstance(out, Abstain):
-                    log.info("fusion abstained (%s) %s", out.reason, out.detail)
+                    d = out.detail
+                    log.info("decided: abstained (%s): %s at %s from %s", out.reason, d.get("best", d.get("intent")),
+                             d.get("confidence", "-"), d.get("modalities", "-"))
                 elif isinstance(out, ConfirmRequest):
-                    log.info("fusion waits for confirmation of %s until %.1f", out.intent.name, out.deadline)
+                    i = out.intent
+                    log.info("decided: waiting for a yes or no (%s): %s at %.2f from %s, until %.1f", out.reason,
+                             i.name, i.confidence, "+".join(i.modalities), out.deadline)
                 for note in self.on_note:
                     note(out)
 
@@ -115,8 +119,8 @@ def note_report(note: Abstain | ConfirmRequest, site_id: str) -> tuple[str, dict
     """(``abstain`` | ``confirm``, JSON-ready report) of one fusion note."""
     if isinstance(note, ConfirmRequest):
         i = note.intent
-        return "confirm", {"siteId": site_id, "intent": i.name, "slots": dict(i.slots),
-                           "confidence": round(i.confidence, 4), "id": i.id, "t_start": i.t_start, "t_end": i.t_end,
-                           "deadline": note.deadline}
+        return "confirm", {"siteId": site_id, "intent": i.name, "slots": dict(i.slots), "reason": note.reason,
+                           "modalities": list(i.modalities), "confidence": round(i.confidence, 4), "id": i.id,
+                           "t_start": i.t_start, "t_end": i.t_end, "deadline": note.deadline}
     return "abstain", {"siteId": site_id, "reason": note.reason, "t_start": note.t_start, "t_end": note.t_end,
                        "detail": {k: v for k, v in note.detail.items() if isinstance(v, (str, int, float, list))}}

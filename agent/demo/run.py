@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from ..config.schema import AgentConfig, MqttConfig
 from ..daemon.agent import Agent, build_recognizer
 from ..errors import BrokerError
+from ..intents.publisher import Message
 from ..mqtt.broker import LocalBroker
 from ..mqtt.client import MqttClient
 from ..sources.wav_replay import WavReplaySource
@@ -107,6 +108,7 @@ def _run(host: str, port: int, realtime: bool, audio: Path, expected: list[dict[
     if not listener.wait_connected(10):
         listener.stop()
         raise BrokerError(f"cannot connect to the MQTT broker at {host}:{port}")
+
     recognizer = build_recognizer(cfg)
     agent = Agent(cfg, audio=source, recognizer=recognizer)
     print(f"replaying {audio.name} ({'real time' if realtime else 'flat out'}) through VAD → speech encoder → "
@@ -114,6 +116,10 @@ def _run(host: str, port: int, realtime: bool, audio: Path, expected: list[dict[
     try:
         agent.start()
         source_t0[0] = source._t0
+        if agent.mqtt.wait_connected(5):  # a thermostat of the demo room reports its setpoint, as zigbee2mqtt
+            time.sleep(0.1)               # does: heat up / down step from it
+            listener.publish(Message(f"zigbee2mqtt/{cfg.site_id}_thermostat",
+                                     b'{"occupied_heating_setpoint": 20.5}', qos=1, expires_at=time.time() + 60))
         agent.pipeline.wait_drained(timeout_s)
         want = agent.pipeline.stats.intents
         deadline = time.monotonic() + 5.0

@@ -53,10 +53,12 @@ class Abstain:
 
 @dataclass(frozen=True)
 class ConfirmRequest:
-    """``intent`` waits for yes / thumbs-up (act) or no / thumbs-down (drop) until ``deadline``."""
+    """``intent`` waits for yes / thumbs-up (act) or no / thumbs-down (drop) until ``deadline``. ``reason``:
+    sensitive (a configured sensitive intent) | doubtful (fused confidence under ``confirm.below``)."""
 
     intent: Intent
     deadline: float
+    reason: str = "sensitive"
 
 
 Output = Intent | Abstain | ConfirmRequest
@@ -216,15 +218,15 @@ class FusionEngine:
         if name in self.cfg.deictic:
             return [Abstain("no_target", s.t_start, s.t_end, detail)]
         intent = self._intent(name, conf, s.t_start, s.t_end, slots, ("voice",))
-        return self._ask(intent) if self.cfg.confirm.enabled and sensitive else [intent]
+        return self._ask(intent, "sensitive") if self.cfg.confirm.enabled and sensitive else [intent]
 
-    def _ask(self, intent: Intent) -> list[Output]:
+    def _ask(self, intent: Intent, reason: str) -> list[Output]:
         """Hold ``intent`` for a yes / no (word or gesture); a request still open is superseded."""
         out: list[Output] = []
         if self._pending is not None:
             p = self._pending
             out.append(Abstain("superseded", p.intent.t_start, p.intent.t_end, {"intent": p.intent.name}))
-        self._pending = ConfirmRequest(intent, intent.t_end + self.cfg.confirm.window_s)
+        self._pending = ConfirmRequest(intent, intent.t_end + self.cfg.confirm.window_s, reason)
         out.append(self._pending)
         return out
 
@@ -264,7 +266,8 @@ class FusionEngine:
         cands, post, _, _ = self.fuse_scores(s, g, boost_only=boost_only)
         k = int(np.argmax(post))
         name, conf = cands[k], float(post[k])
-        detail: dict[str, object] = {"best": name, "confidence": round(conf, 4)}
+        used = "+".join(m for m, e in (("voice", s), ("gesture", g or pointing)) if e is not None)
+        detail: dict[str, object] = {"best": name, "confidence": round(conf, 4), "modalities": used}
         c = self.cfg.confirm
         threshold = min(self.threshold, self.cfg.wake.threshold) if awake else self.threshold
         ask_from = min(threshold, c.ask_from) if c.enabled else threshold  # doubtful intents are asked, not dropped
@@ -289,7 +292,7 @@ class FusionEngine:
         modalities = tuple(m for m, e in (("voice", s), ("gesture", g or pointing)) if e is not None)
         intent = self._intent(name, conf, t0, t1, slots, modalities)
         if c.enabled and (sensitive or conf < max(threshold, c.below)):
-            return self._ask(intent)
+            return self._ask(intent, "sensitive" if sensitive else "doubtful")
         return [intent]
 
     def _contradiction(self, name: str, s: CommandScores, g: GestureEvent,
