@@ -47,12 +47,14 @@ class WakeConfig(_Strict):
 
 class ConfirmConfig(_Strict):
     enabled: bool = Field(True, title="Confirm/cancel", description="Ask before acting on doubtful intents.")
-    below: float = Field(0.75, ge=0, le=1, title="Confirm below",
+    below: float = Field(0.0, ge=0, le=1, title="Confirm below",
                          description="Intents under this fused confidence (or under the abstain threshold, "
-                                     "whichever is higher) wait for confirmation instead of acting.")
-    ask_from: float = Field(0.5, ge=0, le=1, title="Ask from",
+                                     "whichever is higher) wait for confirmation instead of acting; 0 = never "
+                                     "(the default: only sensitive intents are asked, a doubtful one abstains).")
+    ask_from: float = Field(1.0, ge=0, le=1, title="Ask from",
                             description="Intents under the abstain threshold but with at least this fused "
-                                        "confidence are not dropped: they wait for confirmation.")
+                                        "confidence are not dropped: they wait for confirmation; 1 = never "
+                                        "(the default).")
     sensitive_intents: list[str] = Field(
         ["lock", "unlock"], title="Sensitive intents",
         description="Intents that always wait for confirmation by voice (yes / no) or gesture while a camera "
@@ -92,6 +94,10 @@ class FusionConfig(_Strict):
         None, ge=0, le=1, title="Conflict: gesture score",
         description="Never act against a gesture this sure of other intents: abstain and report a conflict; "
                     "null = calibrated value.")
+    gesture_alone_score: float = Field(
+        0.6, ge=0, le=1, title="Gesture alone: minimum score",
+        description="A stable command gesture with no speech around it is decided on its own, as the gesture "
+                    "tracker reported it: it acts from this score on, else abstains.")
     gesture_intents: dict[str, str] = Field(
         {"open_palm": "music_stop", "fist": "music_pause", "victory": "music_play", "swipe_left": "previous",
          "swipe_right": "next"},

@@ -238,7 +238,18 @@ class FusionEngine:
             return []
         if not self.supported(g) or g.gesture == POINTING:
             return []  # a lone pointing gesture (or a wake-only gesture) does nothing
-        return self._fuse(None, g, None, awake=False, boost_only=False)
+        return self._gesture_alone(g)
+
+    def _gesture_alone(self, g: GestureEvent) -> list[Output]:
+        """A stable command gesture with no speech around it: decided on its own, as the gesture tracker reported
+        it (it has passed the classifier's threshold and its stability time), like voice alone."""
+        name = self.supported(g)[0]
+        detail: dict[str, object] = {"best": name, "confidence": round(g.score, 4), "modalities": "gesture"}
+        if g.score < self.cfg.gesture_alone_score:
+            return [Abstain("low_confidence", g.t_start, g.t_end, detail)]
+        intent = self._intent(name, g.score, g.t_start, g.t_end, {}, ("gesture",))
+        sensitive = name in self.cfg.confirm.sensitive_intents
+        return self._ask(intent, "sensitive") if self.cfg.confirm.enabled and sensitive else [intent]
 
     def _resolve(self, yes: bool) -> list[Output]:
         p, self._pending = self._pending, None
