@@ -29,8 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..bench.speech_eval import evaluate, false_accepts, map_label, read_labels
     from ..errors import AgentError
-    from ..speech.evaluate import evaluate, false_accepts, map_label, read_labels
     from ..speech.load import load_recognizer
 
     rec = load_recognizer(args.commands, recognizer="auto")  # the recognizer `homeagent recognize` uses

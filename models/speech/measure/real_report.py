@@ -1,6 +1,6 @@
 """The real-speech evaluation report of the built-in single-word sets: ``python -m models.speech.measure.real_report``.
 
-Runs ``homeagent eval speech``'s logic (:mod:`agent.speech.evaluate`) on recordings of real people that
+Runs ``homeagent eval speech``'s logic (:mod:`agent.bench.speech_eval`) on recordings of real people that
 training never sees (the development data, ``models.devdata``; measuring only):
 
 - ``speech_commands_10`` on the Google Speech Commands clips whose label is one of its 10 words,
@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
+from agent.bench.speech_eval import evaluate, false_accepts, map_label, read_labels
 from agent.paths import bundles_dir
 from agent.runtime.session import load_model
 from agent.speech.asr_recognizer import AsrRecognizer
-from agent.speech.evaluate import evaluate, false_accepts, map_label, read_labels
 from agent.speech.frontend import SpeechFrontend
 from agent.speech.load import load_bundle
 from agent.speech.recognizer import CommandRecognizer, Recognizer

@@ -34,7 +34,7 @@ WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
 
 
 def items(n: int, seed: int) -> list[tuple[np.ndarray, dict[str, str], str]]:
-    from agent.speech.evaluate import read_labels
+    from agent.bench.speech_eval import read_labels
 
     rows = read_labels(FSDD / "labels.csv")
     by: dict[tuple[str, str], list[Path]] = {}

@@ -11,8 +11,8 @@ import numpy as np
 
 from ..audio.wav import read_wav_16k
 from ..errors import AgentError
-from .recognizer import Recognizer
-from .sets.base import UNKNOWN
+from ..speech.recognizer import Recognizer
+from ..speech.sets.base import UNKNOWN
 
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
