@@ -384,3 +384,21 @@ def test_which_sets_the_recognizer_decodes(tmp_path: Path) -> None:
                    f"  slots:\n    a: [{values}]\n")
     assert load_grammar_set(big).count() == 70 ** 3 > SENTENCE_LIMIT
     assert decodes_sentences(big)  # too many to write out: decoded on a lazily built token trie
+
+
+def test_sentences_with_the_pronoun_i_are_sentences_of_the_set(asr: WhisperAsr, tmp_path: Path) -> None:
+    """Issue 24: the check that a transcript is a sentence of the set lowercased it to 'i', while the token tree
+    (a set too large to write out) stores Whisper's written 'I': 'can I ...', 'I want ...' never matched."""
+    from agent.speech.asr_grammar import AsrGrammar
+    from agent.speech.sets.grammar_set import load_grammar_set
+
+    path = tmp_path / "polite.yaml"
+    path.write_text("name: polite\nintents:\n  lights_on:\n    - \"can I have the lights on\"\n"
+                    "    - \"I want the lights on\"\n    - \"I'd like the lights on please\"\n"
+                    "  lights_off:\n    - \"may I turn the lights off\"\n")
+    gs = load_grammar_set(path)
+    for grammar in (AsrGrammar(gs, asr), AsrGrammar(gs, asr, limit=1)):  # written out, and a lazy token tree
+        for text in ("Can I have the lights on?", "I want the lights on.", "i want the lights on",
+                     "I'd like the lights on, please.", "May I turn the lights off?"):
+            assert grammar.says(text), (type(grammar.trie).__name__, text)
+        assert not grammar.says("I want the lights off")

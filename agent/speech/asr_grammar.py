@@ -203,8 +203,12 @@ class AsrGrammar:
         """Whether a transcript (repetitions collapsed) is a sentence of the set."""
         if self.keys is not None:
             return spoken_key(text) in self.keys
+        # the trie holds written forms ("can I", "Turn", digits): walk each written form of the normalized text
+        return any(self._walk(form) for form in written_forms(normalize(text)))
+
+    def _walk(self, form: str) -> bool:
         node = 0
-        for t in self.asr.tokenizer.encode(" " + normalize(text)):
+        for t in self.asr.tokenizer.encode(form):
             nxt = self.trie.next_tokens(node).get(t)
             if nxt is None:
                 return False
