@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -91,3 +92,18 @@ def test_recognize_grammar_set_prints_intent_and_slots(tmp_path: Path, speak, mo
                         "slots": {"state": "off", "location": "kitchen"}, "confidence": line["confidence"]}
         assert 0.0 < line["confidence"] <= 1.0
     assert not (tmp_path / "cache").exists()
+
+
+def test_a_rejection_reports_the_closest_intent_of_the_set(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                           speak: Any) -> None:
+    """Issue 24: a rejection said 'intent: null, confidence: 0.9997', the confidence of 'unknown'; it now also
+    names the set's closest intent and its own score."""
+    from agent.audio.wav import write_wav
+    from agent.cli import main
+
+    wav = tmp_path / "chat.wav"
+    write_wav(wav, speak("the weather is lovely today", "en-us"))
+    assert main(["recognize", "--commands", "home", str(wav)]) == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["intent"] is None and set(line["best"]) == {"intent", "slots", "confidence"}
+    assert line["best"]["intent"] not in (None, "unknown") and 0.0 <= line["best"]["confidence"] < 1.0
