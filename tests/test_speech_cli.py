@@ -107,3 +107,25 @@ def test_a_rejection_reports_the_closest_intent_of_the_set(tmp_path: Path, capsy
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert line["intent"] is None and set(line["best"]) == {"intent", "slots", "confidence"}
     assert line["best"]["intent"] not in (None, "unknown") and 0.0 <= line["best"]["confidence"] < 1.0
+
+
+def test_yes_and_no_are_never_free_standing_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     speak: Any) -> None:
+    """Issue 24: nearly all false accepts on real non-command speech were 'yes'/'no' (the name 'jarvis' read
+    as yes). The home set marks them as answers: recognized, but decided on only while a confirmation waits
+    (the fusion engine reads them from the scores), never acted on alone."""
+    from agent.audio.wav import write_wav
+    from agent.speech.load import load_recognizer
+
+    for name, choice in (("head", "bundle"), ("whisper", "whisper")):
+        rec = load_recognizer("home", recognizer=choice)  # type: ignore[arg-type]
+        for text in ("yes", "no thanks"):
+            scores = rec.recognize(speak(text, "en-us"))
+            assert rec.decide(scores)[0] is None, (name, text)
+            assert scores.best()[0] in ("yes", "no"), (name, text, scores.best())
+        assert rec.decide(rec.recognize(speak("turn on the lights", "en-us")))[0] == "lights_on", name
+    wav = tmp_path / "yes.wav"
+    write_wav(wav, speak("yes please", "en-us"))
+    assert main(["recognize", "--commands", "home", str(wav)]) == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["intent"] is None and line["best"]["intent"] == "yes"

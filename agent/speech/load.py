@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from ..errors import ConfigError, ModelError
+import numpy as np
+
+from ..errors import AgentError, ConfigError, ModelError
 from ..paths import bundles_dir
+from ..types import CommandScores
 from .asr_grammar import AsrGrammarRecognizer, decodes_sentences
 from .asr_recognizer import AsrRecognizer
 from .bundle import ASR_KIND, GRAMMAR_KIND, MANIFEST, manifest_kind
@@ -16,7 +19,8 @@ from .bundle_cache import ensure_bundle, find_bundle, train_workers
 from .frontend import SpeechFrontend
 from .grammar_recognizer import GrammarRecognizer
 from .recognizer import CommandRecognizer, Recognizer
-from .sets.base import resolve_set_path
+from .sets.base import is_grammar_file, resolve_set_path
+from .sets.commands import load_command_set
 from .whisper.model import asr_available
 
 log = logging.getLogger(__name__)
@@ -82,7 +86,51 @@ def load_recognizer(commands: str | Path = "home", *, recognizer: Choice = "bund
         rec = _auto(commands)
     if threshold is not None:
         rec.threshold = threshold
-    return rec
+    answers = _answers(commands if bundle is None else rec)
+    return AnswersOnlyWhenAsked(rec, answers) if answers else rec
+
+
+class AnswersOnlyWhenAsked:
+    """A recognizer whose set marks some intents as answers (``answers: [yes, no]``): :meth:`decide` never
+    returns them, so they are never acted on as free-standing commands; the scores still carry them, which is
+    what the fusion engine reads while a confirmation waits. Everything else is the wrapped recognizer's."""
+
+    def __init__(self, inner: Recognizer, answers: tuple[str, ...]) -> None:
+        self.inner = inner
+        self.answers = answers
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.inner.labels
+
+    @property
+    def threshold(self) -> float:
+        return self.inner.threshold
+
+    @threshold.setter
+    def threshold(self, value: float) -> None:
+        self.inner.threshold = value
+
+    def recognize(self, pcm: np.ndarray, t_start: float = 0.0, t_end: float = 0.0,
+                  snr_db: float = 30.0) -> CommandScores:
+        return self.inner.recognize(pcm, t_start, t_end, snr_db)
+
+    def decide(self, scores: CommandScores) -> tuple[str | None, float]:
+        name, conf = self.inner.decide(scores)
+        return (None, conf) if name in self.answers else (name, conf)
+
+    def __getattr__(self, name: str) -> Any:  # frontend, asr, manifest, ... of the wrapped recognizer
+        return getattr(self.inner, name)
+
+
+def _answers(source: str | Path | Recognizer) -> tuple[str, ...]:
+    """The ``answers`` of the command set behind ``source`` (a set name or file; a recognizer: its set by name)."""
+    name = source if isinstance(source, str | Path) else getattr(getattr(source, "manifest", None), "name", "")
+    try:
+        path = resolve_set_path(name)
+        return load_command_set(path).answers if path.is_file() and not is_grammar_file(path.read_text()) else ()
+    except (AgentError, OSError, UnicodeDecodeError):
+        return ()
 
 
 def _auto(name_or_file: str | Path) -> Recognizer:

@@ -40,6 +40,7 @@ class CommandSet:
     description: str
     intents: dict[str, tuple[str, ...]]
     negatives: tuple[str, ...] = ()
+    answers: tuple[str, ...] = ()  # intents that only answer a question (yes, no): never free-standing commands
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -80,7 +81,7 @@ def load_command_set(name_or_file: str | Path) -> CommandSet:
     if is_grammar_file(text):
         raise CommandSetError(f"{path}: this is a grammar command set (slots, templates or a Rhino context): "
                               "load it with agent.speech.sets.grammar_set.load_grammar_set")
-    unknown_keys = set(data) - {"name", "description", "intents", "negatives"}
+    unknown_keys = set(data) - {"name", "description", "intents", "negatives", "answers"}
     if unknown_keys:
         key = sorted(unknown_keys)[0]
         raise _fail(path, _node_for(root, key), f"unknown key '{key}'")
@@ -108,5 +109,8 @@ def load_command_set(name_or_file: str | Path) -> CommandSet:
     clash = [n for n in negs if n in seen]
     if clash:
         raise _fail(path, _node_for(root, "negatives"), f"negative {clash[0]!r} is also a command phrase")
+    answers = data.get("answers") or []
+    if not isinstance(answers, list) or any(a not in intents for a in answers):
+        raise _fail(path, _node_for(root, "answers"), "'answers' must list intents of this set (e.g. [yes, no])")
     return CommandSet(name=name, description=str(data.get("description", "")), intents=intents,
-                      negatives=negs)
+                      negatives=negs, answers=tuple(answers))

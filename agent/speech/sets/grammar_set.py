@@ -331,7 +331,7 @@ def _rhino(path: Path, root: Any, reading: str | None = None) -> GrammarSet:
 
 def _ours(path: Path, root: Any) -> GrammarSet:
     keys = dict(_keys(path, root, "top level"))
-    extra = sorted(set(keys) - {"name", "description", "intents", "negatives", "slots"})
+    extra = sorted(set(keys) - {"name", "description", "intents", "negatives", "slots", "answers"})
     if extra:
         raise _fail(path, keys[extra[0]], f"unknown key '{extra[0]}'")
     name_n = keys.get("name")
