@@ -27,6 +27,12 @@ def table(rows: list[dict[str, Any]]) -> str:
                      f"{r['early']:6.3f} {r['late']:6.3f} | {r['late_false_actions']:7.3f} "
                      f"{r['early_false_actions']:8.3f} {r['voice_only_false_actions']:8.3f} "
                      f"{r['gesture_only_false_actions']:7.3f} | {r['n']:4d}")
+    families = [f for f in rows[0].get("late_by_family", {})] if rows else []
+    if families:  # late fusion per scenario family
+        lines += ["", f"{'late by':>8} | " + " ".join(f"{f:>12}" for f in families), "-" * (11 + 13 * len(families))]
+        for r in rows:
+            lines.append(f"{snr_name(r['snr_db']):>8} | " + " ".join(f"{r['late_by_family'][f]:12.3f}"
+                                                                      for f in families))
     return "\n".join(lines)
 
 

@@ -135,6 +135,16 @@ def observed(split: str, n: int, recognizer: Any, ghead: vision.StandinGestures 
     return scenarios.observe(base, speech, ghead, vision.split_blocks(vision.load_landmarks(), split), seed)
 
 
+def with_voice_decisions(obs: list[scenarios.Observed], recognizer: Any) -> list[scenarios.Observed]:
+    """Each utterance's scores with the recognizer's own decision attached, as the daemon's audio path sends
+    them to fusion (an utterance with no gesture partner is then decided as voice alone, as live)."""
+    decide = getattr(recognizer, "decide", None)
+    if decide is None:
+        return obs
+    return [o if o.speech is None else dataclasses.replace(
+        o, speech=dataclasses.replace(o.speech, voice_decision=decide(o.speech))) for o in obs]
+
+
 def committed_profile() -> str | None:
     """The (recognizer, gesture classifier) the committed fusion files were fitted for."""
     try:
@@ -177,7 +187,7 @@ def evaluate(n_fit: int = 400, n_test: int = 300, refit: bool = False, recognize
         late_model = LateFusionModel.load()
         early_model = Softmax.load(EARLY)
         th = json.loads(CALIBRATION.read_text())
-    test = observed("test", n_test, recognizer, ghead, rec_id)
+    test = with_voice_decisions(observed("test", n_test, recognizer, ghead, rec_id), recognizer)
     deciders = {"voice_only": systems.voice_only, "gesture_only": systems.gesture_only,
                 "early": systems.early(early_model), "late": systems.late(late_model)}
     rows = []
@@ -193,6 +203,11 @@ def evaluate(n_fit: int = 400, n_test: int = 300, refit: bool = False, recognize
             acc0, fa0 = systems.rates(systems.apply(decisions, 0.0), truths)  # no threshold, for reference
             row[f"{name}_no_threshold"] = round(acc0, 4)
             row[f"{name}_no_threshold_false_actions"] = round(fa0, 4)
+        late = deciders["late"]
+        row["late_by_family"] = {
+            fam: round(systems.rates(systems.apply([late(o) for o in sub if o.scenario.family == fam], th["late"]),
+                                     [o.scenario.truth for o in sub if o.scenario.family == fam])[0], 4)
+            for fam in scenarios.FAMILIES}
         row["n"] = len(sub)
         rows.append(row)
     if png is not None:
