@@ -16,7 +16,7 @@ import math
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -39,12 +39,23 @@ FPS = 15.0
 SOAK_LOOP_S = 30.0  # the soak loops this much busy-room media
 
 
-def _components(landmarks: str) -> tuple[Any, Any, Any]:
-    from ..speech.load import load_bundle
+RECOGNIZERS: dict[str, tuple[str, Literal["bundle", "whisper"] | None]] = {  # --recognizer: the speech path
+    "default": ("home", None),          # the daemon's default (speech.recognizer)
+    "head": ("home", "bundle"),         # the intent head on the speech embeddings
+    "whisper": ("home", "whisper"),     # Whisper tiny.en decoding the home set's phrases
+    "whisper-set": ("devices", "whisper"),  # Whisper decoding a sentence set with slots
+}
+
+
+def _components(landmarks: str, recognizer: str = "default") -> tuple[Any, Any, Any]:
+    from ..config.schema import SpeechConfig
+    from ..speech.load import load_recognizer
     from ..vision import GestureTracker, HandTracker
 
+    commands, choice = RECOGNIZERS[recognizer]
     model = landmark_models(landmarks)[0]
-    return load_bundle("home"), HandTracker(threads=1, landmark_model=model), GestureTracker
+    rec = load_recognizer(commands, recognizer=choice or SpeechConfig().recognizer)
+    return rec, HandTracker(threads=1, landmark_model=model), GestureTracker
 
 
 def run_phase(name: str, audio: np.ndarray, frames: FrameSequence, realtime: bool, mqtt: MqttClient,
@@ -126,8 +137,9 @@ def int8_vs_float(hands_int8: Any, frames: list[np.ndarray], float_landmarks: st
 
 def run_bench(seconds: float = 10.0, realtime: bool = True, soak_minutes: float = 0.0,
               mqtt_host: str | None = None, mqtt_port: int = 1883, landmarks: str | None = None,
-              vad: str | None = None) -> dict[str, Any]:
+              vad: str | None = None, recognizer: str = "default") -> dict[str, Any]:
     """``landmarks`` / ``vad``: as config ``vision.landmarks`` / ``vad.engine``; None = the config default.
+    ``recognizer``: a key of :data:`RECOGNIZERS`.
 
     ``rss_mb`` is the pipeline's: sampled while the idle, busy (and soak) phases run, with the video frames
     rendered by a child process and read back one at a time (:mod:`.render`). The int8-vs-float comparison
@@ -140,16 +152,20 @@ def run_bench(seconds: float = 10.0, realtime: bool = True, soak_minutes: float 
         files = render_in_child(Path(tmp), {"idle": seconds, "busy": busy_s}, FPS)
         idle_frames, busy_frames = (FileFrames(files[k], int(seconds * FPS)) for k in ("idle", "busy"))
         try:
-            return _run_bench(cfg, seconds, realtime, soak_minutes, mqtt_host, mqtt_port, idle_frames, busy_frames)
+            result = _run_bench(cfg, seconds, realtime, soak_minutes, mqtt_host, mqtt_port, idle_frames, busy_frames,
+                                recognizer)
+            result["recognizer"] = recognizer
+            return result
         finally:
             idle_frames.close()
             busy_frames.close()
 
 
 def _run_bench(cfg: AgentConfig, seconds: float, realtime: bool, soak_minutes: float, mqtt_host: str | None,
-               mqtt_port: int, idle_frames: FileFrames, busy_frames: FileFrames) -> dict[str, Any]:
+               mqtt_port: int, idle_frames: FileFrames, busy_frames: FileFrames,
+               recognizer_name: str = "default") -> dict[str, Any]:
     landmarks = cfg.vision.landmarks
-    recognizer, hands, gesture_cls = _components(landmarks)
+    recognizer, hands, gesture_cls = _components(landmarks, recognizer_name)
     broker = None if mqtt_host else LocalBroker().start()
     host, port = (mqtt_host, mqtt_port) if mqtt_host else (broker.host, broker.port)  # type: ignore[union-attr]
     mqtt = MqttClient(MqttConfig(host=host, port=port), "bench")

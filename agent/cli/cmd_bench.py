@@ -29,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="hand landmark model, as config vision.landmarks (default: the config default)")
     p.add_argument("--vad", choices=["silero", "webrtc"], help="VAD engine, as config vad.engine (default: the "
                                                                "config default)")
+    p.add_argument("--recognizer", choices=["default", "head", "whisper", "whisper-set"], default="default",
+                   help="speech path: the daemon's default, the intent head, Whisper on the home set, or Whisper on "
+                        "a sentence set with slots (devices)")
     p.set_defaults(func=_bench)
 
 
@@ -36,7 +39,8 @@ def _bench(args: argparse.Namespace) -> int:
     from ..bench.full import format_table, run_bench, write_json
 
     result = run_bench(args.seconds, realtime=not args.flat_out, soak_minutes=args.soak,
-                       mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port, landmarks=args.landmarks, vad=args.vad)
+                       mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port, landmarks=args.landmarks, vad=args.vad,
+                       recognizer=args.recognizer)
     if args.out:
         write_json(result, args.out)
     if args.json:

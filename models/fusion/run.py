@@ -190,26 +190,7 @@ def evaluate(n_fit: int = 400, n_test: int = 300, refit: bool = False, recognize
     test = with_voice_decisions(observed("test", n_test, recognizer, ghead, rec_id), recognizer)
     deciders = {"voice_only": systems.voice_only, "gesture_only": systems.gesture_only,
                 "early": systems.early(early_model), "late": systems.late(late_model)}
-    rows = []
-    for snr in SNRS:
-        sub = [o for o in test if o.snr == snr]
-        truths = [o.scenario.truth for o in sub]
-        row: dict[str, Any] = {"snr_db": snr}
-        for name, dec in deciders.items():
-            decisions = [dec(o) for o in sub]
-            acc, fa = systems.rates(systems.apply(decisions, th[name]), truths)
-            row[name] = round(acc, 4)
-            row[f"{name}_false_actions"] = round(fa, 4)
-            acc0, fa0 = systems.rates(systems.apply(decisions, 0.0), truths)  # no threshold, for reference
-            row[f"{name}_no_threshold"] = round(acc0, 4)
-            row[f"{name}_no_threshold_false_actions"] = round(fa0, 4)
-        late = deciders["late"]
-        row["late_by_family"] = {
-            fam: round(systems.rates(systems.apply([late(o) for o in sub if o.scenario.family == fam], th["late"]),
-                                     [o.scenario.truth for o in sub if o.scenario.family == fam])[0], 4)
-            for fam in scenarios.FAMILIES}
-        row["n"] = len(sub)
-        rows.append(row)
+    rows = [_row(snr, [o for o in test if o.snr == snr], deciders, th) for snr in SNRS]
     if png is not None:
         report.plot(rows, png)
     return {"by_snr": rows, "thresholds": th, "scenarios_per_snr": n_test,
@@ -217,6 +198,28 @@ def evaluate(n_fit: int = 400, n_test: int = 300, refit: bool = False, recognize
             "fitted": "now, on the fit split" if need_fit else "committed files (same profile)",
             "png": str(png) if png else None}
 
+
+
+def _row(snr: float | None, sub: list[scenarios.Observed], deciders: dict[str, Any],
+         th: dict[str, float]) -> dict[str, Any]:
+    """One SNR's accuracy and false-action rate per system, and late fusion's accuracy per scenario family."""
+    truths = [o.scenario.truth for o in sub]
+    row: dict[str, Any] = {"snr_db": snr}
+    for name, dec in deciders.items():
+        decisions = [dec(o) for o in sub]
+        acc, fa = systems.rates(systems.apply(decisions, th[name]), truths)
+        row[name] = round(acc, 4)
+        row[f"{name}_false_actions"] = round(fa, 4)
+        acc0, fa0 = systems.rates(systems.apply(decisions, 0.0), truths)  # no threshold, for reference
+        row[f"{name}_no_threshold"] = round(acc0, 4)
+        row[f"{name}_no_threshold_false_actions"] = round(fa0, 4)
+    late = deciders["late"]
+    row["late_by_family"] = {
+        fam: round(systems.rates(systems.apply([late(o) for o in sub if o.scenario.family == fam], th["late"]),
+                                 [o.scenario.truth for o in sub if o.scenario.family == fam])[0], 4)
+        for fam in scenarios.FAMILIES}
+    row["n"] = len(sub)
+    return row
 
 def main(argv: list[str] | None = None) -> int:
     """The options of ``homeagent eval fusion``, which runs this module (the runtime never imports ``models``)."""
