@@ -111,15 +111,15 @@ def _run(host: str, port: int, realtime: bool, audio: Path, expected: list[dict[
 
     recognizer = build_recognizer(cfg)
     agent = Agent(cfg, audio=source, recognizer=recognizer)
+    thermostat = f"zigbee2mqtt/{cfg.site_id}_thermostat"
     print(f"replaying {audio.name} ({'real time' if realtime else 'flat out'}) through VAD → speech encoder → "
           f"MQTT; intents as delivered by the broker:", file=out, flush=True)
     try:
+        # a thermostat of the demo room reports its setpoint, retained as zigbee2mqtt may: heat up / down step
+        # from it (cleared again at the end)
+        listener.publish(Message(thermostat, b'{"occupied_heating_setpoint": 20.5}', qos=1, retain=True))
         agent.start()
         source_t0[0] = source._t0
-        if agent.mqtt.wait_connected(5):  # a thermostat of the demo room reports its setpoint, as zigbee2mqtt
-            time.sleep(0.1)               # does: heat up / down step from it
-            listener.publish(Message(f"zigbee2mqtt/{cfg.site_id}_thermostat",
-                                     b'{"occupied_heating_setpoint": 20.5}', qos=1, expires_at=time.time() + 60))
         agent.pipeline.wait_drained(timeout_s)
         want = agent.pipeline.stats.intents
         deadline = time.monotonic() + 5.0
@@ -131,6 +131,7 @@ def _run(host: str, port: int, realtime: bool, audio: Path, expected: list[dict[
         time.sleep(0.3)  # device actions follow their intents by a broker round trip
     finally:
         agent.shutdown()
+        listener.publish(Message(thermostat, b"", qos=1, retain=True))
         listener.stop()
         state.cleanup()
     result = DemoResult(expected, list(delivered), source_t0[0], list(actions))
