@@ -3,7 +3,8 @@
 ``python -m agent.bench.vad_compare [--snr 10] [--json]`` (or :func:`compare` from a benchmark):
 
 - utterances synthesized by espeak-ng and flite (several voices; synthetic, so nothing is tuned on real speech)
-  are laid out with gaps and mixed with each noise of ``../shared/data/noise`` and with a synthetic music-like
+  are laid out with gaps and mixed with each real noise shipped in ``models/speech/data/noise`` (``--noise-dir``
+  for others) and with a synthetic music-like
   track (chords, a vibrato melody, drums) at ``--snr`` dB (active-speech RMS over noise RMS);
 - **frame false alarms**: fraction of the engine's frames in the gaps (noise or music only) that it marks as
   speech (the engine alone, without the segmenter's noise-floor gate);

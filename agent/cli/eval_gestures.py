@@ -140,8 +140,8 @@ def print_heldout(rep: dict) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.data is None:
         raise SourceError("eval gestures needs a vision data folder holding hand_landmarks/landmarks.csv and "
-                          "sign_language_digits/ (the project's development recordings: ../shared/data/vision on "
-                          "its machines); pass it: homeagent eval gestures DATA")
+                          "sign_language_digits/ (the project's development recordings, not shipped with the "
+                          "package); pass it: homeagent eval gestures DATA")
     data = Path(args.data)
     out = Path(args.out) if args.out else cache_dir() / "eval" / "gestures"
     if not (data / "hand_landmarks").is_dir() or not (data / "sign_language_digits").is_dir():
