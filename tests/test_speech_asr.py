@@ -224,6 +224,9 @@ def test_numbers_written_forms_and_keys() -> None:
     assert numerals("three five seven") == "3 5 7" and numerals("forty") == "40"
     assert spoken_key(" 3, 5, 7.") == spoken_key("357") == spoken_key("three five seven") == "357"
     assert spoken_key(" Turn ON the lights!") == "turn on the lights"
+    assert spoken_key(" I'd like a coffee, okay?") == spoken_key("i would like a coffee ok") \
+        == "i would like a coffee ok"
+    assert spoken_key("I can't, you won't, they don't") == "i can not you will not they do not"
     assert written_forms("turn on") == [" turn on", " Turn on"]
     assert " 21 degrees" in written_forms("twenty one degrees")
     assert numerals("play the twenty third track") == "play the 23rd track" and numerals("the eleventh") == "the 11th"

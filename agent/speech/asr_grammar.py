@@ -9,9 +9,11 @@ sentence is scored with Whisper's probability of ending there (end of text or a 
 does not start the sentence over (Whisper tiny loops on short clips: "3, 8, 7, 3, 8, 7, ..."). A set of
 10⁴ sentences (``devices``) is a trie of a few 10⁴ nodes; nothing is trained.
 
-Rejection is as for single words (:mod:`agent.speech.asr_recognizer`): Whisper's own transcript, when it is
-not a sentence of the set, is the "unknown" alternative, and Whisper's silence rule (no-speech probability
-above 0.6 with the best sentence's mean log-probability per token below -1) rejects noise.
+Rejection: Whisper's own transcript, when it is not a sentence of the set, is the "unknown" alternative —
+unless it is a misreading of the best sentence (close in characters, :func:`reading_distance`), which then
+snaps to that sentence as Rhino answers with a sentence of its grammar: the free reading only wins if it is
+likelier by more than :data:`SNAP_GAP` nats per token. Whisper's silence rule (no-speech probability above 0.6
+with the best sentence's mean log-probability per token below -1) rejects noise.
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ from .whisper.trie import TokenTrie
 log = logging.getLogger(__name__)
 
 THRESHOLD = 0.5  # the intent with its slots must be more likely than everything else together
+SNAP_CER = 0.35  # a free reading this close (characters) to the best sentence is a misreading of it ...
+SNAP_GAP = 2.0  # ... and snaps to it while it is at most this much likelier per token (nats)
+SNAP_MIN_WORDS = 2  # one-word sentences never snap: a misread single word is another word
+FAR_NATS = 3.0  # a reading far from every sentence leaves the best one at most e^-3 ≈ 5 % against unknown
 SENTENCE_LIMIT = 250_000  # sets up to this many sentences are decoded here (see decodes_sentences)
 
 ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
@@ -90,12 +96,20 @@ def numerals(text: str) -> str:
 
 
 def spoken_key(text: str) -> str:
-    """The form two transcripts are compared in: normalized, numbers as digits, digit runs joined ("3 5 7",
-    "3, 5, 7" and "357" are one key)."""
-    return _DIGIT_GAP.sub("", numerals(normalize(text)))
+    """The form two transcripts are compared in, one normalization for every path: lower case, numbers as
+    digits and digit runs joined ("3 5 7", "3, 5, 7" and "357" are one key), "%" as "percent", contractions
+    spelled out ("I'd like" = "I would like", "can't" = "can not"), "okay" as "ok"."""
+    words = normalize(text)
+    for pattern, repl in _CONTRACTIONS:
+        words = pattern.sub(repl, words)
+    return _DIGIT_GAP.sub("", numerals(words))
 
 
 _DIGIT_GAP = re.compile(r"(?<=\d) (?=\d)")
+_CONTRACTIONS = [(re.compile(p), r) for p, r in (
+    (r"\bwon't\b", "will not"), (r"\bcan't\b", "can not"), (r"\bcannot\b", "can not"), (r"n't\b", " not"),
+    (r"'m\b", " am"), (r"'re\b", " are"), (r"'ve\b", " have"), (r"'ll\b", " will"), (r"'d\b", " would"),
+    (r"\blet's\b", "let us"), (r"\bokay\b", "ok"))]
 _PERCENT = re.compile(r"\b(\d+) percent\b")
 
 
@@ -123,11 +137,42 @@ def written_forms(sentence: str, capitalize: bool = True) -> list[str]:
     return forms
 
 
+_TAG_ONLY = re.compile(r"^\s*([\[(][^\])]*[\])]\s*)+$")  # "[inaudible]", "(speaking in foreign language)"
+
+
+def _loop_cut(words: list[str]) -> list[str]:
+    """The words up to where they start over for good ("and it had 2 seats and it had 2 ..."): Whisper tiny's
+    loop on a short window, of any period (:func:`collapse_repeats` takes up to four words)."""
+    for p in range(1, len(words) // 2 + 1):
+        if all(words[i] == words[i - p] for i in range(p, len(words))):
+            return words[:p]
+    return words
+
+
+def reading_distance(free: str, sentence: str) -> float:
+    """Character edit distance between a free transcript (its loop cut) and a sentence, in spoken keys with
+    spaces dropped, over the longer of the two: 0.04 for "the actual primary rainbulb observed" against "...
+    rainbow observed"; above 0.6 for unrelated speech. Only the length difference when that alone rules a
+    snap out."""
+    a = "".join(_loop_cut(spoken_key(collapse_repeats(free)).split()))
+    b = spoken_key(sentence).replace(" ", "")
+    longer = max(len(a), len(b), 1)
+    if abs(len(a) - len(b)) > SNAP_CER * longer:  # the distance is at least the difference in length
+        return abs(len(a) - len(b)) / longer
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
+    return row[len(b)] / longer
+
+
 @dataclass(frozen=True)
 class Hypothesis:
     entry: int
     logprob: float
     tokens: int = 1  # its token count (for the mean log-probability of Whisper's silence rule)
+    reading: tuple[int, ...] = ()  # the tokens of its best reading (which sentence and writing of the meaning)
 
 
 def beam_search(asr: WhisperAsr, kv: np.ndarray, trie: TokenTrie | LazyTokenTrie, beam: int = 6,
@@ -139,7 +184,7 @@ def beam_search(asr: WhisperAsr, kv: np.ndarray, trie: TokenTrie | LazyTokenTrie
     its length is that of its best reading."""
     live: list[tuple[float, int, tuple[int, ...]]] = [(0.0, 0, asr.prompt)]
     done: dict[int, float] = {}
-    done_len: dict[int, int] = {}
+    done_seq: dict[int, tuple[int, ...]] = {}
     done_best: dict[int, float] = {}
     seen: dict[tuple[int, ...], np.ndarray] = {}
     restart = sorted(set(trie.next_tokens(0)) | set(asr.comma_ids))  # a sentence starting over: a repetition
@@ -156,14 +201,15 @@ def beam_search(asr: WhisperAsr, kv: np.ndarray, trie: TokenTrie | LazyTokenTrie
                 for e in ends:  # an entry is a meaning: its sentences and writings add up
                     if e not in done or end > done_best[e]:
                         done_best[e] = end
-                        done_len[e] = len(seq) - len(asr.prompt)
+                        done_seq[e] = seq[len(asr.prompt):]
                     done[e] = float(np.logaddexp(done.get(e, -np.inf), end))
             for tok, child in trie.next_tokens(node).items():
                 nxt.append((score + float(dist[tok]), child, (*seq, tok)))
         nxt.sort(key=lambda h: -h[0])
         best_done = max(done.values(), default=-np.inf)
         live = [h for h in nxt[:beam] if h[0] > best_done - 12.0]  # a prefix can only lose probability
-    hyps = sorted((Hypothesis(e, s, done_len[e]) for e, s in done.items()), key=lambda h: -h.logprob)
+    hyps = sorted((Hypothesis(e, s, len(done_seq[e]), done_seq[e]) for e, s in done.items()),
+                  key=lambda h: -h.logprob)
     return hyps, seen
 
 
@@ -221,6 +267,14 @@ class AsrGrammar:
         once = collapse_repeats(text)
         return len(normalize(text).split()) > len(once.split()) and self.says(once)
 
+    def _snaps(self, free: str, best: Hypothesis) -> bool:
+        """Whether Whisper's free reading is a misreading of the best sentence of the set ("he is to week to
+        move" for "he is too weak to move"), rather than other speech: close in characters, and the sentence
+        has two words or more. Calibrated on real development speech (``models/speech/reports/sentences.md``)."""
+        sentence = self.asr.tokenizer.decode(list(best.reading)) if best.reading else self.entries[best.entry][2]
+        return (len(sentence.split()) >= SNAP_MIN_WORDS
+                and reading_distance(free, sentence) <= SNAP_CER)
+
     def decode(self, audio: np.ndarray, beam: int = 6, bias: float = 0.0) -> Decoded:
         kv = self.asr.encode(audio)
         if isinstance(self.trie, LazyTokenTrie):
@@ -244,6 +298,16 @@ class AsrGrammar:
             per[i] = np.logaddexp(per[i], h.logprob)
         if not in_set or not hyps:
             per[-1] = free + bias
+            if hyps and self._snaps(text, hyps[0]):
+                # a misreading of the best sentence: it wins unless the free reading is likelier by more than
+                # SNAP_GAP per token, and its confidence says by how much (sigmoid of the margin)
+                per[-1] -= SNAP_GAP * hyps[0].tokens
+            elif hyps and not (free_t.ended and _TAG_ONLY.match(text)):
+                # Whisper read something else, not close to any sentence: other speech, a name, a wake word, or
+                # Whisper looping on noise ("Athena Athena ..."), whose broken reading can be less likely than a
+                # forced sentence; unknown, however the forced sentence scores. (A finished non-speech tag,
+                # "[inaudible]", says nothing of the words: the forced sentence competes with it as it scores.)
+                per[-1] = max(per[-1], hyps[0].logprob + FAR_NATS)
         z = float(np.logaddexp.reduce(per))
         post = np.exp(per - z)
         if not hyps or int(np.argmax(post)) == len(labels) - 1:

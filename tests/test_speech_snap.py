@@ -1,0 +1,59 @@
+"""Sentence sets snap a misreading to the closest sentence of the grammar (issue 24) and reject other speech."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.speech.asr_grammar import SNAP_CER, AsrGrammarRecognizer, _loop_cut, reading_distance
+from agent.speech.whisper.model import WhisperAsr
+
+
+@pytest.fixture(scope="module")
+def asr() -> WhisperAsr:
+    return WhisperAsr.load()
+
+
+def test_reading_distance_is_small_for_misreadings_and_large_for_other_speech() -> None:
+    near = [(" The actual primary rainbulb observed is said to be the effect", "the actual primary rainbow "
+             "observed is said to be the effect"),
+            (" He is to week to move.", "he is too weak to move"),
+            (" Set a timer for well-houered when the minutes and ten seconds", "set a timer for 1 hour 20 minutes "
+             "and 10 seconds"),
+            (" And it had two seats and it had two seats and it had two seats and", "and it had two seats")]
+    far = [(" Athena", "i can see it now"), (" Computer.", "turn on the kitchen lamp"),
+           (" What time is it in Tokyo?", "what time is it"), (" The people march.", "he was a lovely man")]
+    for free, sentence in near:
+        assert reading_distance(free, sentence) <= SNAP_CER, (free, sentence)
+    for free, sentence in far:
+        assert reading_distance(free, sentence) > SNAP_CER, (free, sentence)
+    assert reading_distance(" I'd like a coffee.", "i would like a coffee") == 0.0  # one normalization
+    assert _loop_cut(["a", "b", "c", "a", "b", "c", "a", "b"]) == ["a", "b", "c"]
+    assert _loop_cut(["a", "b", "c", "d"]) == ["a", "b", "c", "d"]
+
+
+def _set(tmp_path: Path) -> Path:
+    path = tmp_path / "snap.yaml"
+    path.write_text("name: snap\nintents:\n"
+                    "  kitchen_on: [\"turn on the kitchen lights\"]\n"
+                    "  kitchen_off: [\"turn off the kitchen lights\"]\n"
+                    "  garage_open: [\"open the garage door\"]\n"
+                    "  stop: [\"stop\"]\n")
+    return path
+
+
+def test_an_extra_word_snaps_to_the_sentence_and_other_speech_is_rejected(asr: WhisperAsr, speak,
+                                                                          tmp_path: Path) -> None:
+    """"please" is not in the set: Whisper's free reading is then not a sentence of the set, and before snapping
+    it won and the command was rejected. Speech of other things, and a single word that is not "stop", stay
+    rejected."""
+    rec = AsrGrammarRecognizer.from_set(_set(tmp_path), asr=asr)
+    for text, intent in (("turn on the kitchen lights please", "kitchen_on"),
+                         ("please open the garage door", "garage_open"),
+                         ("turn off the kitchen lights", "kitchen_off")):
+        scores = rec.recognize(speak(text, "en-us", 150))
+        assert rec.decide(scores)[0] == intent, (text, scores)
+    for text in ("my sister bought a new car yesterday", "what is the weather like tomorrow", "shop"):
+        scores = rec.recognize(speak(text, "en-us", 150))
+        assert rec.decide(scores)[0] is None, (text, scores)
