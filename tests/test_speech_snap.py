@@ -57,3 +57,11 @@ def test_an_extra_word_snaps_to_the_sentence_and_other_speech_is_rejected(asr: W
     for text in ("my sister bought a new car yesterday", "what is the weather like tomorrow", "shop"):
         scores = rec.recognize(speak(text, "en-us", 150))
         assert rec.decide(scores)[0] is None, (text, scores)
+
+
+def test_the_daemons_auto_choice_decodes_sentence_sets_with_whisper() -> None:
+    from agent.speech.load import daemon_choice
+
+    assert daemon_choice("home", "auto") == daemon_choice("devices", "auto") == "whisper"
+    assert daemon_choice("digits", "auto") == daemon_choice("speech_commands_10", "auto") == "bundle"
+    assert daemon_choice("home", "bundle") == "bundle" and daemon_choice("digits", "whisper") == "whisper"

@@ -49,12 +49,12 @@ RECOGNIZERS: dict[str, tuple[str, Literal["bundle", "whisper"] | None]] = {  # -
 
 def _components(landmarks: str, recognizer: str = "default") -> tuple[Any, Any, Any]:
     from ..config.schema import SpeechConfig
-    from ..speech.load import load_recognizer
+    from ..speech.load import daemon_choice, load_recognizer
     from ..vision import GestureTracker, HandTracker
 
     commands, choice = RECOGNIZERS[recognizer]
     model = landmark_models(landmarks)[0]
-    rec = load_recognizer(commands, recognizer=choice or SpeechConfig().recognizer)
+    rec = load_recognizer(commands, recognizer=choice or daemon_choice(commands, SpeechConfig().recognizer))
     return rec, HandTracker(threads=1, landmark_model=model), GestureTracker
 
 

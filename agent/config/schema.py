@@ -155,9 +155,11 @@ class SpeechConfig(Strict):
     threshold: float | None = Field(None, ge=0, le=1, title="Threshold",
                                     description="Accept threshold; null = the model's calibrated threshold.")
     int8: bool = Field(True, title="int8 frontend", description="Use the int8 speech-embedding model.")
-    recognizer: Literal["bundle", "whisper"] = Field(
+    recognizer: Literal["auto", "bundle", "whisper"] = Field(
         "bundle", title="Recognizer",
-        description="bundle = the set's trained bundle (an intent head on the speech embeddings, the cheapest); "
+        description="auto = the best on real voices without training on the device: whisper for sets of "
+                    "sentences, bundle for single words (models/speech/reports/real_sentences.md); "
+                    "bundle = the set's trained bundle (an intent head on the speech embeddings, the cheapest); "
                     "whisper = decode the set's sentences with the real-speech recognizer "
                     "(Whisper tiny.en, int8; nothing trained; more accurate on real voices for sentences "
                     "and slots, at more memory and time per utterance: models/speech/reports/asr.md). "

@@ -70,9 +70,10 @@ def build_video_source(cfg: AgentConfig) -> Source[VideoFrame] | None:
 
 
 def build_recognizer(cfg: AgentConfig, bundle: str | Path | None = None) -> Recognizer:
-    from ..speech.load import load_recognizer
+    from ..speech.load import daemon_choice, load_recognizer
 
-    return load_recognizer(cfg.speech.commands, recognizer=cfg.speech.recognizer, int8=cfg.speech.int8,
+    choice = daemon_choice(cfg.speech.commands, cfg.speech.recognizer)
+    return load_recognizer(cfg.speech.commands, recognizer=choice, int8=cfg.speech.int8,
                            threshold=cfg.speech.threshold, bundle=bundle)
 
 

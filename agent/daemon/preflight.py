@@ -86,6 +86,7 @@ def _public_key(path: Path) -> list[Finding]:
 def _speech_models(cfg: AgentConfig) -> list[Finding]:
     from ..audio.vad_silero import SILERO_FILE
     from ..speech.frontend import EMBED_FLOAT_FILE, EMBED_INT8_FILE, MEL_FILE
+    from ..speech.load import daemon_choice
     from ..speech.whisper.model import model_files
 
     speech = pretrained_dir("speech")
@@ -93,7 +94,7 @@ def _speech_models(cfg: AgentConfig) -> list[Finding]:
     if cfg.vad.engine == "silero":
         need.setdefault("vad.engine", []).append(SILERO_FILE)
     whisper = list(model_files()[2:])
-    if cfg.speech.recognizer == "whisper":
+    if daemon_choice(cfg.speech.commands, cfg.speech.recognizer) == "whisper":
         need.setdefault("speech.recognizer", []).extend(whisper)
     else:
         need.setdefault("speech.int8", []).extend([MEL_FILE, EMBED_INT8_FILE if cfg.speech.int8 else EMBED_FLOAT_FILE])

@@ -28,6 +28,27 @@ log = logging.getLogger(__name__)
 Choice = Literal["bundle", "whisper", "auto"]
 
 
+def daemon_choice(commands: str | Path, choice: Choice) -> Literal["bundle", "whisper"]:
+    """What the daemon runs for ``speech.recognizer``: ``auto`` is the best recognizer on real voices that
+    needs no training on the device — Whisper constrained to the set for sets of sentences (grammar sets,
+    Rhino contexts, flat sets with multi-word phrases; nothing trained, and on real voices it is the more
+    accurate and by far the fewer false accepts: ``models/speech/reports/real_sentences.md``), the set's bundle
+    otherwise (single words: a head with Whisper's ranking, ``real_speech.md``), and the bundle when the
+    recognizer's model is not built."""
+    if choice != "auto":
+        return choice
+    p = Path(commands)
+    if p.is_dir() or p.name == MANIFEST:
+        return "bundle"
+    set_path = resolve_set_path(commands)
+    if set_path.is_file() and decodes_sentences(set_path):
+        if asr_available():
+            return "whisper"
+        log.warning("speech.recognizer auto: the speech recognizer model is not built (python -m "
+                    "models.speech.fetch.fetch_asr): using the trained bundle of %s", set_path)
+    return "bundle"
+
+
 def resolve_bundle(name_or_path: str | Path) -> Path:
     """A bundle dir from a built-in name, a bundle dir, a manifest path or a command-set YAML (its name)."""
     p = Path(name_or_path)
