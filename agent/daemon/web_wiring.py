@@ -33,11 +33,12 @@ def _stage(beats: dict[str, float], name: str, now: float) -> str:
 
 def _audio(agent: Any, now: float) -> dict[str, Any]:
     a, p = agent.cfg.audio, agent.pipeline
-    kind = "microphone" if isinstance(a, MicSource) else "wav replay" if isinstance(a, WavSource) else "none"
+    kind = ("microphone" if isinstance(a, MicSource) else "wav replay" if isinstance(a, WavSource) else
+            type(p.audio).__name__)  # a source handed to the agent directly (tests, benchmarks)
     state = ("failed: " + p.failure if p.failure else "muted" if p.muted.is_set() else
              "finished" if p.audio_done.is_set() else _stage(p.heartbeats, "audio", now))
     s = p.stats
-    return {"source": kind, "state": state, "recognizer": _stage(p.heartbeats, "recognizer", now),
+    return {"source": kind, "state": state, "recognition": _stage(p.heartbeats, "recognizer", now),
             "utterances": s.segments, "intents": s.intents, "rejected": s.rejected, "errors": s.errors}
 
 
@@ -45,7 +46,8 @@ def _video(agent: Any, now: float) -> dict[str, Any] | None:
     v, path = agent.cfg.video, agent.video
     if path is None:
         return None
-    kind = "camera" if isinstance(v, CameraCfg) else "replay" if isinstance(v, ReplayVideoSource) else "frames"
+    kind = ("camera" if isinstance(v, CameraCfg) else "replay" if isinstance(v, ReplayVideoSource) else
+            type(path.source).__name__)
     state = ("failed: " + path.failure if path.failure else "off (privacy)" if path.paused.is_set() else
              "finished" if path.done.is_set() else _stage(path.heartbeats, "video", now))
     s = path.stats
@@ -69,7 +71,7 @@ def agent_status(agent: Any, cpu: CpuMeter, started: float) -> dict[str, Any]:
         "site_id": cfg.site_id, "uptime_s": round(now - started, 1),
         "audio": _audio(agent, now), "video": _video(agent, now), "fusion": fusion,
         "broker": {"host": cfg.mqtt.host, "port": cfg.mqtt.port, "connected": agent.mqtt.connected.is_set(),
-                   "outbox": agent.mqtt.outbox_len()},
+                   "outbox": agent.mqtt.outbox_len},
         "speech": {"commands": cfg.speech.commands, "recognizer": cfg.speech.recognizer, "model": held.label,
                    "model_name": str(getattr(rec, "name", "") or ""), "model_version": getattr(rec, "version", None),
                    "generation": held.generation},

@@ -62,7 +62,7 @@ function card(title, rows) {
   const dl = el("dl");
   for (const [k, v] of rows) {
     if (v === undefined || v === null) continue;
-    const cls = ["state", "connected", "recognizer"].includes(k) ? stateClass(v) : "";
+    const cls = ["state", "connected", "recognition"].includes(k) ? stateClass(v) : "";
     dl.append(el("dt", {}, k), el("dd", {class: cls}, typeof v === "boolean" ? (v ? "yes" : "no") : v));
   }
   return el("div", {class: "card"}, el("h3", {}, title), dl);
@@ -218,7 +218,8 @@ function draw() {
     ctx.strokeStyle = sel ? "#60a5fa" : "#facc15"; ctx.lineWidth = lw;
     ctx.fill(); ctx.stroke();
     ctx.fillStyle = "#fff"; ctx.font = `${Math.round(lw * 7)}px system-ui`;
-    ctx.fillText(name + (z.device ? " → " + z.device : ""), z.polygon[0][0] + 4, z.polygon[0][1] - 6);
+    const top = Math.min(...z.polygon.map((q) => q[1])), left = Math.min(...z.polygon.map((q) => q[0]));
+    ctx.fillText(name + (z.device ? " → " + z.device : ""), left + 4, top > lw * 9 ? top - lw * 2 : top + lw * 8);
     if (sel) for (const [x, y] of z.polygon) { ctx.fillStyle = "#fff"; ctx.fillRect(x - lw * 2, y - lw * 2, lw * 4, lw * 4); }
   }
   for (const h of (frame ? frame.hands : [])) drawHand(h, lw);
@@ -296,7 +297,8 @@ function renderZoneList() {
 }
 $("#zone-name").addEventListener("change", (ev) => {
   const name = ev.target.value.trim();
-  if (!selected || !name || name === selected || zones[name]) { ev.target.value = selected || ""; return; }
+  if (!selected || !name || name === selected) return;  // an emptied box keeps the name until one is typed
+  if (zones[name]) { ev.target.value = selected; return; }
   zones[name] = zones[selected]; delete zones[selected]; select(name);
 });
 $("#zone-device").addEventListener("input", (ev) => {
