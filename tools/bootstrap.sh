@@ -34,7 +34,8 @@ DEBS=(mosquitto libportaudio2)
 # synthesizers for training speech (and the tests' voices); festival with two voices
 [ "$TRAIN" = 1 ] && DEBS+=(espeak-ng flite sox festival festlex-cmu festvox-kallpc16k festvox-kdlpc16k
                            festvox-us-slt-hts)
-[ "$DEV" = 1 ] && DEBS+=(openssl)
+# the web page's browser tests drive a headless chromium through its driver
+[ "$DEV" = 1 ] && DEBS+=(openssl chromium chromium-driver)
 PY=${PYTHON:-python3}
 "$PY" -c 'import venv, ensurepip' 2>/dev/null || DEBS+=(python3-venv)
 "$PY" -m pip --version >/dev/null 2>&1 || DEBS+=(python3-pip)

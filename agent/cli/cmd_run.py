@@ -18,4 +18,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
-    return Agent(cfg).run()
+    return Agent(cfg, config_path=args.config).run()

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .fusion import FusionConfig
+from .web import WebConfig
 
 
 class Strict(BaseModel):
@@ -294,3 +295,5 @@ class AgentConfig(Strict):
                            description="Signed over-the-air model updates.")
     home_assistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig, title="Home Assistant",
                                                 description="Home Assistant integration.")
+    web: WebConfig = Field(default_factory=WebConfig, title="Web page",
+                           description="The local page served by the daemon (see web.listen, web.token_file).")

@@ -17,11 +17,13 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from .. import strictjson
+from ..config.fusion import Zone
 from ..config.loader import read_secret
 from ..config.schema import AgentConfig, MicSource, ReplayVideoSource, WavSource
 from ..config.schema import CameraSource as CameraCfg
@@ -45,6 +47,7 @@ from .audio_path import Pipeline, Recognizer
 from .fusion_runner import FusionRunner
 from .systemd import Notifier, Watchdog, watchdog_interval
 from .video_path import VideoPath
+from .web_wiring import AgentPage
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +129,9 @@ class Agent:
 
     def __init__(self, cfg: AgentConfig, *, audio: Source[AudioFrame] | None = None,
                  video: Source[VideoFrame] | None = None, recognizer: Recognizer | None = None,
-                 mqtt: MqttClient | None = None) -> None:
+                 mqtt: MqttClient | None = None, config_path: str | Path | None = None) -> None:
         self.cfg = cfg
+        self.on_acted: list[Callable[[Intent], None]] = []  # observers of every intent acted on (the page)
         self.mqtt = mqtt or MqttClient(cfg.mqtt, cfg.site_id)
         self.models: HotSwap[Recognizer] = HotSwap(recognizer or build_recognizer(cfg), label=cfg.speech.commands)
         action_map = ActionMap.load(cfg.actions)
@@ -168,6 +172,8 @@ class Agent:
             self.arbiter = Arbiter(self.mqtt, cfg.mqtt.topic_prefix, cfg.site_id, on_win=self.act,
                                    key=key.encode(), window_s=cfg.mqtt.arbitration_window_s)
         self._wire()
+        self.web = AgentPage(self, Path(config_path) if config_path is not None else None) \
+            if cfg.web.enabled else None
         self._stop = threading.Event()
 
     # construction helpers ----------------------------------------------------------------------------------
@@ -226,6 +232,18 @@ class Agent:
         if self.bridge is not None:
             self.bridge.publish_intent(intent)
         self.actions.execute(intent)
+        for cb in self.on_acted:
+            cb(intent)
+
+    def set_zones(self, zones: dict[str, Zone]) -> None:
+        """New pointing zones (saved from the page): the gesture tracker and fusion use them from now on."""
+        from ..vision import GestureTracker
+
+        self.cfg = self.cfg.model_copy(update={"fusion": self.cfg.fusion.model_copy(update={"zones": zones})})
+        if self.video is not None and isinstance(self.video.gestures, GestureTracker):
+            self.video.gestures.zones = {name: z.polygon for name, z in zones.items()}
+        if self.fusion is not None:
+            self.fusion.set_zones(zones)
 
     # lifecycle ---------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -246,6 +264,8 @@ class Agent:
         if self.video is not None:
             self.video.start()
         self.privacy.apply()
+        if self.web is not None:
+            self.web.start()
         log.info("site %s started: %s", self.cfg.site_id, describe_sources(self.cfg))
 
     def _drain_for_flush(self, timeout: float = 3.0) -> None:
@@ -289,6 +309,8 @@ class Agent:
 
     def shutdown(self) -> None:
         t0 = time.monotonic()
+        if self.web is not None:
+            self.web.stop()
         self.pipeline.stop(timeout=0.8)
         if self.video is not None:
             self.video.stop(timeout=0.5)

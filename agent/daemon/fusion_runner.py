@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..config.fusion import Zone
 from ..fusion import Abstain, ConfirmRequest, FusionEngine
 from ..intents.publisher import Message, Publisher
 from ..mqtt.topics import fusion_topic
@@ -54,6 +55,12 @@ class FusionRunner:
         """How far the ``voice`` or ``gesture`` stream has been processed (see ``FusionEngine.progress``)."""
         with self._lock:
             self.engine.progress(modality, t)
+
+    def set_zones(self, zones: dict[str, Zone]) -> None:
+        """Pointing zones changed (saved from the page): the next decisions map pointing through them."""
+        with self._lock:
+            cfg = self.engine.cfg
+            self.engine.cfg = cfg.model_copy(update={"zones": zones})
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="fusion", daemon=True)

@@ -60,6 +60,9 @@ def _files(cfg: AgentConfig) -> list[Finding]:
             p = getattr(m.tls, name)
             if p is not None:
                 out += _readable(p, f"mqtt.tls.{name}", "the PEM file", "give the right path")
+    if cfg.web.enabled and cfg.web.token_file is not None:
+        out += _readable(_credential(cfg.web.token_file), "web.token_file", "the page's token file",
+                         "create it (mode 0600) with 'openssl rand -hex 32'")
     if cfg.ota.public_key_file is not None:
         out += _public_key(cfg.ota.public_key_file)
     if isinstance(cfg.audio, WavSource):

@@ -88,6 +88,7 @@ class VideoPath:
         self.thread_cpu_s: dict[str, float] = {}
         self.on_event: list[Callable[[GestureEvent], None]] = []
         self.on_hands: list[Callable[[VideoFrame, list[Hand]], None]] = []
+        self.on_frame: list[Callable[[VideoFrame], None]] = []  # every frame read (the page's camera view)
         # how far the gesture stream is complete (frame time of the last frame handled; None = no camera running)
         self.on_progress: list[Callable[[float | None], None]] = []
         self.done = threading.Event()
@@ -189,6 +190,8 @@ class VideoPath:
         if self._last_seq >= 0 and frame.seq > self._last_seq + 1:
             self.stats.dropped += frame.seq - self._last_seq - 1
         self._last_seq = frame.seq
+        for watch in self.on_frame:
+            watch(frame)
         if self._tracking:  # the tracker looks at this frame anyway: spare the gate (≈0.15 ms a frame)
             self.motion.forget()
             moved = True

@@ -81,6 +81,10 @@ class DeviceStates:
     def get(self, device: str) -> dict[str, Any] | None:
         return self._states.get(device)
 
+    def names(self) -> list[str]:
+        """The devices that reported a state (offered when a zone is mapped to a device on the page)."""
+        return list(self._states)
+
 
 class HomeAssistant(_Strict):
     component: str = Field(..., min_length=1, title="Component", description="light, switch, cover, lock, ...")
