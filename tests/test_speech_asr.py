@@ -314,7 +314,7 @@ def test_sets_too_large_to_write_out_decode_on_a_lazy_trie(asr: WhisperAsr, spea
     for text, intent, slots in (("set a timer for one hour twenty minutes and ten seconds", "setTimer",
                                  {"hours": "1", "minutes": "20", "seconds": "10"}),
                                 ("set a timer for five minutes", "setTimer", {"minutes": "5"}),
-                                ("reset", "reset", {})):
+                                ("reset the timer", "reset", {})):
         scores = rec.recognize(speak(text, "en-us", 150))
         assert rec.decide(scores)[0] == intent and scores.slots == slots, (text, scores)
     assert rec.decide(rec.recognize(speak("turn on the lights", "en-us", 150)))[0] is None

@@ -267,13 +267,17 @@ class AsrGrammar:
         once = collapse_repeats(text)
         return len(normalize(text).split()) > len(once.split()) and self.says(once)
 
+    def _reading(self, h: Hypothesis) -> str:
+        return self.asr.tokenizer.decode(list(h.reading)) if h.reading else self.entries[h.entry][2]
+
+    def _words(self, h: Hypothesis) -> int:
+        return len(spoken_key(self._reading(h)).split())
+
     def _snaps(self, free: str, best: Hypothesis) -> bool:
         """Whether Whisper's free reading is a misreading of the best sentence of the set ("he is to week to
         move" for "he is too weak to move"), rather than other speech: close in characters, and the sentence
         has two words or more. Calibrated on real development speech (``models/speech/reports/sentences.md``)."""
-        sentence = self.asr.tokenizer.decode(list(best.reading)) if best.reading else self.entries[best.entry][2]
-        return (len(sentence.split()) >= SNAP_MIN_WORDS
-                and reading_distance(free, sentence) <= SNAP_CER)
+        return self._words(best) >= SNAP_MIN_WORDS and reading_distance(free, self._reading(best)) <= SNAP_CER
 
     def decode(self, audio: np.ndarray, beam: int = 6, bias: float = 0.0) -> Decoded:
         kv = self.asr.encode(audio)
@@ -302,11 +306,13 @@ class AsrGrammar:
                 # a misreading of the best sentence: it wins unless the free reading is likelier by more than
                 # SNAP_GAP per token, and its confidence says by how much (sigmoid of the margin)
                 per[-1] -= SNAP_GAP * hyps[0].tokens
-            elif hyps and not (free_t.ended and _TAG_ONLY.match(text)):
+            elif hyps and not (free_t.ended and _TAG_ONLY.match(text) and self._words(hyps[0]) >= SNAP_MIN_WORDS):
                 # Whisper read something else, not close to any sentence: other speech, a name, a wake word, or
                 # Whisper looping on noise ("Athena Athena ..."), whose broken reading can be less likely than a
                 # forced sentence; unknown, however the forced sentence scores. (A finished non-speech tag,
-                # "[inaudible]", says nothing of the words: the forced sentence competes with it as it scores.)
+                # "[inaudible]", says nothing of the words: a forced sentence of two words or more competes with
+                # it as it scores; a single word does not: "Athena" was read "(speaking in foreign language)",
+                # and "yes" scored above that.)
                 per[-1] = max(per[-1], hyps[0].logprob + FAR_NATS)
         z = float(np.logaddexp.reduce(per))
         post = np.exp(per - z)
