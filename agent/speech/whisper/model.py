@@ -20,6 +20,7 @@ position embeddings are simply cut): a 2 s utterance is 300 frames, not 3 000.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ import numpy as np
 from ...errors import ModelError
 from ...paths import pretrained_dir
 from ...runtime.session import OnnxModel, load_model
+from .kvcache import PrefixCache
 from .mel import log_mel
 from .tokenizer import ENDINGS, EOT, NO_SPEECH, NO_TIMESTAMPS, SOT, Tokenizer, normalize
 from .trie import token_tree
@@ -116,6 +118,12 @@ class WhisperAsr:
                                         else (self.sot, notimestamps))
         self.end_ids = [self.eot] + [self.tokenizer.vocab[e] for e in ENDINGS if e in self.tokenizer.vocab]
         self.comma_ids = [self.tokenizer.vocab[c] for c in (",",) if c in self.tokenizer.vocab]
+        if "past_kv" not in decoder.input_names:
+            raise ModelError(f"{decoder.path} takes no past keys|values: it was built by an older fetch_asr; "
+                             f"rebuild it ('python -m models.speech.fetch.fetch_asr' or 'bash tools/bootstrap.sh')")
+        past = decoder.inputs[decoder.input_names.index("past_kv")].shape
+        self._cache_shape = (int(past[1]), int(past[2]))
+        self._local = threading.local()  # one prefix cache per thread (see _cache)
 
     @classmethod
     def load(cls, model_dir: str | Path | None = None, *, int8: bool = True, threads: int = 1,
@@ -140,16 +148,37 @@ class WhisperAsr:
         kv: np.ndarray = self.encoder({"mel": log_mel(np.asarray(audio, np.float32))[None]})[0]
         return kv
 
+    def _cache(self, kv: np.ndarray) -> PrefixCache:
+        """This thread's cache of self-attention keys|values by token prefix, bound to the encoding ``kv``
+        (a new encoding starts it over; threads sharing the model each keep their own)."""
+        cache: PrefixCache | None = getattr(self._local, "cache", None)
+        if cache is None:
+            cache = self._local.cache = PrefixCache(*self._cache_shape)
+        cache.bind(kv)
+        return cache
+
+    def _run(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """One decoder run with no past unless ``feeds`` has one → (log-probabilities, present keys|values)."""
+        feeds.setdefault("past_kv", np.zeros((0, *self._cache_shape), np.float32))
+        lp, present = self.decoder(feeds)
+        return lp, present
+
     def _step(self, kv: np.ndarray, seqs: list[list[int]], positions: list[tuple[int, int]]) -> np.ndarray:
-        """Log-probabilities (P, V) of the next token after ``seqs[i][: j + 1]`` for each (i, j)."""
+        """Log-probabilities (P, V) of the next token after ``seqs[i][: j + 1]`` for each (i, j), computed
+        from scratch (no cache)."""
         nodes, feeds = token_tree(seqs)
         feeds["gather"] = np.array([nodes[tuple(seqs[i][:j + 1])] for i, j in positions], np.int64)
         feeds["cross_kv"] = kv
-        return self.decoder(feeds)[0]
+        return self._run(feeds)[0]
 
     def step_many(self, kv: np.ndarray, seqs: Sequence[Sequence[int]]) -> np.ndarray:
-        """Next-token log-probabilities (N, V) after each of the token sequences."""
-        return self._step(kv, [list(s) for s in seqs], [(i, len(s) - 1) for i, s in enumerate(seqs)])
+        """Next-token log-probabilities (N, V) after each of the token sequences. Prefixes already run under
+        this ``kv`` are not run again (:mod:`.kvcache`): only each sequence's new tokens are fed."""
+        cache = self._cache(kv)
+        plan, last = cache.plan([tuple(s) for s in seqs])
+        lp, present = self._run({**plan.feeds, "cross_kv": kv, "gather": np.array(last, np.int64)})
+        cache.store(plan, present)
+        return lp
 
     def prepare(self, sentences: list[list[int]]) -> Candidates:
         """The token trie of candidate sentences, laid out once for :meth:`analyze` (a recognizer's candidates
@@ -202,7 +231,8 @@ class WhisperAsr:
         """One decoder run over the candidates' token tree: each candidate's log-probability as the start of the
         transcript (its tokens, no end), Whisper's no-speech probability, and every node's next-token
         distribution (:meth:`Prefixes.known`, for :meth:`greedy` to reuse)."""
-        lp = self.decoder({**c.feeds, "cross_kv": kv})[0]
+        lp, present = self._run({**c.feeds, "cross_kv": kv})
+        self._cache(kv).store_tree(c.nodes, present)
         scores = np.bincount(c.owner, weights=lp[c.rows, c.ids], minlength=len(c.ends)).astype(np.float64)
         return Prefixes(scores, float(np.exp(lp[c.nodes[self.prompt[:1]], self.no_speech_id])), lp, c.nodes)
 
