@@ -102,7 +102,7 @@ def test_trie_scores_equal_scoring_each_sentence_alone(asr: WhisperAsr, speak) -
 
 
 def test_prefix_cache_feeds_only_new_tokens_each_attending_to_its_ancestors() -> None:
-    cache = PrefixCache(2, 4)
+    cache = PrefixCache(2, 4, (7,))
     kv = np.zeros(1)
     cache.bind(kv)
     plan, last = cache.plan([(7, 8), (7, 9, 10)])
@@ -140,6 +140,25 @@ def test_cached_steps_equal_steps_from_scratch(asr: WhisperAsr, speak) -> None:
             top = likely[row]
             err_cached = np.abs(cached[row, top] - ref[row, top]).max()
             assert err_cached <= np.abs(fresh[row, top] - ref[row, top]).max() + 0.3
+
+
+def test_greedy_after_steps_finds_its_path_run_ahead(asr: WhisperAsr, speak, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each step also runs the greedy transcript's next token, so the transcript after a search of other
+    prefixes costs no further run; and it is the transcript that runs of its own give."""
+    audio = speak("switch off the garage heater", "en-us", 150).astype(np.float32) / 32768
+    kv = asr.encode(audio)
+    alone = asr.greedy(kv, lambda _: None, 30)
+    kv = asr.encode(audio)
+    other = [*asr.prompt, *asr.tokenizer.encode(" turn")]
+    for k in range(len(alone.tokens) + 2):  # a search along another path, one token a step
+        asr.step_many(kv, [other + [13] * k])
+
+    def no_run(feeds: dict[str, np.ndarray]) -> None:
+        raise AssertionError("a decoder run")
+
+    monkeypatch.setattr(asr, "_run", no_run)
+    ahead = asr.greedy(kv, lambda _: None, 30)
+    assert ahead.tokens == alone.tokens and abs(ahead.logprob - alone.logprob) < 0.5
 
 
 def test_tokenizer_round_trips_and_uses_the_vocabulary(asr: WhisperAsr) -> None:

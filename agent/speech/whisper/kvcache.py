@@ -27,13 +27,18 @@ class Plan:
 
 
 class PrefixCache:
-    """Rows of keys|values (tokens, layers, 2D) by token prefix, for one encoding at a time."""
+    """Rows of keys|values (tokens, layers, 2D) by token prefix, for one encoding at a time; also the greedy
+    transcript's path as far as it has been run ahead (``frontier``: its next prefix to run, None when it
+    ended; ``ahead``: the distributions after the prefixes run ahead, that no caller asked for yet)."""
 
-    def __init__(self, layers: int, width: int) -> None:
+    def __init__(self, layers: int, width: int, start: tuple[int, ...]) -> None:
         self.buf = np.empty((64, layers, width), np.float32)
         self.rows: dict[tuple[int, ...], int] = {}
         self.chain: list[tuple[int, ...]] = []  # per row: the rows of its prefix's tokens, first to last
         self.owner: np.ndarray | None = None  # the encoding these rows belong to
+        self.start = start
+        self.frontier: tuple[int, ...] | None = start
+        self.ahead: dict[tuple[int, ...], np.ndarray] = {}
 
     def bind(self, cross_kv: np.ndarray) -> None:
         """Use the cache for ``cross_kv``: a different encoding (or a full cache) starts it over."""
@@ -41,6 +46,8 @@ class PrefixCache:
             self.owner = cross_kv
             self.rows.clear()
             self.chain.clear()
+            self.frontier = self.start
+            self.ahead.clear()
 
     def plan(self, seqs: Sequence[tuple[int, ...]]) -> tuple[Plan, list[int]]:
         """The run that gives the next-token distribution after each sequence (its last token is always fed,
