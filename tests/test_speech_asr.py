@@ -153,7 +153,7 @@ def test_greedy_after_steps_finds_its_path_run_ahead(asr: WhisperAsr, speak, mon
     for k in range(len(alone.tokens) + 2):  # a search along another path, one token a step
         asr.step_many(kv, [other + [13] * k])
 
-    def no_run(feeds: dict[str, np.ndarray]) -> None:
+    def no_run(kv: np.ndarray, feeds: dict[str, np.ndarray]) -> None:
         raise AssertionError("a decoder run")
 
     monkeypatch.setattr(asr, "_run", no_run)

@@ -39,6 +39,7 @@ class PrefixCache:
         self.start = start
         self.frontier: tuple[int, ...] | None = start
         self.ahead: dict[tuple[int, ...], np.ndarray] = {}
+        self.cross: dict[str, np.ndarray] = {}  # the encoding laid out as the decoder takes it (WhisperAsr._run)
 
     def bind(self, cross_kv: np.ndarray) -> None:
         """Use the cache for ``cross_kv``: a different encoding (or a full cache) starts it over."""
@@ -48,6 +49,7 @@ class PrefixCache:
             self.chain.clear()
             self.frontier = self.start
             self.ahead.clear()
+            self.cross.clear()
 
     def plan(self, seqs: Sequence[tuple[int, ...]]) -> tuple[Plan, list[int]]:
         """The run that gives the next-token distribution after each sequence (its last token is always fed,

@@ -119,11 +119,12 @@ class WhisperAsr:
                                         else (self.sot, notimestamps))
         self.end_ids = [self.eot] + [self.tokenizer.vocab[e] for e in ENDINGS if e in self.tokenizer.vocab]
         self.comma_ids = [self.tokenizer.vocab[c] for c in (",",) if c in self.tokenizer.vocab]
-        if "past_kv" not in decoder.input_names:
-            raise ModelError(f"{decoder.path} takes no past keys|values: it was built by an older fetch_asr; "
+        if not {"past_kv", "cross_k_0"} <= set(decoder.input_names):
+            raise ModelError(f"{decoder.path} was built by an older fetch_asr (no past_kv or cross_k_0 input); "
                              f"rebuild it ('python -m models.speech.fetch.fetch_asr' or 'bash tools/bootstrap.sh')")
         past = decoder.inputs[decoder.input_names.index("past_kv")].shape
         self._cache_shape = (int(past[1]), int(past[2]))
+        self._heads = int(decoder.inputs[decoder.input_names.index("cross_k_0")].shape[0])
         self._local = threading.local()  # one prefix cache per thread (see _cache)
 
     @classmethod
@@ -158,10 +159,18 @@ class WhisperAsr:
         cache.bind(kv)
         return cache
 
-    def _run(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """One decoder run with no past unless ``feeds`` has one → (log-probabilities, present keys|values)."""
+    def _run(self, kv: np.ndarray, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """One decoder run under the encoding ``kv``, with no past unless ``feeds`` has one → (log-probabilities,
+        present keys|values)."""
+        cache = self._cache(kv)
+        if not cache.cross:  # each layer's keys (H, dh, T) and values (H, T, dh), laid out once per encoding
+            layers, _, t, width = kv.shape
+            h = kv.reshape(layers, t, 2, self._heads, width // 2 // self._heads)
+            for i in range(layers):
+                cache.cross[f"cross_k_{i}"] = np.ascontiguousarray(h[i, :, 0].transpose(1, 2, 0))
+                cache.cross[f"cross_v_{i}"] = np.ascontiguousarray(h[i, :, 1].transpose(1, 0, 2))
         feeds.setdefault("past_kv", np.zeros((0, *self._cache_shape), np.float32))
-        lp, present = self.decoder(feeds)
+        lp, present = self.decoder({**feeds, **cache.cross})
         return lp, present
 
     def _step(self, kv: np.ndarray, seqs: list[list[int]], positions: list[tuple[int, int]]) -> np.ndarray:
@@ -169,8 +178,7 @@ class WhisperAsr:
         from scratch (no cache)."""
         nodes, feeds = token_tree(seqs)
         feeds["gather"] = np.array([nodes[tuple(seqs[i][:j + 1])] for i, j in positions], np.int64)
-        feeds["cross_kv"] = kv
-        return self._run(feeds)[0]
+        return self._run(kv, feeds)[0]
 
     def step_many(self, kv: np.ndarray, seqs: Sequence[Sequence[int]]) -> np.ndarray:
         """Next-token log-probabilities (N, V) after each of the token sequences.
@@ -187,7 +195,7 @@ class WhisperAsr:
         extra = f if f is not None and f not in want else None
         run = want if extra is None else [*want, extra]
         plan, last = cache.plan(run)
-        lp, present = self._run({**plan.feeds, "cross_kv": kv, "gather": np.array(last, np.int64)})
+        lp, present = self._run(kv, {**plan.feeds, "gather": np.array(last, np.int64)})
         cache.store(plan, present)
         rows = {s: i for i, s in enumerate(run)}
         self._follow(cache, lambda s: lp[rows[s]] if s in rows else None, extra)
@@ -254,7 +262,7 @@ class WhisperAsr:
         """One decoder run over the candidates' token tree: each candidate's log-probability as the start of the
         transcript (its tokens, no end), Whisper's no-speech probability, and every node's next-token
         distribution (:meth:`Prefixes.known`, for :meth:`greedy` to reuse)."""
-        lp, present = self._run({**c.feeds, "cross_kv": kv})
+        lp, present = self._run(kv, dict(c.feeds))
         cache = self._cache(kv)
         cache.store_tree(c.nodes, present)
         self._follow(cache, lambda prefix: lp[c.nodes[prefix]] if prefix in c.nodes else None)
