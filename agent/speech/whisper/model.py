@@ -20,6 +20,7 @@ position embeddings are simply cut): a 2 s utterance is 300 frames, not 3 000.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ import numpy as np
 from ...errors import ModelError
 from ...paths import pretrained_dir
 from ...runtime.session import OnnxModel, load_model
+from .kvcache import PrefixCache
 from .mel import log_mel
 from .tokenizer import ENDINGS, EOT, NO_SPEECH, NO_TIMESTAMPS, SOT, Tokenizer, normalize
 from .trie import token_tree
@@ -41,6 +43,7 @@ ASR_ENCODER_FILE = "whisper_tiny_en.encoder.int8.onnx"
 ASR_DECODER_FILE = "whisper_tiny_en.decoder.int8.onnx"
 ASR_TOKENIZER_FILE = "whisper_tiny_en.tokenizer.json"
 FLOAT_MAX_BYTES = 512 * 1024 * 1024  # the float decoder (parity checks and evaluation only) holds 2×80 MB tables
+AHEAD = 32  # the greedy transcript is run ahead for up to this many tokens (recognizers read 30 at most)
 INT8_MAX_BYTES = 128 * 1024 * 1024  # base's int8 decoder is 75 MB
 MODELS = ("tiny.en", "base")  # tiny.en is built by the bootstrap; base with fetch_asr --model base
 
@@ -116,6 +119,13 @@ class WhisperAsr:
                                         else (self.sot, notimestamps))
         self.end_ids = [self.eot] + [self.tokenizer.vocab[e] for e in ENDINGS if e in self.tokenizer.vocab]
         self.comma_ids = [self.tokenizer.vocab[c] for c in (",",) if c in self.tokenizer.vocab]
+        if not {"past_kv", "cross_k_0"} <= set(decoder.input_names):
+            raise ModelError(f"{decoder.path} was built by an older fetch_asr (no past_kv or cross_k_0 input); "
+                             f"rebuild it ('python -m models.speech.fetch.fetch_asr' or 'bash tools/bootstrap.sh')")
+        past = decoder.inputs[decoder.input_names.index("past_kv")].shape
+        self._cache_shape = (int(past[1]), int(past[2]))
+        self._heads = int(decoder.inputs[decoder.input_names.index("cross_k_0")].shape[0])
+        self._local = threading.local()  # one prefix cache per thread (see _cache)
 
     @classmethod
     def load(cls, model_dir: str | Path | None = None, *, int8: bool = True, threads: int = 1,
@@ -140,16 +150,66 @@ class WhisperAsr:
         kv: np.ndarray = self.encoder({"mel": log_mel(np.asarray(audio, np.float32))[None]})[0]
         return kv
 
+    def _cache(self, kv: np.ndarray) -> PrefixCache:
+        """This thread's cache of self-attention keys|values by token prefix, bound to the encoding ``kv``
+        (a new encoding starts it over; threads sharing the model each keep their own)."""
+        cache: PrefixCache | None = getattr(self._local, "cache", None)
+        if cache is None:
+            cache = self._local.cache = PrefixCache(*self._cache_shape, self.prompt)
+        cache.bind(kv)
+        return cache
+
+    def _run(self, kv: np.ndarray, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """One decoder run under the encoding ``kv``, with no past unless ``feeds`` has one → (log-probabilities,
+        present keys|values)."""
+        cache = self._cache(kv)
+        if not cache.cross:  # each layer's keys (H, dh, T) and values (H, T, dh), laid out once per encoding
+            layers, _, t, width = kv.shape
+            h = kv.reshape(layers, t, 2, self._heads, width // 2 // self._heads)
+            for i in range(layers):
+                cache.cross[f"cross_k_{i}"] = np.ascontiguousarray(h[i, :, 0].transpose(1, 2, 0))
+                cache.cross[f"cross_v_{i}"] = np.ascontiguousarray(h[i, :, 1].transpose(1, 0, 2))
+        feeds.setdefault("past_kv", np.zeros((0, *self._cache_shape), np.float32))
+        lp, present = self.decoder({**feeds, **cache.cross})
+        return lp, present
+
     def _step(self, kv: np.ndarray, seqs: list[list[int]], positions: list[tuple[int, int]]) -> np.ndarray:
-        """Log-probabilities (P, V) of the next token after ``seqs[i][: j + 1]`` for each (i, j)."""
+        """Log-probabilities (P, V) of the next token after ``seqs[i][: j + 1]`` for each (i, j), computed
+        from scratch (no cache)."""
         nodes, feeds = token_tree(seqs)
         feeds["gather"] = np.array([nodes[tuple(seqs[i][:j + 1])] for i, j in positions], np.int64)
-        feeds["cross_kv"] = kv
-        return self.decoder(feeds)[0]
+        return self._run(kv, feeds)[0]
 
     def step_many(self, kv: np.ndarray, seqs: Sequence[Sequence[int]]) -> np.ndarray:
-        """Next-token log-probabilities (N, V) after each of the token sequences."""
-        return self._step(kv, [list(s) for s in seqs], [(i, len(s) - 1) for i, s in enumerate(seqs)])
+        """Next-token log-probabilities (N, V) after each of the token sequences.
+
+        Prefixes already run under this ``kv`` are not run again (:mod:`.kvcache`): only each sequence's new
+        tokens are fed. And each run also takes the greedy transcript's next token when no sequence asked for
+        has it, so that :meth:`greedy` after a beam search finds its path already run: a run's time is mostly
+        reading the weights (the 51 864-way projection above all), nearly the same for one row as for seven."""
+        cache = self._cache(kv)
+        want = [tuple(s) for s in seqs]
+        if all(s in cache.ahead for s in want):
+            return np.stack([cache.ahead[s] for s in want])
+        f = cache.frontier
+        extra = f if f is not None and f not in want else None
+        run = want if extra is None else [*want, extra]
+        plan, last = cache.plan(run)
+        lp, present = self._run(kv, {**plan.feeds, "gather": np.array(last, np.int64)})
+        cache.store(plan, present)
+        rows = {s: i for i, s in enumerate(run)}
+        self._follow(cache, lambda s: lp[rows[s]] if s in rows else None, extra)
+        return lp[:len(want)]
+
+    def _follow(self, cache: PrefixCache, dist_of: Callable[[tuple[int, ...]], np.ndarray | None],
+                extra: tuple[int, ...] | None = None) -> None:
+        """Move the greedy frontier along the distributions just computed (``extra``: the prefix run ahead,
+        that no caller has: its distribution is kept)."""
+        while (f := cache.frontier) is not None and (dist := dist_of(f)) is not None:
+            if f == extra:
+                cache.ahead[f] = dist.copy()
+            nxt = int(np.argmax(dist[:self.eot + 1]))
+            cache.frontier = None if nxt in self.end_ids or len(f) >= len(self.prompt) + AHEAD else (*f, nxt)
 
     def prepare(self, sentences: list[list[int]]) -> Candidates:
         """The token trie of candidate sentences, laid out once for :meth:`analyze` (a recognizer's candidates
@@ -202,7 +262,10 @@ class WhisperAsr:
         """One decoder run over the candidates' token tree: each candidate's log-probability as the start of the
         transcript (its tokens, no end), Whisper's no-speech probability, and every node's next-token
         distribution (:meth:`Prefixes.known`, for :meth:`greedy` to reuse)."""
-        lp = self.decoder({**c.feeds, "cross_kv": kv})[0]
+        lp, present = self._run(kv, dict(c.feeds))
+        cache = self._cache(kv)
+        cache.store_tree(c.nodes, present)
+        self._follow(cache, lambda prefix: lp[c.nodes[prefix]] if prefix in c.nodes else None)
         scores = np.bincount(c.owner, weights=lp[c.rows, c.ids], minlength=len(c.ends)).astype(np.float64)
         return Prefixes(scores, float(np.exp(lp[c.nodes[self.prompt[:1]], self.no_speech_id])), lp, c.nodes)
 

@@ -81,7 +81,7 @@ LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
 OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
 SOFTWARE.
 """
-BUILDER_VERSION = 3
+BUILDER_VERSION = 5  # 4: the decoder takes past keys|values (a KV cache); 5: per-layer cross keys, values
 
 
 def quantize(float_path: Path, int8_path: Path) -> None:

@@ -129,15 +129,26 @@ class _Graph:
         out = self.linear(self.attention(q, k, v, n_heads, d, mask), layer + "/self_attention/linear_1")
         return self.op("Add", x, out)
 
-    def shared_attention(self, q: str, k: str, v: str, n_heads: int, d: int) -> str:
-        """Attention of every query of every sequence (N, L, D) to one shared key/value sequence (1, T, D):
-        the N·L queries are stacked per head, so each head is one (N·L × dh) · (dh × T) product instead of N
-        tiny ones (cross-attention over a batch of candidate sentences)."""
+    def cached_self_attention(self, x: str, layer: str, n_heads: int, d: int, mask: str, past: str) -> tuple[str, str]:
+        """:meth:`self_attention` of new tokens (1, L, D) that also attend to earlier tokens' keys|values
+        ``past`` (1, P, 2D) (``mask``: (L, P + L)) → (x plus the attention, the new tokens' keys|values (1, L, 2D))."""
+        qkv = self.linear(self.layer_norm(x, layer + "/self_attention/layer_norm"), layer + "/self_attention/linear_0")
+        q = self.op("Slice", qkv, self.i64(0), self.i64(d), self.i64(2))
+        kv = self.op("Slice", qkv, self.i64(d), self.i64(3 * d), self.i64(2))
+        both = self.op("Concat", past, kv, axis=1)
+        k = self.op("Slice", both, self.i64(0), self.i64(d), self.i64(2))
+        v = self.op("Slice", both, self.i64(d), self.i64(2 * d), self.i64(2))
+        out = self.linear(self.attention(q, k, v, n_heads, d, mask), layer + "/self_attention/linear_1")
+        return self.op("Add", x, out), kv
+
+    def shared_attention(self, q: str, kt: str, vh: str, n_heads: int, d: int) -> str:
+        """Attention of every query of every sequence (N, L, D) to one shared key/value sequence, laid out per
+        head (keys (H, dh, T), values (H, T, dh), as the runtime prepares them once per encoding): the N·L
+        queries are stacked per head, so each head is one (N·L × dh) · (dh × T) product instead of N tiny ones
+        (cross-attention over a batch of candidate sentences)."""
         dh = d // n_heads
         scale = self.const("attn_scale", np.array(1.0 / np.sqrt(dh), np.float32))
         qh = self.op("Transpose", self.op("Reshape", q, self.i64(-1, n_heads, dh)), perm=[1, 0, 2])  # H, NL, dh
-        kt = self.op("Transpose", self.op("Reshape", k, self.i64(-1, n_heads, dh)), perm=[1, 2, 0])  # H, dh, T
-        vh = self.op("Transpose", self.op("Reshape", v, self.i64(-1, n_heads, dh)), perm=[1, 0, 2])  # H, T, dh
         p = self.op("Softmax", self.op("MatMul", self.op("Mul", qh, scale), kt), axis=-1)
         o = self.op("Transpose", self.op("MatMul", p, vh), perm=[1, 0, 2])  # NL, H, dh
         return self.op("Reshape", o, self.op("Shape", q))
@@ -192,15 +203,20 @@ def _identity(src: str, dst: str) -> Any:
 
 
 def decoder_graph(w: dict[str, np.ndarray], int8_table: bool = False) -> Any:
-    """tokens (1, L) int64, positions (1, L) int64, mask (L, L) float, cross_kv (layers, 1, T, 2D), gather (P,)
-    int64 indexes into the L tokens → logprobs (P, V): the next-token log-probabilities at the tokens asked for.
+    """New tokens (1, L) int64 at ``positions`` (1, L) int64, the self-attention keys|values of P earlier
+    tokens ``past_kv`` (P, layers, 2D), ``mask`` (L, P + L), each layer's cross-attention keys ``cross_k_<i>``
+    (H, D/H, T) and values ``cross_v_<i>`` (H, T, D/H) (the encoder's cross_kv laid out per head, once per
+    utterance rather than at every step), gather (G,) int64 indexes into the L tokens → logprobs (G, V): the
+    next-token log-probabilities at the tokens asked for; present_kv (L, layers, 2D): the new tokens'
+    keys|values, for a later run's ``past_kv``.
 
-    The L tokens are a *tree*: each is one node of a token trie, at its depth (``positions``), and ``mask``
-    (0 where token i may attend to token j, -1e9 elsewhere) lets each attend to its ancestors and itself
-    only. Every candidate sentence sharing a prefix then shares its computation (42 single-word candidates:
-    44 tokens instead of 126). A plain sequence is the chain with a causal mask. ``int8_table``: the
-    token-embedding table that Gather reads is stored as int8 rows with one scale each (20 MB instead of 80;
-    the dynamic quantizer only handles MatMul, so the int8 build asks for this)."""
+    The P + L tokens are a *tree*: each is one node of a token trie, at its depth (``positions``), and ``mask``
+    (0 where new token i may attend to token j, past ones first, -1e9 elsewhere) lets each attend to its
+    ancestors and itself only. Every candidate sentence sharing a prefix then shares its computation (42
+    single-word candidates: 44 tokens instead of 126), and a prefix computed once need not be computed again
+    (P = 0: no past). A plain sequence is the chain with a causal mask. ``int8_table``: the token-embedding
+    table that Gather reads is stored as int8 rows with one scale each (20 MB instead of 80; the dynamic
+    quantizer only handles MatMul, so the int8 build asks for this)."""
     from onnx import TensorProto, helper
 
     d, layers, n_heads = _dims(w)
@@ -215,26 +231,34 @@ def decoder_graph(w: dict[str, np.ndarray], int8_table: bool = False) -> Any:
         x = g.op("Gather", g.weight("decoder/embeddings/weight"), "tokens")
     x = g.op("Add", x, g.op("Gather", g.weight("decoder/position_encodings/encodings"), "positions"))
     mask = "mask"
+    presents = []
     for i in range(layers):
         p = f"decoder/layer_{i}"
-        x = g.self_attention(x, p, n_heads, d, mask)
+        past = g.op("Unsqueeze", g.op("Gather", "past_kv", g.const(f"layer_index_{i}", np.array(i, np.int64)),
+                                      axis=1), g.i64(0))
+        x, kv_new = g.cached_self_attention(x, p, n_heads, d, mask, past)
+        presents.append(g.op("Transpose", kv_new, perm=[1, 0, 2]))  # (L, 1, 2D)
         y = g.layer_norm(x, p + "/attention/layer_norm")
         q = g.linear(y, p + "/attention/linear_0")
-        # (1, T, 2D): MatMul broadcasts it over the N sequences
-        kv = g.op("Gather", "cross_kv", g.const(f"layer_index_{i}", np.array(i, np.int64)), axis=0)
-        ck = g.op("Slice", kv, g.i64(0), g.i64(d), g.i64(2))
-        cv = g.op("Slice", kv, g.i64(d), g.i64(2 * d), g.i64(2))
-        x = g.op("Add", x, g.linear(g.shared_attention(q, ck, cv, n_heads, d), p + "/attention/linear_2"))
+        x = g.op("Add", x, g.linear(g.shared_attention(q, f"cross_k_{i}", f"cross_v_{i}", n_heads, d),
+                                    p + "/attention/linear_2"))
         y = g.layer_norm(x, p + "/ffn/layer_norm")
         x = g.op("Add", x, g.linear(g.gelu(g.linear(y, p + "/ffn/linear_0")), p + "/ffn/linear_1"))
+    g.nodes.append(_identity(g.op("Concat", *presents, axis=1), "present_kv"))
     x = g.layer_norm(x, "decoder/layer_norm")
     flat = g.op("Reshape", x, g.i64(-1, d))
     picked = g.op("Gather", flat, "gather", axis=0)
     logits = g.op("MatMul", picked, g.const("decoder.projection.T", np.ascontiguousarray(emb.T.astype(np.float32))))
     g.nodes.append(_identity(g.op("LogSoftmax", logits, axis=-1), "logprobs"))
-    return g.model([helper.make_tensor_value_info("tokens", TensorProto.INT64, [1, "len"]),
-                    helper.make_tensor_value_info("positions", TensorProto.INT64, [1, "len"]),
-                    helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["len", "len"]),
-                    helper.make_tensor_value_info("cross_kv", TensorProto.FLOAT, [layers, 1, "t", 2 * d]),
-                    helper.make_tensor_value_info("gather", TensorProto.INT64, ["p"])],
-                   [helper.make_tensor_value_info("logprobs", TensorProto.FLOAT, ["p", int(emb.shape[0])])])
+    f, i64 = TensorProto.FLOAT, TensorProto.INT64
+    cross_shapes: list[tuple[str, list[str | int]]] = [("k", [n_heads, d // n_heads, "t"]),
+                                                       ("v", [n_heads, "t", d // n_heads])]
+    return g.model([helper.make_tensor_value_info("tokens", i64, [1, "len"]),
+                    helper.make_tensor_value_info("positions", i64, [1, "len"]),
+                    helper.make_tensor_value_info("mask", f, ["len", "all"]),
+                    *(helper.make_tensor_value_info(f"cross_{kv}_{i}", f, shape) for i in range(layers)
+                      for kv, shape in cross_shapes),
+                    helper.make_tensor_value_info("gather", i64, ["p"]),
+                    helper.make_tensor_value_info("past_kv", f, ["past", layers, 2 * d])],
+                   [helper.make_tensor_value_info("logprobs", f, ["p", int(emb.shape[0])]),
+                    helper.make_tensor_value_info("present_kv", f, ["len", layers, 2 * d])])
