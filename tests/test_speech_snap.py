@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.speech.asr_grammar import SNAP_CER, AsrGrammarRecognizer, _loop_cut, reading_distance
+from agent.speech.asr_grammar import LOOSE_CER, SNAP_CER, AsrGrammarRecognizer, _loop_cut, reading_distance
 from agent.speech.whisper.model import WhisperAsr
 
 
@@ -28,6 +28,8 @@ def test_reading_distance_is_small_for_misreadings_and_large_for_other_speech() 
         assert reading_distance(free, sentence) <= SNAP_CER, (free, sentence)
     for free, sentence in far:
         assert reading_distance(free, sentence) > SNAP_CER, (free, sentence)
+    loose = reading_distance(" That could cause some unfortunate.", "that can cost him a fortune")
+    assert SNAP_CER < loose <= LOOSE_CER
     assert reading_distance(" I'd like a coffee.", "i would like a coffee") == 0.0  # one normalization
     assert _loop_cut(["a", "b", "c", "a", "b", "c", "a", "b"]) == ["a", "b", "c"]
     assert _loop_cut(["a", "b", "c", "d"]) == ["a", "b", "c", "d"]
