@@ -71,6 +71,7 @@ def _file_id(p: Path) -> str:
 
 DEFAULT_RECOGNIZER = "home"  # the shipped speech bundle; "standin" = the stand-in head of models/fusion
 STANDIN = "standin"
+WHISPER = "whisper:"  # "whisper:home": Whisper constrained to the set, as speech.recognizer whisper/auto runs it
 
 
 def recognizer_id(name: str) -> str:
@@ -78,6 +79,11 @@ def recognizer_id(name: str) -> str:
     (a retrained bundle invalidates cached scenario scores and the fitted fusion)."""
     if name == STANDIN:
         return f"standin:{_file_id(audio.STANDIN_HEAD)}"
+    if name.startswith(WHISPER):  # the set's file and the decision module: a new rule rescores
+        import agent.speech.asr_grammar as grammar
+        from agent.speech.sets.base import resolve_set_path
+
+        return f"{name}:{_file_id(resolve_set_path(name[len(WHISPER):]))}:{_file_id(Path(grammar.__file__))}"
     from agent.speech.bundle import MANIFEST
     from agent.speech.load import resolve_bundle
 
@@ -104,6 +110,10 @@ def load_heads(refit: bool, recognizer_name: str | None,
             vision.STANDIN_HEAD, data="hand_landmarks.csv head split")
     ghead: vision.StandinGestures | vision.RealGestures = (
         vision.RealGestures() if real_gestures else vision.StandinGestures(Softmax.load(vision.STANDIN_HEAD)))
+    if recognizer_name and recognizer_name.startswith(WHISPER):
+        from agent.speech.load import load_recognizer
+
+        return load_recognizer(recognizer_name[len(WHISPER):], recognizer="whisper"), ghead
     if recognizer_name and recognizer_name != STANDIN:
         from agent.speech.load import load_bundle
 

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -104,6 +105,20 @@ class Observed:
 SpeechObs = list[tuple[CommandScores | None, np.ndarray]]  # per SNR: scores (None without speech), pooled embedding
 
 
+def _frontend(recognizer: object) -> Any:
+    """The speech frontend whose pooled embedding early fusion reads: a bundle's own, or (Whisper, which has
+    none) the shared one."""
+    fe = getattr(recognizer, "frontend", None)
+    if fe is None:
+        from agent.speech.frontend import SpeechFrontend
+
+        fe = _SHARED.setdefault("fe", SpeechFrontend())
+    return fe
+
+
+_SHARED: dict[str, Any] = {}
+
+
 def observe_speech(scenarios: list[Scenario], recognizer: object, noises: dict[str, np.ndarray],
                    speak: Callable[[str, str], np.ndarray], seed: int) -> list[SpeechObs]:
     """Every scenario's utterance mixed at every SNR, through the recognizer (the slow part: cached by the
@@ -122,8 +137,8 @@ def observe_speech(scenarios: list[Scenario], recognizer: object, noises: dict[s
                 if embed is not None:
                     sfeat = embed(mixed)
                     scores = recognizer.scores_from_features(sfeat, estimate_snr(mixed), T0, T0 + dur)  # type: ignore[attr-defined]
-                else:  # a trained bundle: its scores, and the same pooled embedding for early fusion
-                    sfeat = pooled(recognizer.frontend.embed(mixed))  # type: ignore[attr-defined]
+                else:  # a recognizer: its scores, and the same pooled embedding for early fusion
+                    sfeat = pooled(_frontend(recognizer).embed(mixed))
                     scores = recognizer.recognize(mixed, T0, T0 + dur)  # type: ignore[attr-defined]
                     scores = CommandScores(scores.labels, scores.scores, T0, T0 + dur, snr_db=estimate_snr(mixed))
             per_snr.append((scores, sfeat))
