@@ -278,7 +278,7 @@ def test_silence_rule_reads_the_better_decoded_text() -> None:
 
 
 def test_numbers_written_forms_and_keys() -> None:
-    from agent.speech.asr_grammar import numerals, spoken_key, unit_forms, written_forms
+    from agent.speech.spoken import numerals, spoken_key, unit_forms, written_forms
     from agent.speech.whisper.trie import TokenTrie
 
     assert numerals("set twenty one degrees") == "set 21 degrees"

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.speech.asr_grammar import LOOSE_CER, SNAP_CER, AsrGrammarRecognizer, _loop_cut, reading_distance
+from agent.speech.asr_grammar import LOOSE_CER, SNAP_CER, AsrGrammarRecognizer
+from agent.speech.spoken import _loop_cut, once, reading_distance
 from agent.speech.whisper.model import WhisperAsr
 
 
@@ -33,6 +34,9 @@ def test_reading_distance_is_small_for_misreadings_and_large_for_other_speech() 
     assert reading_distance(" I'd like a coffee.", "i would like a coffee") == 0.0  # one normalization
     assert _loop_cut(["a", "b", "c", "a", "b", "c", "a", "b"]) == ["a", "b", "c"]
     assert _loop_cut(["a", "b", "c", "d"]) == ["a", "b", "c", "d"]
+    # digit strings: a loop of the whole number is cut, a doubled digit is not, "oh" next to digits is zero
+    assert once(" 268 4 4 1 8 2 6 8 4 4 1 8 2 6 8 4") == "2 6 8 4 4 1 8" and once("four four") == "4 4"
+    assert reading_distance(" 1, 5, 0, 4, 4, 1, 5, 0, 4, 4, 1, 5,", "one five oh four four") == 0.0
 
 
 def _set(tmp_path: Path) -> Path:

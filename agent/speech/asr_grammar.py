@@ -33,6 +33,7 @@ from .sets.base import is_grammar_file
 from .sets.commands import load_command_set
 from .sets.grammar_set import GrammarSet, load_grammar_set
 from .sets.grammar_tokens import LazyTokenTrie
+from .spoken import numerals, once, reading_distance, spoken_key, unit_forms, written_forms
 from .whisper.mel import as_audio
 from .whisper.model import WhisperAsr
 from .whisper.tokenizer import collapse_repeats, normalize
@@ -49,125 +50,7 @@ SNAP_MIN_WORDS = 2  # one-word sentences never snap: a misread single word is an
 FAR_NATS = 3.0  # a reading far from every sentence leaves the best one at most e^-3 ≈ 5 % against unknown
 SENTENCE_LIMIT = 250_000  # sets up to this many sentences are decoded here (see decodes_sentences)
 
-ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-        "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
-TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
-        "ninety": 90}
-
-
-ORDINALS = {w: n for n, w in enumerate(["", "first", "second", "third", "fourth", "fifth", "sixth", "seventh",
-                                         "eighth", "ninth", "tenth", "eleventh", "twelfth", "thirteenth",
-                                         "fourteenth", "fifteenth", "sixteenth", "seventeenth", "eighteenth",
-                                         "nineteenth"]) if w}
-ORDINALS.update({w[:-1] + "ieth": n for w, n in TENS.items()})
-
-
-def _ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
-def numerals(text: str) -> str:
-    """Number words written as digits, as Whisper writes them ("set twenty one degrees" → "set 21 degrees",
-    "one hundred" → "100", "twenty third" → "23rd")."""
-    words = text.split()
-    out: list[str] = []
-    i = 0
-    while i < len(words):
-        w = words[i]
-        nxt = words[i + 1] if i + 1 < len(words) else ""
-        if w == "one" and nxt == "hundred":
-            out.append("100")
-            i += 1
-        elif w in TENS and nxt in ORDINALS and ORDINALS[nxt] < 10:
-            out.append(_ordinal(TENS[w] + ORDINALS[nxt]))
-            i += 1
-        elif w in TENS:
-            n = TENS[w]
-            if nxt in ONES[1:10]:
-                n += ONES.index(nxt)
-                i += 1
-            out.append(str(n))
-        elif w in ONES:
-            out.append(str(ONES.index(w)))
-        elif w in ORDINALS:
-            out.append(_ordinal(ORDINALS[w]))
-        else:
-            out.append(w)
-        i += 1
-    return " ".join(out)
-
-
-def spoken_key(text: str) -> str:
-    """The form two transcripts are compared in, one normalization for every path: lower case, numbers as
-    digits and digit runs joined ("3 5 7", "3, 5, 7" and "357" are one key), "%" as "percent", contractions
-    spelled out ("I'd like" = "I would like", "can't" = "can not"), "okay" as "ok"."""
-    words = normalize(text)
-    for pattern, repl in _CONTRACTIONS:
-        words = pattern.sub(repl, words)
-    return _DIGIT_GAP.sub("", numerals(words))
-
-
-_DIGIT_GAP = re.compile(r"(?<=\d) (?=\d)")
-_CONTRACTIONS = [(re.compile(p), r) for p, r in (
-    (r"\bwon't\b", "will not"), (r"\bcan't\b", "can not"), (r"\bcannot\b", "can not"), (r"n't\b", " not"),
-    (r"'m\b", " am"), (r"'re\b", " are"), (r"'ve\b", " have"), (r"'ll\b", " will"), (r"'d\b", " would"),
-    (r"\blet's\b", "let us"), (r"\bokay\b", "ok"))]
-_PERCENT = re.compile(r"\b(\d+) percent\b")
-
-
-def unit_forms(words: str, first: bool) -> list[str]:
-    """How Whisper may write one unit (a word or a slot value) inside a sentence: :func:`written_forms`, with
-    a capital first letter only when the unit starts the sentence."""
-    return written_forms(words, capitalize=first)
-
-
-_PRONOUN_I = re.compile(r"\bi(?=$| |'(?:m|d|ll|ve)\b)")
-
-
-def written_forms(sentence: str, capitalize: bool = True) -> list[str]:
-    """How Whisper may write a sentence: leading space, first letter lower or upper case (only lower with
-    ``capitalize`` False), the pronoun "I" in capitals ("can I get", "I'm"), and with its number words as digits
-    when it has any (spaced, and run together: "3 5 7", "357")."""
-    forms: list[str] = []
-    sentence = _PRONOUN_I.sub("I", sentence)
-    digits = numerals(sentence)
-    percent = _PERCENT.sub(r"\1%", digits)  # "fifty percent" → "50%"
-    for s in dict.fromkeys((sentence, digits, _DIGIT_GAP.sub("", digits), percent)):
-        for v in (" " + s, " " + s[:1].upper() + s[1:]) if capitalize else (" " + s,):
-            if v not in forms:
-                forms.append(v)
-    return forms
-
-
 _TAG_ONLY = re.compile(r"^\s*([\[(][^\])]*[\])]\s*)+$")  # "[inaudible]", "(speaking in foreign language)"
-
-
-def _loop_cut(words: list[str]) -> list[str]:
-    """The words up to where they start over for good ("and it had 2 seats and it had 2 ..."): Whisper tiny's
-    loop on a short window, of any period (:func:`collapse_repeats` takes up to four words)."""
-    for p in range(1, len(words) // 2 + 1):
-        if all(words[i] == words[i - p] for i in range(p, len(words))):
-            return words[:p]
-    return words
-
-
-def reading_distance(free: str, sentence: str) -> float:
-    """Character edit distance between a free transcript (its loop cut) and a sentence, in spoken keys with
-    spaces dropped, over the longer of the two: 0.04 for "the actual primary rainbulb observed" against "...
-    rainbow observed"; above 0.6 for unrelated speech. Only the length difference when that alone rules a
-    snap out."""
-    a = "".join(_loop_cut(spoken_key(collapse_repeats(free)).split()))
-    b = spoken_key(sentence).replace(" ", "")
-    longer = max(len(a), len(b), 1)
-    if abs(len(a) - len(b)) > SNAP_CER * longer:  # the distance is at least the difference in length
-        return abs(len(a) - len(b)) / longer
-    row = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, y in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
-    return row[len(b)] / longer
 
 
 @dataclass(frozen=True)
@@ -267,8 +150,8 @@ class AsrGrammar:
     def _repeating(self, text: str) -> bool:
         """A sentence of the set that Whisper has started to say again ("3, 8, 7, 3, ..."): the loop of a short
         window, not speech; reading on would only cost decoder runs."""
-        once = collapse_repeats(text)
-        return len(normalize(text).split()) > len(once.split()) and self.says(once)
+        first = once(text)
+        return len(numerals(normalize(text)).split()) > len(first.split()) and self.says(first)
 
     def _reading(self, h: Hypothesis) -> str:
         return self.asr.tokenizer.decode(list(h.reading)) if h.reading else self.entries[h.entry][2]
@@ -288,8 +171,7 @@ class AsrGrammar:
         d = reading_distance(free, self._reading(best))
         if d <= SNAP_CER:
             return SNAP_GAP
-        words = normalize(free).split()
-        if d <= LOOSE_CER and len(_loop_cut(collapse_repeats(free).split())) == len(words):
+        if d <= LOOSE_CER and len(once(free).split()) == len(numerals(normalize(free)).split()):
             return LOOSE_GAP
         return 0.0
 
@@ -308,7 +190,7 @@ class AsrGrammar:
                 return Decoded(post, None, {}, 1.0, "")
         free_t = self.asr.greedy(kv, seen.get, 30, stop=self._repeating)
         text, free = free_t.text, free_t.logprob
-        in_set = self.says(collapse_repeats(text))
+        in_set = self.says(once(text)) or self.says(collapse_repeats(text))
         labels = self.set.labels
         per = np.full(len(labels), -np.inf)
         for h in hyps:

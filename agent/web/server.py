@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import threading
 from typing import Any
 
@@ -48,8 +49,12 @@ class WebServer:
 
     def start(self) -> None:
         """Bind (OSError when the address is taken or not ours), then serve on a thread of its own."""
-        sockets = tornado.netutil.bind_sockets(self.cfg.port, self.cfg.host)
-        self.port = sockets[0].getsockname()[1]
+        # socket.create_server closes its socket when the bind fails (tornado's bind_sockets leaves it open)
+        family = socket.AF_INET6 if ":" in self.cfg.host else socket.AF_INET
+        sock = socket.create_server((self.cfg.host, self.cfg.port), family=family, backlog=128)
+        sock.setblocking(False)
+        sockets = [sock]
+        self.port = sock.getsockname()[1]
         self._thread = threading.Thread(target=self._run, args=(sockets,), name="web", daemon=True)
         self._thread.start()
         self._ready.wait(5.0)
