@@ -1,11 +1,17 @@
-"""``homeagent bench``: the full pipeline (audio + video) on bundled replay media, idle and busy rooms.
+"""``homeagent bench``: the daemon on bundled replay media, an idle room and a busy one, as users run it.
+
+What runs is the agent itself (:mod:`.phase`): the audio path with the configured recognizer (``--recognizer``),
+the video path on a camera delivering MJPEG at ``--fps`` (each frame decoded on the capture thread), the
+fusion ticker, actions published to a real local broker and received there by a subscriber. The idle room has
+no hand but real motion (someone walks past every 8 s, the lights drift and a lamp switches); in the busy room
+commands are spoken and a hand comes and goes (2 s in view, 1 s away), so the palm detector runs.
 
 Measures, on this machine, side by side:
-- CPU core-seconds per second of input, per path (audio, video) and for the whole process;
-- latency: end of speech detected → intent published (MQTT, real local broker); frame captured → gesture
-  update done; and the endpointing delay (speech end → end detected, i.e. the VAD hangover) for reference;
+- CPU core-seconds per second of input, per path (audio, video with decoding, fusion) and for the process;
+- latency: the true end of speech → the device action received (``speech_end_to_action_ms``); end of speech
+  detected → intent published; frame captured → gesture update done; the VAD hangover;
 - RSS over time and its growth (``--soak``), dropped frames;
-- int8 vs float models: speech embedding and hand landmarks, speed ratio and accuracy difference.
+- int8 vs float models, interleaved and warm (:mod:`.int8`): speech embedding and hand landmarks.
 """
 
 from __future__ import annotations
@@ -20,23 +26,25 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..config.schema import AgentConfig, MqttConfig
+from ..config.schema import AgentConfig
 from ..daemon.audio_path import Pipeline
 from ..daemon.video_path import VideoPath
 from ..mqtt.broker import LocalBroker
 from ..mqtt.client import MqttClient
 from ..sources.video_replay import ArrayVideoSource, FrameSequence
 from ..sources.wav_replay import WavReplaySource
-from ..types import VideoFrame
 from ..vision.hands import landmark_models
 from . import media
-from .render import FileFrames, render_in_child
-from .stats import RssSampler, percentiles, process_cpu_s, rss_mb
+from .int8 import int8_vs_float
+from .phase import phase_config, run_phase
+from .render import MjpegFrames, render_in_child
+from .stats import RssSampler, rss_mb
 
 log = logging.getLogger(__name__)
 
 FPS = 15.0
 SOAK_LOOP_S = 30.0  # the soak loops this much busy-room media
+INT8_FRAMES_S = 4.0  # busy-room seconds the int8-vs-float comparison runs on
 
 
 RECOGNIZERS: dict[str, tuple[str, Literal["bundle", "whisper"] | None]] = {  # --recognizer: the speech path
@@ -47,113 +55,34 @@ RECOGNIZERS: dict[str, tuple[str, Literal["bundle", "whisper"] | None]] = {  # -
 }
 
 
-def _components(landmarks: str, recognizer: str = "default") -> tuple[Any, Any, Any]:
+def _recognizer(recognizer: str = "default") -> Any:
     from ..config.schema import SpeechConfig
     from ..speech.load import daemon_choice, load_recognizer
-    from ..vision import GestureTracker, HandTracker
 
     commands, choice = RECOGNIZERS[recognizer]
-    model = landmark_models(landmarks)[0]
-    rec = load_recognizer(commands, recognizer=choice or daemon_choice(commands, SpeechConfig().recognizer))
-    return rec, HandTracker(threads=1, landmark_model=model), GestureTracker
-
-
-def run_phase(name: str, audio: np.ndarray, frames: FrameSequence, realtime: bool, mqtt: MqttClient,
-              recognizer: Any, hands: Any, gesture_cls: Any, cfg: AgentConfig | None = None) -> dict[str, Any]:
-    cfg = cfg or AgentConfig(site_id="bench")
-    pipe = Pipeline.from_config(cfg, WavReplaySource(pcm=audio, realtime=realtime), recognizer, mqtt)
-    hands.reset()
-    video = VideoPath(ArrayVideoSource(frames, FPS, realtime), hands, gesture_cls())
-    seconds = len(audio) / 16000
-    cpu0, t0 = process_cpu_s(), time.monotonic()
-    pipe.start()
-    video.start()
-    pipe.wait_drained(seconds * (2 if realtime else 20) + 30)
-    video.done.wait(seconds * (2 if realtime else 20) + 30)
-    wall = time.monotonic() - t0
-    cpu = process_cpu_s() - cpu0
-    pipe.stop()
-    video.stop()
-
-    return {
-        "phase": name, "input_s": round(seconds, 2), "wall_s": round(wall, 2),
-        "cpu_core_s_per_s": {"audio": round(sum(pipe.thread_cpu_s.values()) / seconds, 4),
-                             "video": round(sum(video.thread_cpu_s.values()) / seconds, 4),
-                             "total": round(cpu / seconds, 4)},
-        "speech_to_publish_ms": percentiles(pipe.stats.latencies_ms),
-        "endpoint_ms": percentiles(pipe.stats.endpoint_ms),
-        "frame_to_gesture_ms": percentiles(video.stats.latencies_ms),
-        "intents": pipe.stats.intents, "segments": pipe.stats.segments,
-        "video_frames": video.stats.frames, "video_processed": video.stats.processed,
-        "video_skipped_still": video.stats.skipped_still, "gesture_events": video.stats.events,
-        "dropped_frames": video.stats.dropped + pipe.stats.dropped_segments,
-    }
-
-
-def int8_vs_float(hands_int8: Any, frames: list[np.ndarray], float_landmarks: str = "") -> dict[str, Any]:
-    """Speed ratio and accuracy difference of the int8 models against their float originals."""
-    from ..demo.run import MEDIA
-    from ..speech.frontend import SpeechFrontend
-    from ..speech.load import load_bundle
-    from ..vision import HandTracker
-    from ..vision.hands import LANDMARK_MODEL_FLOAT
-
-    script = json.loads((MEDIA / "demo.json").read_text())["utterances"]
-    audio = media.read_wav_16k(MEDIA / "demo.wav")
-    clips = [(audio[int(u["start"] * 16000) - 3200: int(u["end"] * 16000) + 3200], u["expect"]) for u in script]
-    out: dict[str, Any] = {}
-    times: dict[str, float] = {}
-    for kind in ("int8", "float"):
-        rec = load_bundle("home", frontend=SpeechFrontend(int8=kind == "int8"))
-        t = time.perf_counter()
-        correct = 0
-        for _ in range(3):
-            for pcm, expect in clips:
-                correct += rec.decide(rec.recognize(pcm))[0] == expect
-        times[f"speech_{kind}"] = time.perf_counter() - t
-        out[f"speech_accuracy_{kind}"] = round(correct / (3 * len(clips)), 4)
-    hands_float = HandTracker(threads=1, landmark_model=float_landmarks or LANDMARK_MODEL_FLOAT)
-    errs = []
-    for kind, tracker in (("int8", hands_int8), ("float", hands_float)):
-        tracker.reset()
-        t = time.perf_counter()
-        res = [tracker.process(VideoFrame(f, 0.0, i)) for i, f in enumerate(frames)]
-        times[f"landmarks_{kind}"] = time.perf_counter() - t
-        out[f"hands_found_{kind}"] = sum(bool(r) for r in res)
-        if kind == "int8":
-            int8_res = res
-    for a, b in zip(int8_res, res, strict=True):
-        if a and b:
-            size = float(np.ptp(b[0].landmarks, axis=0).max())
-            errs.append(float(np.linalg.norm(a[0].landmarks - b[0].landmarks, axis=1).mean()) / max(size, 1.0))
-    out["speech_speedup"] = round(times["speech_float"] / times["speech_int8"], 3)
-    out["landmark_speedup"] = round(times["landmarks_float"] / times["landmarks_int8"], 3)
-    out["landmark_mean_err_hand_size"] = round(float(np.mean(errs)), 5) if errs else None
-    out["speech_accuracy_diff_points"] = round(100 * (out["speech_accuracy_float"] - out["speech_accuracy_int8"]), 2)
-    out["int8_speedup"] = round((times["speech_float"] + times["landmarks_float"])
-                                / (times["speech_int8"] + times["landmarks_int8"]), 3)
-    return out
+    return load_recognizer(commands, recognizer=choice or daemon_choice(commands, SpeechConfig().recognizer))
 
 
 def run_bench(seconds: float = 10.0, realtime: bool = True, soak_minutes: float = 0.0,
               mqtt_host: str | None = None, mqtt_port: int = 1883, landmarks: str | None = None,
-              vad: str | None = None, recognizer: str = "default") -> dict[str, Any]:
+              vad: str | None = None, recognizer: str = "default", fps: float = FPS) -> dict[str, Any]:
     """``landmarks`` / ``vad``: as config ``vision.landmarks`` / ``vad.engine``; None = the config default.
-    ``recognizer``: a key of :data:`RECOGNIZERS`.
+    ``recognizer``: a key of :data:`RECOGNIZERS`; ``fps``: the camera's frame rate.
 
     ``rss_mb`` is the pipeline's: sampled while the idle, busy (and soak) phases run, with the video frames
-    rendered by a child process and read back one at a time (:mod:`.render`). The int8-vs-float comparison
-    loads the float twins only after that window; ``rss_mb_bench_end`` is the whole bench process after it."""
-    cfg = AgentConfig.model_validate({"site_id": "bench", **({"vad": {"engine": vad}} if vad else {}),
+    rendered by a child process and decoded one at a time (:mod:`.render`). The int8-vs-float comparison
+    loads its models only after that window; ``rss_mb_bench_end`` is the whole bench process after it."""
+    commands = RECOGNIZERS[recognizer][0]
+    cfg = AgentConfig.model_validate({"site_id": "bench", "speech": {"commands": commands},
+                                      **({"vad": {"engine": vad}} if vad else {}),
                                       **({"vision": {"landmarks": landmarks}} if landmarks else {})})
-    landmarks = cfg.vision.landmarks
     with tempfile.TemporaryDirectory(prefix="homeagent-bench-") as tmp:
         busy_s = max(seconds, SOAK_LOOP_S) if soak_minutes > 0 else seconds
-        files = render_in_child(Path(tmp), {"idle": seconds, "busy": busy_s}, FPS)
-        idle_frames, busy_frames = (FileFrames(files[k], int(seconds * FPS)) for k in ("idle", "busy"))
+        files = render_in_child(Path(tmp), {"idle": seconds, "busy": busy_s}, fps)
+        idle_frames, busy_frames = (MjpegFrames(files[k], int(seconds * fps)) for k in ("idle", "busy"))
         try:
             result = _run_bench(cfg, seconds, realtime, soak_minutes, mqtt_host, mqtt_port, idle_frames, busy_frames,
-                                recognizer)
+                                recognizer, fps, Path(tmp))
             result["recognizer"] = recognizer
             return result
         finally:
@@ -162,40 +91,63 @@ def run_bench(seconds: float = 10.0, realtime: bool = True, soak_minutes: float 
 
 
 def _run_bench(cfg: AgentConfig, seconds: float, realtime: bool, soak_minutes: float, mqtt_host: str | None,
-               mqtt_port: int, idle_frames: FileFrames, busy_frames: FileFrames,
-               recognizer_name: str = "default") -> dict[str, Any]:
+               mqtt_port: int, idle_frames: MjpegFrames, busy_frames: MjpegFrames, recognizer_name: str,
+               fps: float, tmp: Path) -> dict[str, Any]:
+    from ..vision import HandTracker
+
     landmarks = cfg.vision.landmarks
-    recognizer, hands, gesture_cls = _components(landmarks, recognizer_name)
+    recognizer = _recognizer(recognizer_name)
     broker = None if mqtt_host else LocalBroker().start()
     host, port = (mqtt_host, mqtt_port) if mqtt_host else (broker.host, broker.port)  # type: ignore[union-attr]
-    mqtt = MqttClient(MqttConfig(host=host, port=port), "bench")
-    mqtt.start()
-    mqtt.wait_connected(10)
+    run_cfg = phase_config(cfg, host, port, tmp / "state")
     try:
         with RssSampler(1.0) as rss:
-            idle = run_phase("idle", media.idle_audio(seconds), idle_frames, realtime, mqtt,
-                             recognizer, hands, gesture_cls, cfg)
-            busy = run_phase("busy", media.busy_audio(seconds), busy_frames, realtime, mqtt, recognizer, hands,
-                             gesture_cls, cfg)
+            idle = run_phase("idle", media.idle_audio(seconds), idle_frames, fps, realtime, run_cfg, recognizer)
+            busy = run_phase("busy", media.busy_room_audio(seconds), busy_frames, fps, realtime, run_cfg, recognizer,
+                             media.speech_ends(seconds))
             soak = None
             if soak_minutes > 0:
-                soak_frames = FileFrames(busy_frames.path, int(SOAK_LOOP_S * FPS))
-                try:
-                    soak = run_soak(soak_minutes, realtime, mqtt, recognizer, hands, gesture_cls, cfg=cfg,
-                                    frames=soak_frames)
-                finally:
-                    soak_frames.close()
-        models = int8_vs_float(hands, [busy_frames[i] for i in range(min(len(busy_frames), int(FPS * 4)))],
-                               landmark_models(landmarks)[1])
+                soak = _soak(soak_minutes, realtime, run_cfg, recognizer, busy_frames.path, fps)
+        hands = HandTracker(threads=1, landmark_model=landmark_models(landmarks)[0])
+        models = int8_vs_float(hands, _int8_frames(busy_frames, fps), landmark_models(landmarks)[1])
     finally:
-        mqtt.stop()
         if broker is not None:
             broker.stop()
-    rss_values = [v for _, v in rss.samples]
+    return _result(cfg, seconds, realtime, fps, idle, busy, soak, models, [v for _, v in rss.samples])
+
+
+def _int8_frames(frames: MjpegFrames, fps: float) -> list[np.ndarray]:
+    """``INT8_FRAMES_S`` of the busy room, from a second before the hand first comes into view."""
+    first = next((i for i in range(len(frames)) if media.hand_in_view(i / fps)), 0)
+    start = max(0, min(first - int(fps), len(frames) - int(fps * INT8_FRAMES_S)))
+    return [frames[i] for i in range(start, min(len(frames), start + int(fps * INT8_FRAMES_S)))]
+
+
+def _soak(minutes: float, realtime: bool, cfg: AgentConfig, recognizer: Any, path: Path,
+          fps: float) -> dict[str, Any]:
+    from ..vision import GestureTracker, HandTracker
+
+    mqtt = MqttClient(cfg.mqtt, "bench")
+    mqtt.start()
+    mqtt.wait_connected(10)
+    frames = MjpegFrames(path, int(SOAK_LOOP_S * fps))
+    try:
+        hands = HandTracker(threads=1, landmark_model=landmark_models(cfg.vision.landmarks)[0])
+        return run_soak(minutes, realtime, mqtt, recognizer, hands, GestureTracker, cfg=cfg, frames=frames, fps=fps)
+    finally:
+        frames.close()
+        mqtt.stop()
+
+
+def _result(cfg: AgentConfig, seconds: float, realtime: bool, fps: float, idle: dict[str, Any],
+            busy: dict[str, Any], soak: dict[str, Any] | None, models: dict[str, Any],
+            rss_values: list[float]) -> dict[str, Any]:
     result: dict[str, Any] = {
-        "seconds": seconds, "realtime": realtime, "landmarks": landmarks, "vad": cfg.vad.engine,
+        "seconds": seconds, "realtime": realtime, "fps": fps, "camera": "mjpeg 640x480",
+        "landmarks": cfg.vision.landmarks, "vad": cfg.vad.engine,
         "cpu_core_s_per_s": {"idle": idle["cpu_core_s_per_s"]["total"], "busy": busy["cpu_core_s_per_s"]["total"],
                              "idle_by_path": idle["cpu_core_s_per_s"], "busy_by_path": busy["cpu_core_s_per_s"]},
+        "speech_end_to_action_ms": busy["speech_end_to_action_ms"],
         "speech_to_publish_ms": busy["speech_to_publish_ms"],
         "endpoint_ms": busy["endpoint_ms"],
         "frame_to_gesture_ms": busy["frame_to_gesture_ms"],
@@ -214,7 +166,7 @@ def _run_bench(cfg: AgentConfig, seconds: float, realtime: bool, soak_minutes: f
 
 def run_soak(minutes: float, realtime: bool, mqtt: MqttClient, recognizer: Any, hands: Any,
              gesture_cls: Any, sample_s: float = 30.0, cfg: AgentConfig | None = None,
-             frames: FrameSequence | None = None, poll_s: float = 1.0) -> dict[str, Any]:
+             frames: FrameSequence | None = None, poll_s: float = 1.0, fps: float = FPS) -> dict[str, Any]:
     """One long-lived pipeline and video path, as in the daemon, on looping busy-room media for ``minutes``
     (``frames``: the busy room's, :data:`SOAK_LOOP_S` of them; None = rendered in this process).
 
@@ -228,8 +180,8 @@ def run_soak(minutes: float, realtime: bool, mqtt: MqttClient, recognizer: Any, 
     pipe = Pipeline.from_config(cfg, WavReplaySource(pcm=media.busy_audio(SOAK_LOOP_S), realtime=realtime, loop=True),
                     recognizer, mqtt)
     hands.reset()
-    frames = frames if frames is not None else media.busy_frames(SOAK_LOOP_S, FPS)
-    video = VideoPath(ArrayVideoSource(frames, FPS, realtime, loop=True), hands, gesture_cls())
+    frames = frames if frames is not None else media.busy_room_frames(SOAK_LOOP_S, fps)
+    video = VideoPath(ArrayVideoSource(frames, fps, realtime, loop=True), hands, gesture_cls())
     readings: list[tuple[float, float]] = []
     t0 = time.monotonic()
     pipe.start()
@@ -294,19 +246,25 @@ def soak_window_medians(samples: list[tuple[float, float]], minutes: float) -> t
 def format_table(r: dict[str, Any]) -> str:
     c = r["cpu_core_s_per_s"]
     m = r["int8_vs_float"]
+    idle, busy = r["phases"]
     rows = [
-        ("CPU core-s/s idle (audio / video / total)",
-         f"{c['idle_by_path']['audio']:.4f} / {c['idle_by_path']['video']:.4f} / {c['idle']:.4f}"),
-        ("CPU core-s/s busy (audio / video / total)",
-         f"{c['busy_by_path']['audio']:.4f} / {c['busy_by_path']['video']:.4f} / {c['busy']:.4f}"),
+        ("camera", f"{r.get('camera')} at {r.get('fps')} fps; recognizer {r.get('recognizer')}"),
+        ("CPU core-s/s idle (audio / video / fusion / total)", _cpu(c["idle_by_path"])),
+        ("CPU core-s/s busy (audio / video / fusion / total)", _cpu(c["busy_by_path"])),
+        ("palm detections idle / busy (frames)",
+         f"{idle.get('palm_detections')} / {busy.get('palm_detections')} ({idle['video_frames']} / "
+         f"{busy['video_frames']})"),
+        ("true end of speech → device action ms (p50/p95/p99)", _p(r["speech_end_to_action_ms"])),
         ("end of speech detected → published ms (p50/p95/p99)", _p(r["speech_to_publish_ms"])),
         ("speech end → end detected (VAD hangover) ms", _p(r["endpoint_ms"])),
         ("frame → gesture ms (p50/p95/p99)", _p(r["frame_to_gesture_ms"])),
         ("RSS MB (max, pipeline phases / bench process at the end)",
          f"{r['rss_mb']} / {r.get('rss_mb_bench_end')}"),
         ("dropped frames", f"{r['dropped_frames']}"),
-        ("int8 speed-up (speech / landmarks / both)",
+        ("int8 speed-up, interleaved (speech / landmarks / both)",
          f"{m['speech_speedup']} / {m['landmark_speedup']} / {m['int8_speedup']}"),
+        ("int8 speed-up on landmark tracking / detection frames",
+         f"{m.get('landmark_speedup_tracking')} / {m.get('landmark_speedup_detection')}"),
         ("speech accuracy int8 / float (demo)", f"{m['speech_accuracy_int8']} / {m['speech_accuracy_float']}"),
         ("landmark int8-vs-float mean error (hand size)", f"{m['landmark_mean_err_hand_size']}"),
     ]
@@ -317,6 +275,10 @@ def format_table(r: dict[str, Any]) -> str:
                      f" / {soak.get('growth_pct_point')}"))
     w = max(len(a) for a, _ in rows)
     return "\n".join(f"{a:<{w}}  {b}" for a, b in rows)
+
+
+def _cpu(d: dict[str, float]) -> str:
+    return " / ".join(f"{d.get(k, float('nan')):.4f}" for k in ("audio", "video", "fusion", "total"))
 
 
 def _p(d: dict[str, float]) -> str:

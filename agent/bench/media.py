@@ -81,3 +81,121 @@ def idle_audio(seconds: float, seed: int = 0) -> np.ndarray:
     x = rng.normal(0, 1, int(seconds * 16000))
     smooth = np.convolve(x, np.ones(8) / 8, mode="same")
     return (smooth * 60).astype(np.int16)
+
+
+# -- the rooms the bench replays (issue 22): real motion when idle, hands that come and go when busy ---------
+
+WALK_PERIOD_S = 8.0  # someone walks past the camera once every this many seconds...
+WALK_S = 3.0         # ...taking this long to cross the frame
+LIGHT_PERIOD_S = 12.0  # the light level drifts ±15 % over this period, and a lamp switches every other period
+SLOT_S = 6.0         # busy room: one spoken command every SLOT_S, starting SPEECH_AT_S into its slot...
+SPEECH_AT_S = 0.5
+HAND_AFTER_S = 2.1   # ...and a hand coming into view this long after the speech ends, for HAND_IN_S: fusion's
+HAND_IN_S = 2.0      # window is 2 s, so the hand's gestures are load on the video path, never partners or vetoes
+
+
+def empty_room(seed: int = 0) -> np.ndarray:
+    """The empty room of ``deploy/replay/room`` (a lit wall gradient, a red cabinet and a dark screen), with a
+    fixed fine texture so that JPEG has real detail to code."""
+    rng = np.random.default_rng(seed)
+    x = np.linspace(0.0, 1.0, W, dtype=np.float32)[None, :]
+    y = np.linspace(0.0, 1.0, H, dtype=np.float32)[:, None]
+    room = np.stack([95 + 30 * x - 10 * y, 115 + 10 * x - 5 * y, 120 - 5 * x + 10 * y], axis=-1)
+    room[60:260, 40:200] = (62, 82, 160)
+    room[70:230, 430:620] = (32, 32, 32)
+    room = room + np.asarray(rng.normal(0, 4.0, room.shape), np.float32)
+    return np.clip(room, 0, 255).astype(np.uint8)
+
+
+def light_gain(t: float) -> float:
+    """Lights changing: a slow drift, and a lamp switched on for the second half of every other period."""
+    lamp = 0.12 if (t // (LIGHT_PERIOD_S / 2)) % 4 == 3 else 0.0
+    return float(1.0 + 0.15 * np.sin(2 * np.pi * t / LIGHT_PERIOD_S) + lamp)
+
+
+def add_walker(img: np.ndarray, t: float) -> None:
+    """A person (dark torso and head, no hand in view) crossing the frame left to right, in place."""
+    phase = t % WALK_PERIOD_S
+    if phase >= WALK_S:
+        return
+    cx = int(-120 + (W + 240) * phase / WALK_S)
+    bob = int(6 * np.sin(2 * np.pi * phase * 2))
+    cv2.ellipse(img, (cx, 330 + bob), (70, 170), 0, 0, 360, (58, 52, 48), -1)
+    cv2.circle(img, (cx, 130 + bob), 45, (90, 110, 150), -1)
+
+
+def idle_room_frame(room: np.ndarray, i: int, fps: float) -> np.ndarray:
+    """Frame ``i`` of the idle room: nobody's hand in view, but someone walks past and the lights change."""
+    t = i / fps
+    img = room.copy()
+    add_walker(img, t)
+    noise = np.random.default_rng(1000 + i).integers(-2, 3, img.shape, dtype=np.int16)
+    return np.clip(img.astype(np.float32) * light_gain(t) + noise, 0, 255).astype(np.uint8)
+
+
+def idle_room_frames(seconds: float, fps: float) -> Frames:
+    room = empty_room()
+    return Frames(int(seconds * fps), lambda i: idle_room_frame(room, i, fps))
+
+
+def _script() -> list[dict[str, float]]:
+    import json
+
+    return [{"start": float(u["start"]), "end": float(u["end"])}
+            for u in json.loads((MEDIA / "demo.json").read_text())["utterances"]]
+
+
+def speech_spans(seconds: float) -> list[tuple[float, float]]:
+    """(start, end) of speech (s) in :func:`busy_room_audio`: the demo's utterances in turn, one per slot."""
+    script = _script()
+    spans = []
+    for k in range(int(seconds // SLOT_S) + 1):
+        u = script[k % len(script)]
+        start = k * SLOT_S + SPEECH_AT_S
+        spans.append((start, start + u["end"] - u["start"]))
+    return [(a, b) for a, b in spans if b < seconds]
+
+
+def speech_ends(seconds: float) -> list[float]:
+    """True ends of speech (s) in :func:`busy_room_audio` of ``seconds`` (from the demo's script)."""
+    return [b for _, b in speech_spans(seconds)]
+
+
+def busy_room_audio(seconds: float) -> np.ndarray:
+    """Room tone with one demo utterance (cut at its scripted start and end) at the start of every slot."""
+    speech = read_wav_16k(MEDIA / "demo.wav")
+    out = idle_audio(seconds, seed=1)
+    for k, u in enumerate(_script() * (int(seconds // SLOT_S) // len(_script()) + 1)):
+        clip = speech[int(u["start"] * 16000): int(u["end"] * 16000)]
+        at = int((k * SLOT_S + SPEECH_AT_S) * 16000)
+        if at + len(clip) > len(out):
+            break
+        out[at: at + len(clip)] = clip
+    return out
+
+
+def hand_in_view(t: float) -> bool:
+    """Busy room: whether the hand is in view at ``t`` (s): from ``HAND_AFTER_S`` after its slot's speech ended,
+    for ``HAND_IN_S``."""
+    k = int(t // SLOT_S)
+    u = _SCRIPT[k % len(_SCRIPT)]
+    enters = k * SLOT_S + SPEECH_AT_S + u["end"] - u["start"] + HAND_AFTER_S
+    return enters <= t < enters + HAND_IN_S
+
+
+_SCRIPT = _script()
+
+
+def busy_room_frames(seconds: float, fps: float, size: int = 220) -> Frames:
+    """A hand that comes and goes (:func:`hand_in_view`; drifting, as :func:`busy_frames`), and the room
+    without it in between, so the tracker loses it and the palm detector must find it again."""
+    photos = [cv2.resize(p, (size, size), interpolation=cv2.INTER_LINEAR) for p in hand_photos()]
+    room = empty_room()
+
+    def make(i: int) -> np.ndarray:
+        t = i / fps
+        if hand_in_view(t):
+            return hand_frame(photos[int(t // SLOT_S) % len(photos)], t)
+        return idle_room_frame(room, i, fps)
+
+    return Frames(int(seconds * fps), make)

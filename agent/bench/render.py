@@ -1,56 +1,61 @@
-"""Render the bench's video frames into raw files, in a child process (``python -m agent.bench.render``).
+"""Render the bench's video frames as MJPEG files, in a child process (``python -m agent.bench.render``).
 
-The bench reads the frames back one at a time (:class:`FileFrames`), each into a fresh buffer as a camera
-hands one over, so the measured process holds neither the replay media nor the JPEG decoding and frame
-synthesis that make them (measured: rendering in-process added ~17 MB of heap churn and ~7 MB of OpenCV code
+A USB camera delivers MJPEG at 640×480 and OpenCV decodes every frame; the bench does the same: the frames are
+synthesized and JPEG-encoded once here (quality 85), and :class:`MjpegFrames` decodes one per read, into a
+fresh buffer, in the measured process. The measured process holds neither the replay media nor the frame
+synthesis that makes them (measured: rendering in-process added ~17 MB of heap churn and ~7 MB of OpenCV code
 pages to the bench's RSS, none of which a daemon with a camera has).
 
-    python -m agent.bench.render DIR idle=FRAMES busy=FRAMES
+    python -m agent.bench.render DIR [--fps=F] idle=FRAMES busy=FRAMES
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 H, W = 480, 640
-FRAME_BYTES = H * W * 3
+JPEG_QUALITY = 85
 
 
-class FileFrames:
-    """``n`` frames read from a raw file of ``stored`` 640×480 BGR frames (frame ``i`` is stored frame
-    ``i % stored``); each read returns a new array. :meth:`close` releases the file."""
+class MjpegFrames:
+    """``n`` frames from ``path`` (JPEG frames back to back, their offsets in ``path.idx``); frame ``i`` is
+    stored frame ``i % stored``, decoded on each read into a new array. :meth:`close` releases the data."""
 
     def __init__(self, path: Path, n: int) -> None:
         self.path = path
         self.n = n
-        self.stored = path.stat().st_size // FRAME_BYTES
+        self._offsets = np.fromfile(path.with_suffix(".idx"), np.int64)
+        self.stored = len(self._offsets) - 1
         if self.stored < 1:
-            raise ValueError(f"{path} holds no 640x480 frame: render it with 'python -m agent.bench.render'")
-        self._fd: int | None = os.open(path, os.O_RDONLY)
+            raise ValueError(f"{path} holds no frame: render it with 'python -m agent.bench.render'")
+        self._data: bytes | None = path.read_bytes()
 
     def __len__(self) -> int:
         return self.n
 
-    def __getitem__(self, i: int) -> np.ndarray:
+    def jpeg(self, i: int) -> np.ndarray:
+        """The encoded bytes of frame ``i`` (as a camera hands them to the decoder)."""
         if not 0 <= i < self.n:
             raise IndexError(i)
-        if self._fd is None:
+        if self._data is None:
             raise ValueError(f"{self.path} is closed")
-        buf = np.empty((H, W, 3), np.uint8)
-        got = os.preadv(self._fd, [buf.data], (i % self.stored) * FRAME_BYTES)
-        if got != FRAME_BYTES:
-            raise OSError(f"{self.path}: short read of frame {i} ({got} bytes)")
-        return buf
+        k = i % self.stored
+        return np.frombuffer(self._data, np.uint8, int(self._offsets[k + 1] - self._offsets[k]),
+                             int(self._offsets[k]))
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        img = cv2.imdecode(self.jpeg(i), cv2.IMREAD_COLOR)
+        if img is None or img.shape != (H, W, 3):
+            raise OSError(f"{self.path}: frame {i} does not decode to a 640x480 image")
+        return img
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        self._data = None
 
 
 def render_in_child(out_dir: Path, seconds: dict[str, float], fps: float) -> dict[str, Path]:
@@ -58,21 +63,25 @@ def render_in_child(out_dir: Path, seconds: dict[str, float], fps: float) -> dic
     counts = {kind: max(1, int(s * fps)) for kind, s in seconds.items()}
     args = [f"{kind}={n}" for kind, n in counts.items()]
     subprocess.run([sys.executable, "-m", "agent.bench.render", str(out_dir), f"--fps={fps}", *args], check=True)
-    return {kind: out_dir / f"{kind}.raw" for kind in counts}
+    return {kind: out_dir / f"{kind}.mjpeg" for kind in counts}
 
 
 def render(out_dir: Path, counts: dict[str, int], fps: float) -> None:
-    """Write ``counts[kind]`` frames of each kind to ``out_dir/KIND.raw`` (idle: only its first
-    ``media.IDLE_DISTINCT`` frames, which then repeat)."""
+    """Write ``counts[kind]`` JPEG frames of each room to ``out_dir/KIND.mjpeg`` (+ ``.idx``)."""
     from . import media
 
     for kind, n in counts.items():
-        if kind == "idle":
-            n = min(n, media.IDLE_DISTINCT)
-        frames = media.idle_frames(n / fps + 1.0, fps) if kind == "idle" else media.busy_frames(n / fps + 1.0, fps)
-        with open(out_dir / f"{kind}.raw", "wb") as f:
+        frames = media.idle_room_frames(n / fps + 1.0, fps) if kind == "idle" \
+            else media.busy_room_frames(n / fps + 1.0, fps)
+        offsets = [0]
+        with open(out_dir / f"{kind}.mjpeg", "wb") as f:
             for i in range(n):
-                f.write(np.ascontiguousarray(frames[i]).tobytes())
+                ok, buf = cv2.imencode(".jpg", frames[i], [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+                if not ok:
+                    raise OSError(f"cannot encode {kind} frame {i}")
+                f.write(buf.tobytes())
+                offsets.append(offsets[-1] + len(buf))
+        np.asarray(offsets, np.int64).tofile(out_dir / f"{kind}.idx")
 
 
 def main(argv: list[str]) -> int:

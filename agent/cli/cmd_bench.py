@@ -1,6 +1,6 @@
 """``homeagent bench``: the full-pipeline benchmark; sub-commands (``agent/cli/bench_*.py``) add soaks.
 
-    homeagent bench --seconds S [--json] [--flat-out] [--soak MINUTES]
+    homeagent bench --seconds S [--fps F] [--json] [--flat-out] [--soak MINUTES]
     homeagent bench mqtt --cycles N --json
 """
 
@@ -32,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--recognizer", choices=["default", "head", "whisper", "whisper-set"], default="default",
                    help="speech path: the daemon's default, the intent head, Whisper on the home set, or Whisper on "
                         "a sentence set with slots (devices)")
+    p.add_argument("--fps", type=float, default=15.0, help="the camera's frame rate (MJPEG 640x480)")
     p.set_defaults(func=_bench)
 
 
@@ -40,7 +41,7 @@ def _bench(args: argparse.Namespace) -> int:
 
     result = run_bench(args.seconds, realtime=not args.flat_out, soak_minutes=args.soak,
                        mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port, landmarks=args.landmarks, vad=args.vad,
-                       recognizer=args.recognizer)
+                       recognizer=args.recognizer, fps=args.fps)
     if args.out:
         write_json(result, args.out)
     if args.json:

@@ -89,6 +89,7 @@ class Pipeline:
         self.thread_cpu_s: dict[str, float] = {}  # CPU time of each loop's thread when it ended
         self.on_intent: list[Callable[[Intent], None]] = []
         self.on_reject: list[Callable[[Segment, CommandScores], None]] = []
+        self.on_segment: list[Callable[[Segment, float], None]] = []  # every utterance found, and when
         # when set, decided intents go here (the agent arbitrates, publishes and acts) instead of straight to
         # the intent publisher
         self.on_decided: Callable[[Intent, float], None] | None = None
@@ -243,6 +244,8 @@ class Pipeline:
         self.stats.segments += 1
         now = time.monotonic()
         self.stats.endpoint_ms.append((now - seg.t_end) * 1000.0)
+        for cb in self.on_segment:
+            cb(seg, now)
         self._flight(seg.t_start, add=True)
         if self.lossless:
             self._segments.put((seg, now))

@@ -1,9 +1,11 @@
 """The video path: camera/replay → motion gate → hand tracker → gesture tracker → gesture events.
 
-Vision work is skipped when nothing moves and no hand is tracked: a 32×24 grey thumbnail is differenced
-against the previous one (≈0.15 ms; not computed while a hand is tracked), and the palm detector runs only
-on motion, or once every ``idle_detect_s`` as a safety net for a hand that entered between two checks and
-then stood still.
+While a hand is tracked every frame goes to the tracker. While none is, the palm detector (the costliest model)
+runs only when :class:`DetectCadence` says so, driven by the motion gate: at once when something starts to
+move, then backing off while the motion goes on without a hand (someone walking past), once more when it
+settles (a hand that came in and then held still), and otherwise every ``still_s`` as a safety net. The gate
+differences a 32×24 grey thumbnail against the previous one (≈0.15 ms; not computed while a hand is tracked),
+at the same mean brightness, so lights changing are not motion.
 Frames arriving while the previous one is still processed are counted as dropped (the freshest wins).
 """
 
@@ -38,10 +40,15 @@ class GestureTrackerLike(Protocol):
 
 
 class MotionGate:
-    """Says whether a frame differs from the previous one enough to be worth looking at."""
+    """Says whether a frame differs from the previous one enough to be worth looking at: over the whole
+    thumbnail (mean absolute difference at least ``threshold``) or in one place (one cell of the thumbnail,
+    about 20×20 pixels of a 640×480 frame, at least ``local_threshold``). Both thumbnails are first scaled to
+    the same mean brightness, so a lamp switched on or daylight fading does not count as motion."""
 
-    def __init__(self, threshold: float = 4.0, size: tuple[int, int] = (32, 24)) -> None:
+    def __init__(self, threshold: float = 4.0, size: tuple[int, int] = (32, 24),
+                 local_threshold: float = 24.0) -> None:
         self.threshold = threshold
+        self.local_threshold = local_threshold
         self.size = size
         self._prev: np.ndarray | None = None
 
@@ -51,11 +58,52 @@ class MotionGate:
 
     def moved(self, image: np.ndarray) -> bool:
         small = cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), self.size, interpolation=cv2.INTER_AREA)
-        small = small.astype(np.int16)
+        small = small.astype(np.float32)
+        small = small * np.float32(128.0 / max(float(small.mean()), 1.0))
         prev, self._prev = self._prev, small
         if prev is None:
             return True
-        return float(np.abs(small - prev).mean()) >= self.threshold
+        diff = np.abs(small - prev)
+        return float(diff.mean()) >= self.threshold or float(diff.max()) >= self.local_threshold
+
+
+class DetectCadence:
+    """When to run the palm detector while no hand is tracked, from the motion gate's answers.
+
+    - Motion starting after a calm of ``calm_s``: look at once (a hand coming into view).
+    - Motion going on with no hand found: look again after ``first_gap_s``, then after gaps doubling up to
+      ``max_gap_s`` (someone walking past: a hand in view then is found within ``max_gap_s``).
+    - Motion stopped for ``settle_s`` after frames that were not looked at: look once (a hand that came in
+      and then held still).
+    - Nothing moving: look every ``still_s`` (a safety net for whatever the gate missed).
+    """
+
+    def __init__(self, *, first_gap_s: float = 0.25, max_gap_s: float = 1.0, settle_s: float = 0.2,
+                 calm_s: float = 1.0, still_s: float = 5.0) -> None:
+        self.first_gap_s, self.max_gap_s = first_gap_s, max_gap_s
+        self.settle_s, self.calm_s, self.still_s = settle_s, calm_s, still_s
+        self._gap = 0.0  # 0: the next motion frame is looked at
+        self._last_look = -1e9
+        self._last_motion = -1e9
+        self._unseen_motion = False  # motion since the last look
+
+    def look(self, now: float, moved: bool) -> bool:
+        """Whether this frame (at ``now``, moved or not) goes to the hand tracker."""
+        if moved:
+            if now - self._last_motion >= self.calm_s:
+                self._gap = 0.0
+            self._last_motion = now
+            self._unseen_motion = True
+            return now - self._last_look >= self._gap
+        if self._unseen_motion and now - self._last_motion >= self.settle_s:
+            return True
+        return now - self._last_look >= self.still_s
+
+    def looked(self, now: float, found: bool) -> None:
+        """The tracker looked at a frame at ``now`` and found a hand or not."""
+        self._last_look = now
+        self._unseen_motion = False
+        self._gap = 0.0 if found else min(max(self.first_gap_s, 2 * self._gap), self.max_gap_s)
 
 
 @dataclass
@@ -72,7 +120,7 @@ class VideoPath:
     """Runs the vision stages in one thread; ``on_event`` listeners get every GestureEvent."""
 
     def __init__(self, source: Source[VideoFrame], hands: HandTrackerLike, gestures: GestureTrackerLike, *,
-                 motion: MotionGate | None = None, idle_detect_s: float = 1.0,
+                 motion: MotionGate | None = None, cadence: DetectCadence | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         # OpenCV's own thread pool: its per-frame work here is a few small resizes and warps, and the pool's
         # worker thread cost ~0.01 core-s/s of wake-ups and spinning (homeagent bench, busy room)
@@ -81,7 +129,7 @@ class VideoPath:
         self.hands = hands
         self.gestures = gestures
         self.motion = motion or MotionGate()
-        self.idle_detect_s = idle_detect_s
+        self.cadence = cadence or DetectCadence()
         self.clock = clock
         self.stats = VideoStats()
         self.heartbeats: dict[str, float] = {}
@@ -101,7 +149,6 @@ class VideoPath:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._tracking = False
-        self._last_look = -1e9
         self._last_seq = -1
 
     def start(self) -> None:
@@ -197,14 +244,14 @@ class VideoPath:
             moved = True
         else:
             moved = self.motion.moved(frame.image)
-        now = self.clock()
-        if not (self._tracking or moved or now - self._last_look >= self.idle_detect_s):
+        now = frame.t_mono  # stream time: a replay flat out keeps the cadence of its frames
+        if not (self._tracking or self.cadence.look(now, moved)):
             self.stats.skipped_still += 1
             events = self.gestures.update([], frame.t_mono)
         else:
-            self._last_look = now
             hands = self.hands.process(frame)
             self._tracking = bool(hands)
+            self.cadence.looked(now, self._tracking)
             self.stats.processed += 1
             for cb in self.on_hands:
                 cb(frame, hands)

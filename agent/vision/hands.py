@@ -67,6 +67,7 @@ class HandTracker:
         self.min_presence = min_presence
         self.pad_factor = pad_factor
         self._tracked: list[Rect] = []
+        self.counts = {"palm": 0, "landmarks": 0}  # model runs (benchmarks)
 
     def _check_io(self) -> None:
         if len(self.palm_model.outputs) != 2 or len(self.landmark_model.outputs) != 4:
@@ -87,6 +88,7 @@ class HandTracker:
             image = cv2.copyMakeBorder(image, py, py, px, px, cv2.BORDER_REPLICATE)
             off = (float(px), float(py))
         boxed, scale, pad_x, pad_y = letterbox(image, INPUT_SIZE)
+        self.counts["palm"] += 1
         raw_boxes, raw_scores = self.palm_model(_to_input(boxed))
         dets = weighted_nms(decode(raw_boxes, raw_scores, self.min_palm_score), max_out=self.max_hands)
         return to_palms(dets, scale, pad_x, pad_y, off)
@@ -95,6 +97,7 @@ class HandTracker:
     def landmarks(self, image: np.ndarray, rect: Rect) -> Hand | None:
         """Run the landmark model on one ROI; ``None`` when the hand-presence score is too low."""
         crop = crop_rect(image, rect, LANDMARK_SIZE)
+        self.counts["landmarks"] += 1
         outs = dict(zip(self.landmark_model.output_names, self.landmark_model(_to_input(crop)), strict=False))
         coords = outs["Identity"].reshape(21, 3)
         presence = float(outs["Identity_1"].reshape(-1)[0])
