@@ -349,3 +349,33 @@ def test_sensitive_voice_alone_asks_and_a_spoken_yes_confirms() -> None:
     e.push_speech(voiced("yes", 0.9, t=13.0))
     [i] = e.step(15.0)
     assert isinstance(i, Intent) and i.name == "heat_up"
+
+
+def test_speech_with_no_hand_in_view_is_decided_without_the_full_wait() -> None:
+    """A camera that sees no hand: a command is acted on no_hand_wait_s after it ends, not wait_s (the camera
+    in the room must not slow voice down). A hand in view, a deictic command or a pending gesture: full wait."""
+    e = FusionEngine(cfg(confirm={"enabled": False}), MODEL)
+    e.hands_in_view(False, 10.0)
+    e.push_speech(speech("music_play", t=10.0, dur=1.0))  # ends at 11.0
+    e.progress("gesture", 11.05)
+    assert e.step(11.05) == []
+    e.progress("gesture", 11.12)
+    [i] = e.step(11.12)
+    assert isinstance(i, Intent) and i.name == "music_play"
+    # a hand seen shortly before the utterance: it may still gesture, so the engine waits as before
+    e.hands_in_view(True, 19.5)
+    e.push_speech(speech("music_play", t=20.0, dur=1.0))
+    e.progress("gesture", 21.2)
+    assert e.step(21.2) == []
+    e.progress("gesture", 22.05)
+    assert intents(e.step(22.05))
+    # no hand, but "turn that on" needs a pointing that may still come
+    e.hands_in_view(False, 30.0)
+    e.push_speech(speech("that_on", t=30.0, dur=1.0))
+    e.progress("gesture", 31.2)
+    assert e.step(31.2) == []
+    # without hand reports (no camera wired), the configured wait holds
+    f = FusionEngine(cfg(confirm={"enabled": False}), MODEL)
+    f.push_speech(speech("music_play", t=10.0, dur=1.0))
+    f.progress("gesture", 11.2)
+    assert f.step(11.2) == []

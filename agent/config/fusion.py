@@ -77,6 +77,11 @@ class FusionConfig(_Strict):
     wait_s: float = Field(1.0, ge=0, le=10, title="Wait for the other modality (s)",
                           description="How long after an event ends the engine waits for a partner before "
                                       "deciding on one modality alone.")
+    no_hand_wait_s: float = Field(0.1, ge=0, le=10, title="Wait with no hand in view (s)",
+                                  description="An utterance spoken while the camera saw no hand, and none since, "
+                                              "waits only this long for a gesture (a gesture needs a hand to "
+                                              "appear first); deictic intents ('turn that on') always wait wait_s "
+                                              "for their pointing.")
     max_lag_s: float = Field(2.0, gt=0, le=30, title="Longest wait for a lagging stream (s)",
                              description="The engine waits until the other modality's stream has been processed "
                                          "up to an event's end + wait_s (stream time, not wall time); a stream "

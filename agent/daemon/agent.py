@@ -209,6 +209,7 @@ class Agent:
             if self.fusion is not None:
                 fusion = self.fusion
                 self.video.on_event.append(fusion.push_gesture)
+                self.video.on_hands.append(lambda frame, hands: fusion.hands_in_view(bool(hands), frame.t_mono))
                 self.video.on_progress.append(lambda t: fusion.progress("gesture", t))
                 # until the first frame is handled (model warm-up), speech waits for it at most max_lag_s
                 fusion.progress("gesture", -math.inf)

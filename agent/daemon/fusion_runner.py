@@ -51,6 +51,10 @@ class FusionRunner:
         with self._lock:
             self.engine.voice_activity(active, t)
 
+    def hands_in_view(self, present: bool, t: float) -> None:
+        with self._lock:
+            self.engine.hands_in_view(present, t)
+
     def progress(self, modality: str, t: float | None) -> None:
         """How far the ``voice`` or ``gesture`` stream has been processed (see ``FusionEngine.progress``)."""
         with self._lock:

@@ -87,6 +87,8 @@ class FusionEngine:
         self._wakes: list[GestureEvent] = []
         self._speech_active_since: float | None = None
         self._progress: dict[str, float | None] = {}
+        self._hand_seen: float | None = None  # when the camera last saw a hand ...
+        self._hands_known = False  # ... once hand presence is reported at all
         self._pending: ConfirmRequest | None = None
         self._seq = 0
 
@@ -104,6 +106,21 @@ class FusionEngine:
     def voice_activity(self, active: bool, t: float) -> None:
         """VAD state: while speech is in progress, lone gestures wait for the utterance."""
         self._speech_active_since = t if active else None
+
+    def hands_in_view(self, present: bool, t: float) -> None:
+        """Whether the camera sees a hand at ``t``: an utterance spoken with no hand in view, and none since, is
+        decided after ``no_hand_wait_s`` instead of ``wait_s`` (a gesture would need a hand to appear first)."""
+        self._hands_known = True
+        if present:
+            self._hand_seen = t
+
+    def _wait_for(self, s: CommandScores) -> float:
+        """How long after its end an utterance waits for a gesture partner (stream time)."""
+        if not self._hands_known or (self._hand_seen is not None and self._hand_seen >= s.t_start - self.cfg.window_s):
+            return self.cfg.wait_s
+        if s.best()[0] in self.cfg.deictic or self._gestures:  # a pointing to wait for, or a partner to fuse
+            return self.cfg.wait_s
+        return min(self.cfg.no_hand_wait_s, self.cfg.wait_s)
 
     def progress(self, modality: str, t: float | None) -> None:
         """The ``modality`` stream (``voice`` or ``gesture``) has been processed up to ``t``: every event of it
@@ -151,7 +168,7 @@ class FusionEngine:
             p, self._pending = self._pending, None
             out.append(Abstain("confirm_timeout", p.intent.t_start, p.intent.t_end, {"intent": p.intent.name}))
         seen_gestures = self.stream_time("gesture", now)
-        for s in [s for s in self._speech if seen_gestures >= s.t_end + self.cfg.wait_s]:
+        for s in [s for s in self._speech if seen_gestures >= s.t_end + self._wait_for(s)]:
             log.debug("speech %.2f-%.2f decided at %.2f, gestures seen to %.2f, waiting: %s", s.t_start, s.t_end,
                       now, seen_gestures, [(g.gesture, round(g.t_start, 2), round(g.t_end, 2)) for g in self._gestures])
             self._speech.remove(s)
