@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import re
 import threading
 import time
 import urllib.error
@@ -69,10 +70,38 @@ def parse_answer(answer: Any) -> tuple[tuple[str, ...], str]:
     data = _object(answer.get("data"))
     done = data.get("success")
     targets = done if isinstance(done, list) else []
-    ids = tuple(str(t.get("id")) for t in targets if isinstance(t, dict) and t.get("id"))
+    ids = tuple(str(t.get("id")) for t in targets
+                if isinstance(t, dict) and t.get("id") and t.get("type", "entity") == "entity")
     plain = _object(_object(answer.get("speech")).get("plain"))
     words = str(plain.get("speech") or data.get("code") or answer.get("response_type") or "")
     return ids, words
+
+
+REASONS = {  # Home Assistant's MatchFailedReason -> what it means here
+    "NAME": "no entity or alias is named {name!r}",
+    "AREA": "nothing named {name!r} is in area {area!r}",
+    "INVALID_AREA": "Home Assistant has no area named {missing!r}",
+    "FLOOR": "nothing matching is on floor {floor!r}",
+    "INVALID_FLOOR": "Home Assistant has no floor named {missing!r}",
+    "DOMAIN": "no {domain} entity matches",
+    "DEVICE_CLASS": "no entity of that device class matches",
+    "FEATURE": "the matching entity cannot do that",
+    "STATE": "no matching entity is in a state this applies to",
+    "ASSISTANT": "the matching entity is not exposed to assistants",
+    "DUPLICATE_NAME": "several entities are named {missing!r}",
+    "MULTIPLE_TARGETS": "several entities match where one is needed",
+}
+
+
+def why(said: str, slots: dict[str, Any]) -> str:
+    """Home Assistant's reason for a failed match in a few words (its answer carries the repr of its
+    ``MatchFailedError``); other answers are kept as said, shortened."""
+    m = re.search(r"no_match_reason=<MatchFailedReason\.(\w+)", said)
+    if m is None or m.group(1) not in REASONS:
+        return said if len(said) <= 200 else said[:197] + "..."
+    missing = re.search(r"no_match_name='([^']*)'", said)
+    values = {k: slots.get(k) for k in ("name", "area", "floor", "domain")}
+    return f"{REASONS[m.group(1)].format(**values, missing=missing.group(1) if missing else None)} ({m.group(1)})"
 
 
 class HttpTransport:
@@ -163,8 +192,9 @@ class HassIntents:
                 log.info("home assistant: %s %s (from %s) acted on %s", call.intent, _show(slots), call.source,
                          ", ".join(ids))
                 return HassResult(True, ids, slots=slots)
-            words.append(f"{_show(slots)}: {said or 'nothing done'}")
-            result = HassResult(False, reason=said, slots=slots)
+            reason = why(said, slots) if said else "nothing done"
+            words.append(f"{_show(slots)}: {reason}")
+            result = HassResult(False, reason=reason, slots=slots)
         self.counts["no_match"] += 1
         log.warning("home assistant: %s (from %s) matched no entity: %s", call.intent, call.source, "; ".join(words))
         return result
