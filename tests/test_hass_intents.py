@@ -211,3 +211,14 @@ def test_config_needs_a_token_and_reads_it_from_a_file(tmp_path: Path, monkeypat
     (tmp_path / "empty").write_text("")
     with pytest.raises(ConfigError, match="empty"):
         build_hass(HomeAssistantConfig(url="http://ha.local", token_file=Path("empty")))
+
+
+def test_check_config_finds_a_missing_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.daemon.preflight import preflight
+
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    cfg = AgentConfig.model_validate({"home_assistant": {"url": "http://ha.local:8123",
+                                                         "token_file": str(tmp_path / "nope")}})
+    assert any(f.key == "home_assistant.token_file" and "long-lived token" in f.message for f in preflight(cfg))
+    cfg = AgentConfig.model_validate({"home_assistant": {"url": "http://ha.local:8123", "token_env": "NOPE_TOKEN"}})
+    assert any(f.key == "home_assistant.token_env" for f in preflight(cfg))
