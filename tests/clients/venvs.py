@@ -177,7 +177,7 @@ def ha_python(log: list[str]) -> Path:
 
 def _run_logged(cmd: list[str], logfile: Path) -> None:
     with open(logfile, "a") as f:
-        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, timeout=1200, check=False)
+        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, timeout=900, check=False)
     if proc.returncode:
         tail = logfile.read_text()[-3000:]
         raise RuntimeError(f"{' '.join(cmd[:6])} ... failed ({proc.returncode}); the end of {logfile}:\n"
