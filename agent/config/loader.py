@@ -280,9 +280,12 @@ def validate_file(path: str | Path) -> list[str]:
     return []
 
 
-def read_secret(file: Path | None, env: str | None, key: str = "mqtt.password_file") -> str | None:
+def read_secret(file: Path | None, env: str | None, key: str = "mqtt.password_file",
+                env_key: str | None = None) -> str | None:
     """A secret from a file (relative names are looked up in $CREDENTIALS_DIRECTORY) or an env variable;
-    ``key`` names the config key in errors."""
+    ``key`` and ``env_key`` name the config keys in errors."""
+    if env_key is None and key == "mqtt.password_file":
+        env_key = "mqtt.password_env"
     if file is not None:
         cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
         p = file if file.is_absolute() or not cred_dir else Path(cred_dir) / file
@@ -290,9 +293,9 @@ def read_secret(file: Path | None, env: str | None, key: str = "mqtt.password_fi
             return p.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(f"{key}: cannot read {p} ({exc.strerror}); create it"
-                              + (" or use mqtt.password_env" if key == "mqtt.password_file" else "")) from exc
+                              + (f" or use {env_key}" if env_key else "")) from exc
     if env is not None:
         if env not in os.environ:
-            raise ConfigError(f"mqtt.password_env: environment variable {env} is not set")
+            raise ConfigError(f"{env_key}: environment variable {env} is not set")
         return os.environ[env]
     return None

@@ -5,6 +5,7 @@ Defaults are chosen so that ``homeagent demo`` needs no file at all.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -263,6 +264,32 @@ class VisionConfig(Strict):
 class HomeAssistantConfig(Strict):
     discovery: bool = Field(True, title="MQTT discovery",
                             description="Announce the agent to Home Assistant (device-based discovery).")
+    url: str | None = Field(
+        None, title="Home Assistant URL",
+        description="e.g. http://homeassistant.local:8123: the action map's 'hass' rules hand intents to Home "
+                    "Assistant's own intent handling there (HassTurnOn, HassTurnOff, HassLightSet by entity "
+                    "name and area: no YAML on the Home Assistant side); null = off.")
+    token_file: Path | None = Field(
+        None, title="Access token file",
+        description="File holding a long-lived access token (Home Assistant: profile, security); relative "
+                    "names are looked up in $CREDENTIALS_DIRECTORY.")
+    token_env: str | None = Field(None, title="Access token variable",
+                                  description="Environment variable holding the long-lived access token.")
+    timeout_s: float = Field(5.0, gt=0, le=60, title="Request timeout (s)",
+                             description="One intent request to Home Assistant gives up after this long.")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", v):
+            raise ValueError("must be an http:// or https:// URL such as http://homeassistant.local:8123")
+        return v.rstrip("/") if v is not None else None
+
+    @model_validator(mode="after")
+    def _token_given(self) -> HomeAssistantConfig:
+        if self.url is not None and self.token_file is None and self.token_env is None:
+            raise ValueError("url needs token_file or token_env (a long-lived access token)")
+        return self
 
 
 class AgentConfig(Strict):

@@ -25,11 +25,12 @@ from typing import Any
 from .. import strictjson
 from ..config.fusion import Zone
 from ..config.loader import read_secret
-from ..config.schema import AgentConfig, MicSource, ReplayVideoSource, WavSource
+from ..config.schema import AgentConfig, HomeAssistantConfig, MicSource, ReplayVideoSource, WavSource
 from ..config.schema import CameraSource as CameraCfg
 from ..errors import ConfigError
 from ..fusion import FusionEngine
 from ..intents.actions import ActionExecutor, ActionMap, DeviceStates
+from ..intents.hass import HassIntents, HttpTransport
 from ..intents.publisher import IntentPublisher
 from ..mqtt.arbitration import Arbiter
 from ..mqtt.client import MqttClient
@@ -105,6 +106,16 @@ def event_types(cfg: AgentConfig, recognizer: Recognizer) -> tuple[list[str], li
     return sorted(set(intents)), sorted(set(gestures))
 
 
+def build_hass(cfg: HomeAssistantConfig) -> HassIntents | None:
+    """Home Assistant's intent handling for the action map's ``hass`` rules; None without ``home_assistant.url``."""
+    if cfg.url is None:
+        return None
+    token = read_secret(cfg.token_file, cfg.token_env, "home_assistant.token_file", "home_assistant.token_env")
+    if not token:
+        raise ConfigError("home_assistant: the access token is empty (token_file / token_env)")
+    return HassIntents(HttpTransport(cfg.url, token, cfg.timeout_s))
+
+
 def describe_sources(cfg: AgentConfig) -> str:
     """One line naming what the daemon listens to, sees, talks to and understands (logged at start)."""
     a, v, m = cfg.audio, cfg.video, cfg.mqtt
@@ -136,7 +147,8 @@ class Agent:
         self.models: HotSwap[Recognizer] = HotSwap(recognizer or build_recognizer(cfg), label=cfg.speech.commands)
         action_map = ActionMap.load(cfg.actions)
         self.device_states = DeviceStates()
-        self.actions = ActionExecutor(action_map, self.mqtt, states=self.device_states)
+        self.hass = build_hass(cfg.home_assistant)
+        self.actions = ActionExecutor(action_map, self.mqtt, states=self.device_states, hass=self.hass)
         for base in sorted({r.zigbee2mqtt.base_topic for r in action_map.cfg.actions
                             if r.zigbee2mqtt is not None and r.zigbee2mqtt.step is not None}):
             self.mqtt.subscribe(f"{base}/+", self._on_device_state)  # the states stepped actions start from
@@ -254,6 +266,8 @@ class Agent:
                 self.models.swap(model, label="store")
         if self.bridge is not None:
             self.bridge.start()
+        if self.hass is not None:
+            self.hass.start()
         self.mqtt.start()
         if self.reliable is not None:
             self.reliable.start()
@@ -323,6 +337,8 @@ class Agent:
             self.reliable.stop()
         if self.bridge is not None:
             self.bridge.stop()
+        if self.hass is not None:
+            self.hass.stop(timeout=1.0)
         self.mqtt.stop(timeout=0.5)
         log.info("stopped in %.2f s", time.monotonic() - t0)
 

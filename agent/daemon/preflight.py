@@ -63,6 +63,12 @@ def _files(cfg: AgentConfig) -> list[Finding]:
     if cfg.web.enabled and cfg.web.token_file is not None:
         out += _readable(_credential(cfg.web.token_file), "web.token_file", "the page's token file",
                          "create it (mode 0600) with 'openssl rand -hex 32'")
+    h = cfg.home_assistant
+    if h.url is not None and h.token_file is not None:
+        out += _readable(_credential(h.token_file), "home_assistant.token_file", "the access token file",
+                         "create it (mode 0600) with a long-lived token from Home Assistant's profile page")
+    if h.url is not None and h.token_env is not None and h.token_env not in os.environ:
+        out.append(Finding("home_assistant.token_env", f"environment variable {h.token_env} is not set"))
     if cfg.ota.public_key_file is not None:
         out += _public_key(cfg.ota.public_key_file)
     if isinstance(cfg.audio, WavSource):

@@ -9,7 +9,10 @@ that matches an intent (its name, and each ``when`` slot value) yields one messa
   ``by``, clamped: zigbee2mqtt's converters take absolute setpoints (no ``*_step`` key exists for them);
 - ``homeassistant: {component: light, object_id: "{device}", payload: "ON"}`` ->
   ``homeassistant/<component>/<object_id>/set`` (the command topic of an MQTT-discovered entity);
-- ``topic: "any/{site_id}/topic"`` + ``payload:`` (a string template or a JSON object of templates).
+- ``topic: "any/{site_id}/topic"`` + ``payload:`` (a string template or a JSON object of templates);
+- ``hass: {intent: HassTurnOn, slots: {name: "{device}", area: "{room}"}}`` -> Home Assistant's own intent
+  handling (:mod:`.hass`, with ``home_assistant.url`` set; ignored without it). A slot whose template needs a
+  slot the intent lacks is left out; ``_`` in our slot values becomes a space (``living_room`` -> "living room").
 
 Templates use ``{slot}``, ``{intent}``, ``{site_id}`` and ``{confidence}``. :class:`ActionExecutor`
 publishes through any :class:`~agent.intents.publisher.Publisher`, with the intent's deadline as
@@ -32,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ..config.loader import safe_yaml_load
 from ..errors import ConfigError, PayloadError
 from ..types import Intent
+from .hass import HassCall, HassIntents
 from .publisher import Message, Publisher
 
 log = logging.getLogger(__name__)
@@ -93,12 +97,22 @@ class HomeAssistant(_Strict):
     prefix: str = Field("homeassistant", title="Topic prefix", description="Command topic prefix.")
 
 
+class Hass(_Strict):
+    intent: str = Field(..., pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$", title="Home Assistant intent",
+                        description="HassTurnOn, HassTurnOff, HassLightSet, ... (Home Assistant's built-in intents).")
+    slots: dict[str, str | int | float | bool] = Field(
+        {}, title="Slots", description="Home Assistant slot -> template, e.g. name: '{device}', area: '{room}'; "
+                                       "left out when the intent lacks a slot its template needs.")
+
+
 class ActionRule(_Strict):
     intent: str = Field(..., min_length=1, title="Intent", description="Intent name this rule reacts to.")
     when: dict[str, str] = Field({}, title="Slot match", description="Slots that must have these values.")
     zigbee2mqtt: Zigbee2Mqtt | None = Field(None, title="zigbee2mqtt", description="A zigbee2mqtt set message.")
     homeassistant: HomeAssistant | None = Field(None, title="Home Assistant",
                                                 description="A Home Assistant MQTT entity command.")
+    hass: Hass | None = Field(None, title="Home Assistant intent",
+                              description="Hand the intent to Home Assistant's intent handling (home_assistant.url).")
     topic: str | None = Field(None, title="Topic", description="Any topic (template).")
     payload: str | dict[str, Any] | None = Field(None, title="Payload", description="Payload template.")
     qos: int = Field(1, ge=0, le=2, title="QoS", description="MQTT QoS.")
@@ -106,9 +120,10 @@ class ActionRule(_Strict):
 
     @model_validator(mode="after")
     def _one_kind(self) -> ActionRule:
-        kinds = [self.zigbee2mqtt is not None, self.homeassistant is not None, self.topic is not None]
+        kinds = [self.zigbee2mqtt is not None, self.homeassistant is not None, self.hass is not None,
+                 self.topic is not None]
         if sum(kinds) != 1:
-            raise ValueError("give exactly one of zigbee2mqtt, homeassistant or topic")
+            raise ValueError("give exactly one of zigbee2mqtt, homeassistant, hass or topic")
         if self.topic is not None and self.payload is None:
             raise ValueError("'topic' needs a 'payload'")
         return self
@@ -161,14 +176,32 @@ class ActionMap:
             raise ConfigError(f"{p}: cannot read the action map ({exc})") from exc
         return cls.from_yaml(text, str(p))
 
+    def _rules(self, intent: Intent) -> list[ActionRule]:
+        return [r for r in self.cfg.actions
+                if r.intent == intent.name and all(intent.slots.get(k) == v for k, v in r.when.items())]
+
+    def hass_calls(self, intent: Intent) -> list[HassCall]:
+        """Home Assistant intents for every ``hass`` rule matching ``intent`` (pure)."""
+        values = {k: v.replace("_", " ") for k, v in _values(intent).items()}
+        out = []
+        for rule in self._rules(intent):
+            if rule.hass is not None:
+                slots = {}
+                for key, template in rule.hass.slots.items():
+                    try:
+                        slots[key] = _render(template, values)
+                    except PayloadError:
+                        continue  # an optional slot: the intent has no value for it
+                out.append(HassCall(rule.hass.intent, slots, intent.name, intent.expires_at_wall()))
+        return out
+
     def messages(self, intent: Intent, states: DeviceStates | None = None) -> list[Message]:
         """Messages for every rule matching ``intent``; a rule whose template lacks a slot, or that steps a value
         no state is known for yet, is skipped (and says why)."""
-        values = {**intent.slots, "intent": intent.name, "site_id": intent.site_id,
-                  "confidence": f"{intent.confidence:.3f}"}
+        values = _values(intent)
         out: list[Message] = []
-        for rule in self.cfg.actions:
-            if rule.intent != intent.name or any(intent.slots.get(k) != v for k, v in rule.when.items()):
+        for rule in self._rules(intent):
+            if rule.hass is not None:
                 continue
             try:
                 out.append(self._message(rule, values, intent.expires_at_wall(), states))
@@ -193,6 +226,10 @@ class ActionMap:
         if any(c in topic for c in "+#") or not topic:
             raise PayloadError(f"rendered topic {topic!r} is not a valid publish topic")
         return Message(topic, payload, qos=rule.qos, retain=rule.retain, expires_at=expires)
+
+
+def _values(intent: Intent) -> dict[str, str]:
+    return {**intent.slots, "intent": intent.name, "site_id": intent.site_id, "confidence": f"{intent.confidence:.3f}"}
 
 
 def _stepped(step: Step, device: str, states: DeviceStates | None) -> dict[str, float]:
@@ -227,9 +264,11 @@ class ActionExecutor:
     """Publishes the mapped messages of each intent; subscribes to nothing."""
 
     def __init__(self, action_map: ActionMap, publisher: Publisher, *,
-                 clock: Callable[[], float] = time.time, states: DeviceStates | None = None) -> None:
+                 clock: Callable[[], float] = time.time, states: DeviceStates | None = None,
+                 hass: HassIntents | None = None) -> None:
         self.map = action_map
         self.publisher = publisher
+        self.hass = hass  # Home Assistant's intent handling; without it the map's hass rules are ignored
         self.states = states
         self.clock = clock
         self.counts = {"executed": 0, "stale": 0, "unmapped": 0, "dropped": 0}
@@ -241,7 +280,12 @@ class ActionExecutor:
             log.warning("intent %s (%s) is stale: not acting", intent.name, intent.id)
             return []
         msgs = self.map.messages(intent, self.states)
-        if not msgs:
+        calls = []
+        if self.hass is not None:
+            calls = self.map.hass_calls(intent)
+            for call in calls:
+                self.hass.submit(call)
+        if not msgs and not calls:
             self.counts["unmapped"] += 1
             log.info("intent %s %s: no action mapped", intent.name, intent.slots)
             return []

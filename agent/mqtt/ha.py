@@ -125,15 +125,26 @@ class HomeAssistantBridge:
         """Event entity + last-intent sensors. Use as ``pipeline.on_intent`` listener."""
         if latency_ms is None:
             latency_ms = max(0.0, (time.time() - intent.wall_end) * 1000.0)
-        event = {"event_type": intent.name, "id": intent.id, "confidence": round(intent.confidence, 4),
-                 "slots": dict(intent.slots), "modalities": list(intent.modalities)}
-        self._pub(f"{self.base}/{d.T_INTENT_EVENT}", json.dumps(event).encode(),
-                  expires_at=intent.expires_at_wall())
+        if self._announced(intent.name, self.intents, "intent"):
+            event = {"event_type": intent.name, "id": intent.id, "confidence": round(intent.confidence, 4),
+                     "slots": dict(intent.slots), "modalities": list(intent.modalities)}
+            self._pub(f"{self.base}/{d.T_INTENT_EVENT}", json.dumps(event).encode(),
+                      expires_at=intent.expires_at_wall())
         last = {"name": intent.name, "confidence": round(intent.confidence * 100.0, 1),
                 "latency_ms": round(latency_ms, 1)}
         self._pub(f"{self.base}/{d.T_LAST}", json.dumps(last).encode(), retain=True)
 
+    def _announced(self, name: str, names: list[str], kind: str) -> bool:
+        """Home Assistant's event entity refuses (and logs) any event type its discovery did not list."""
+        if name in names:
+            return True
+        self._ratelog.log(f"unlisted {kind}", logging.INFO, "%s %s is not among the event types announced to "
+                          "Home Assistant: no event sent (the last-intent sensors still show it)", kind, short(name))
+        return False
+
     def publish_gesture(self, ev: GestureEvent) -> None:
+        if not self._announced(ev.gesture, self.gestures, "gesture"):
+            return
         event = {"event_type": ev.gesture, "score": round(ev.score, 4)}
         if ev.pointing_target:
             event["target"] = ev.pointing_target
