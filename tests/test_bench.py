@@ -37,13 +37,16 @@ def test_bench_json_contract(capsys: pytest.CaptureFixture[str], landmarks: str)
 
 
 def test_bench_real_time_reports_speech_end_to_action(capsys: pytest.CaptureFixture[str]) -> None:
-    """In real time the bench times the device action against the true end of speech, VAD hangover included
-    (values are not checked against a budget: only that they are measured and ordered)."""
+    """In real time the bench times the device action against the true end of speech, in the busy room and
+    with no hand in view (values are not checked against a budget: only that they are measured; the script's
+    end of speech can lie after the VAD's last voiced frame, so the action may come sooner than the hangover)."""
     assert main(["bench", "--seconds", "7", "--json", "--fps", "10"]) == 0
     r = json.loads(capsys.readouterr().out)
-    assert r["fps"] == 10.0 and r["phases"][1]["actions"] >= 1
-    lat = r["speech_end_to_action_ms"]
-    assert 0 < lat["p50"] <= lat["p95"] and lat["p50"] > r["endpoint_ms"]["p50"] > 0
+    assert r["fps"] == 10.0 and r["phases"][1]["actions"] >= 1 and r["phases"][2]["phase"] == "talk"
+    assert r["phases"][2]["actions"] >= 1
+    for lat in (r["speech_end_to_action_ms"], r["speech_end_to_action_no_hand_ms"]):
+        assert 0 < lat["p50"] <= lat["p95"], lat
+    assert r["endpoint_ms"]["p50"] > 0
 
 
 def test_soak_growth_is_robust_to_trim_swings_but_sees_a_leak() -> None:
