@@ -25,6 +25,7 @@ from agent.audio.wav import read_wav_16k
 from agent.config.schema import AgentConfig
 from agent.daemon.agent import Agent
 from agent.demo.run import MEDIA
+from agent.fusion import FusionConfig, FusionEngine
 from agent.mqtt.broker import LocalBroker
 from agent.mqtt.client import MqttClient
 from agent.mqtt.ha import HomeAssistantBridge
@@ -170,6 +171,20 @@ def _check_home_assistant(ha: HomeAssistant, agent: Agent) -> None:
     agent.decided(Intent.create("device_off", 0.9, now - 1, now, site_id="hall", slots={"device": "floor_lamp"},
                                 ttl_s=30.0, modalities=("voice", "gesture")))
     ha.wait("the floor lamp switched off by pointing", lambda: _on(ha, "light.floor_lamp", "off"))
+    # a gesture alone: a fist, mapped to lights_off (fusion.gesture_intents), decided by the fusion engine with no
+    # speech around it, switches the hall light (on by voice) off through the same intent hand-off; the microphone
+    # is muted first, from Home Assistant, so the replayed voice (which restarts on every unmute) stays quiet
+    ha.rest("POST", "/api/services/switch/turn_on", {"entity_id": ids["homeagent_hall_mic_muted"]})
+    ha.wait("the microphone muted", lambda: agent.privacy.state.mic_muted)
+    ha.wait("the hall light on, by voice", lambda: _on(ha, "light.hall_light"))
+    engine = FusionEngine(FusionConfig.model_validate({"gesture_intents": {"fist": "lights_off"}}), site_id="hall",
+                          wall_offset=time.time() - time.monotonic())
+    t = time.monotonic()
+    engine.push_gesture(GestureEvent("fist", 0.95, t - 0.6, t, hand_size=0.2, visibility=1.0))
+    [by_hand] = [o for o in engine.flush() if isinstance(o, Intent)]
+    assert (by_hand.name, by_hand.modalities) == ("lights_off", ("gesture",)), by_hand
+    agent.decided(by_hand)
+    ha.wait("the hall light switched off by a gesture", lambda: _on(ha, "light.hall_light", "off"))
     assert agent.hass is not None
     before = agent.hass.counts["no_match"]
     agent.decided(Intent.create("turn_on", 0.9, now - 1, now, site_id="hall", slots={"device": "garden_gnome"},
