@@ -35,6 +35,7 @@ from agent.web import DecisionLog, WebDeps, WebServer
 from agent.web.auth import load_token
 from agent.web.sentences import SentenceTester
 
+from .test_fusion_agent import Inbox, _listen
 from .web_support import CueAudio, CueVideo, chrome, free_port, http, screenshot, wait_for
 
 pytestmark = pytest.mark.slow
@@ -51,30 +52,17 @@ def browser() -> Iterator[Any]:
         b.quit()
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.items: list[tuple[str, bytes]] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, topic: str, payload: bytes, retained: bool, props: Any) -> None:
-        with self.lock:
-            self.items.append((topic, payload))
-
-    def last(self, topic: str) -> bytes | None:
-        with self.lock:
-            got = [p for t, p in self.items if t == topic]
-        return got[-1] if got else None
+def last(inbox: Inbox, topic: str) -> bytes | None:
+    """The last payload ``inbox`` received on ``topic``."""
+    with inbox.lock:
+        got = [p for t, p in inbox.items if t == topic]
+    return got[-1] if got else None
 
 
 @contextmanager
 def listening(cfg: AgentConfig, topics: list[str]) -> Iterator[tuple[MqttClient, Inbox]]:
-    inbox = Inbox()
-    client = MqttClient(cfg.mqtt, "listener", client_id=f"web-listener-{time.monotonic_ns()}")
-    for t in topics:
-        client.subscribe(t, inbox)
-    client.start()
+    client, inbox = _listen(cfg, f"web-listener-{time.monotonic_ns()}", topics)
     try:
-        assert client.wait_connected(5)
         yield client, inbox
     finally:
         client.stop()
@@ -206,8 +194,8 @@ def test_a_zone_drawn_with_the_mouse_is_saved_and_pointing_at_it_acts(
 
         video.blank(0.5)  # the hand comes back into view while the command is said
         audio.cue(speak("turn that on", "en-us+m3"), lead_s=0.5)
-        wait_for(lambda: inbox.last("zigbee2mqtt/floor_lamp/set"), 30, "the pointed-at device switched")
-        assert json.loads(inbox.last("zigbee2mqtt/floor_lamp/set") or b"") == {"state": "ON"}
+        wait_for(lambda: last(inbox, "zigbee2mqtt/floor_lamp/set"), 30, "the pointed-at device switched")
+        assert json.loads(last(inbox, "zigbee2mqtt/floor_lamp/set") or b"") == {"state": "ON"}
         browser.find_element("css selector", "nav button[data-view=status]").click()
         acted = wait_for(lambda: [r for r in rows(browser, "acted") if "device_on" in r], 10, "the decision")
         assert "device=floor_lamp" in acted[0] and "voice + gesture" in acted[0], acted
@@ -220,7 +208,7 @@ def test_privacy_switches_flip_both_ways_between_the_page_and_mqtt(broker: Local
     agent = Agent(load_config(path), audio=CueAudio(), video=video, config_path=path)
     state = "homeagent/room/state/"
     with listening(agent.cfg, [state + "#"]) as (client, inbox), running(agent) as url:
-        wait_for(lambda: inbox.last(state + "mute") == b"OFF", 10, "the retained mute state")
+        wait_for(lambda: last(inbox, state + "mute") == b"OFF", 10, "the retained mute state")
         assert agent.web is not None and agent.web.camera is not None and agent.video is not None
         wait_for(lambda: agent.video is not None and agent.video.stats.frames > 10, 10, "frames")
         assert agent.web.camera._frame is None and agent.web.camera.encoded == 0  # nobody watching: none kept
@@ -229,15 +217,15 @@ def test_privacy_switches_flip_both_ways_between_the_page_and_mqtt(broker: Local
         mic = browser.find_element("id", "mic-muted")
         wait_for(lambda: browser.find_element("id", "link").text == "live", 10, "the event stream")
         mic.click()  # page → MQTT
-        wait_for(lambda: inbox.last(state + "mute") == b"ON", 10, "mute ON published")
+        wait_for(lambda: last(inbox, state + "mute") == b"ON", 10, "mute ON published")
         assert agent.pipeline.muted.is_set()
 
         command = {"id": "web-test-1", "ts": time.time(), "off": True}  # MQTT (Home Assistant) → page
         client.publish(Message("homeagent/room/cmd/camera", json.dumps(command).encode()))
         camera = browser.find_element("id", "camera-off")
         wait_for(camera.is_selected, 10, "the page showing the camera off")
-        assert inbox.last(state + "camera") == b"ON" or wait_for(
-            lambda: inbox.last(state + "camera") == b"ON", 5, "camera state ON")
+        assert last(inbox, state + "camera") == b"ON" or wait_for(
+            lambda: last(inbox, state + "camera") == b"ON", 5, "camera state ON")
         screenshot(browser, "web-privacy")
 
         base = url.rstrip("/")
@@ -250,9 +238,9 @@ def test_privacy_switches_flip_both_ways_between_the_page_and_mqtt(broker: Local
 
         browser.find_element("css selector", "nav button[data-view=privacy]").click()
         camera.click()  # back on from the page
-        wait_for(lambda: inbox.last(state + "camera") == b"OFF", 10, "camera state OFF published")
+        wait_for(lambda: last(inbox, state + "camera") == b"OFF", 10, "camera state OFF published")
         mic.click()
-        wait_for(lambda: inbox.last(state + "mute") == b"OFF", 10, "mute OFF published")
+        wait_for(lambda: last(inbox, state + "mute") == b"OFF", 10, "mute OFF published")
 
 
 def test_beyond_loopback_the_page_asks_for_its_token(tmp_path: Path, browser: Any) -> None:

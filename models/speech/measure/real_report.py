@@ -190,11 +190,16 @@ def main(argv: list[str] | None = None) -> int:
     for s in args.sets:
         load_bundle(bundles[s])  # a broken bundle fails here, before any measuring
         sets[s] = measure_set(s, bundles[s], negs, not args.no_float)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(report))
-    print(markdown(report))
+    write_report(report, args.out, markdown(report))
     return 0
+
+
+def write_report(report: dict[str, object], out: Path, md: str) -> None:
+    """``out``.json and ``out``.md (``out`` without suffix), and the markdown on stdout."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    out.with_suffix(".md").write_text(md)
+    print(md)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from agent.speech.load import load_recognizer
 from agent.speech.recognizer import Recognizer
 
 from ...devdata import dev_data
+from .real_report import write_report
 
 REPORTS = Path(__file__).resolve().parent.parent / "reports"
 SOURCES = ("VCTK p239 (ODC-By), CMU AN4 (BSD-style), LibriSpeech (CC-BY-4.0), Mycroft Precise community data "
@@ -177,10 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                 rec = load_recognizer(name, recognizer="whisper")
                 sets[name] = {"false_accepts": false_accepts(rec, negs)}
             print(name, json.dumps(sets[name]), flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(report))
-    print(markdown(report))
+    write_report(report, args.out, markdown(report))
     return 0
 
 
