@@ -9,6 +9,7 @@ scenario is replayed at every SNR with the same gesture, so SNR is the only thin
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -109,14 +110,14 @@ def _frontend(recognizer: object) -> Any:
     """The speech frontend whose pooled embedding early fusion reads: a bundle's own, or (Whisper, which has
     none) the shared one."""
     fe = getattr(recognizer, "frontend", None)
-    if fe is None:
-        from agent.speech.frontend import SpeechFrontend
-
-        fe = _SHARED.setdefault("fe", SpeechFrontend())
-    return fe
+    return fe if fe is not None else _shared_frontend()
 
 
-_SHARED: dict[str, Any] = {}
+@functools.cache
+def _shared_frontend() -> Any:
+    from agent.speech.frontend import SpeechFrontend
+
+    return SpeechFrontend()
 
 
 def observe_speech(scenarios: list[Scenario], recognizer: object, noises: dict[str, np.ndarray],
