@@ -255,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.data is not None:
         os.environ[ENV] = str(args.data)
     logging.basicConfig(level=logging.WARNING if args.json else logging.INFO, stream=sys.stderr)
+    # the engine logs every decision at INFO for the daemon; thousands of scenario decisions would bury the table
+    logging.getLogger("agent.fusion.engine").setLevel(logging.WARNING)
     res = evaluate(args.n_fit, args.n_test, args.refit or args.refit_standins, args.recognizer, args.png,
                    args.refit_standins, not args.standin_gestures)
     if args.json:
