@@ -49,10 +49,17 @@ def gesture_only(o: Observed) -> Decision:
     return GESTURE_INTENT[o.gesture.gesture], o.gesture.score
 
 
-def late(model: LateFusionModel) -> Callable[[Observed], Decision]:
+LateDecision = tuple[str, float, bool]  # action, confidence, whether the fused threshold decides it
+
+
+def late(model: LateFusionModel) -> Callable[[Observed], LateDecision]:
+    """The engine as the daemon runs it, with no abstain threshold: (action, confidence, gated). ``gated`` is
+    True for a fused decision (the engine's threshold applies to it, see :func:`gate`) and False for an
+    utterance decided as voice alone (the recognizer's own decision) or a gesture decided alone (the tracker's
+    stable gesture over ``gesture_alone_score``): the live engine never holds those to the fused threshold."""
     cfg = eval_config()
 
-    def decide(o: Observed) -> Decision:
+    def decide(o: Observed) -> LateDecision:
         eng = FusionEngine(cfg, model)
         if o.speech is not None:
             eng.push_speech(o.speech)
@@ -61,12 +68,19 @@ def late(model: LateFusionModel) -> Callable[[Observed], Decision]:
         for out in eng.flush():
             if isinstance(out, Intent):
                 dev = out.slots.get("device")
-                return (f"{out.name}:{dev}" if dev else out.name), out.confidence
+                alone = out.modalities == ("gesture",) or (
+                    out.modalities == ("voice",) and o.speech is not None and o.speech.voice_decision is not None)
+                return (f"{out.name}:{dev}" if dev else out.name), out.confidence, not alone
             if isinstance(out, Abstain):
-                return ABSTAIN, 0.0
-        return ABSTAIN, 0.0
+                return ABSTAIN, 0.0, True
+        return ABSTAIN, 0.0, True
 
     return decide
+
+
+def gate(decisions: Sequence[LateDecision], threshold: float) -> list[str]:
+    """The actions of the engine with abstain threshold ``threshold`` (it applies to fused decisions only)."""
+    return [a if a != ABSTAIN and (not gated or c >= threshold) else ABSTAIN for a, c, gated in decisions]
 
 
 def early_features(o: Observed) -> np.ndarray:
@@ -128,6 +142,20 @@ def calibrate(decisions: Sequence[Decision], truths: Sequence[str], max_fa: floa
     return best[1]
 
 
+def calibrate_gated(decisions: Sequence[LateDecision], truths: Sequence[str], max_fa: float = MAX_FA) -> float:
+    """The late-fusion threshold: the best accuracy among those whose false-action rate is at most ``max_fa``
+    above the rate with no fused action at all (voice or gesture decided alone follow their own calibrated
+    rules, which this threshold cannot change: their false actions are a floor, reported, not hidden)."""
+    floor = rates(gate(decisions, 1.01), truths)[1]
+    grid = sorted({0.0, *(round(c, 4) for _, c, g in decisions if g), 1.01})
+    best = (-1.0, 1.01)
+    for t in grid:
+        acc, fa = rates(gate(decisions, t), truths)
+        if fa <= floor + max_fa + 1e-12 and acc > best[0]:
+            best = (acc, t)
+    return best[1]
+
+
 def calibrate_late(model: LateFusionModel, obs: Sequence[Observed],
                    max_fa: float = MAX_FA) -> tuple[LateFusionModel, float]:
     """Jointly pick the conflict scores and the abstain threshold (best accuracy at false actions <= max_fa);
@@ -138,8 +166,8 @@ def calibrate_late(model: LateFusionModel, obs: Sequence[Observed],
         for cg in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 1.01):
             m = dataclasses.replace(model, conflict_voice=cv, conflict_gesture=cg)
             decisions = [late(m)(o) for o in obs]
-            t = calibrate(decisions, truths, max_fa)
-            acc, _ = rates(apply(decisions, t), truths)
+            t = calibrate_gated(decisions, truths, max_fa)
+            acc, _ = rates(gate(decisions, t), truths)
             if acc > best[0]:
                 best = (acc, t, cv, cg)
     acc, t, cv, cg = best
