@@ -28,6 +28,7 @@ SIZE_RANGE = (0.08, 0.45)  # hand height over image height: from across the room
 MAX_OCCLUSION = 0.4  # visibility 0.6 .. 1
 POINTING_MAX_ANGLE_DEG = 8.0  # agent.vision.GestureTracker's defaults
 STABLE_FRAMES = 4
+ENTER_SCORE = 0.6  # a frame counts towards a stable gesture from this classifier score on (GestureTracker)
 SPLITS = {"head": (0.0, 0.5), "fit": (0.5, 0.7), "test": (0.7, 1.0)}
 TRACK_FRAMES = 8
 TIPS = (4, 8, 12, 16, 20)
@@ -196,21 +197,14 @@ def draw_track(blocks: dict[str, list[np.ndarray]], label: str, rng: np.random.G
     return Track(frames, size, vis, pos, aim, detected)
 
 
-def pointing_target(track: Track, stable_frames: int = STABLE_FRAMES) -> str | None:
-    """The zone as ``agent.vision.GestureTracker`` reports it: the runtime's finger ray and angle tolerance per
-    frame, and a target only once it has been the same for ``stable_frames`` consecutive frames (a finger that
-    sweeps around names no device); else None."""
+def frame_targets(track: Track) -> list[str | None]:
+    """The zone each frame's finger ray hits, as ``agent.vision.GestureTracker`` computes it (the runtime's ray
+    and angle tolerance on the hand placed and turned in the image), or None."""
     c, s = math.cos(track.aim), math.sin(track.aim)
     rot = np.array([[c, -s], [s, c]])
     zones = {name: poly for name, (_, poly) in ZONES.items()}
     px = track.frames @ rot.T * (track.hand_size * IMAGE_H) + np.array(track.position)
-    run: tuple[str | None, int] = (None, 0)
-    for p in px:
-        t = runtime_pointing_target(p, zones, POINTING_MAX_ANGLE_DEG)
-        run = (t, run[1] + 1) if t == run[0] else (t, 1)
-        if run[0] is not None and run[1] >= stable_frames:
-            return run[0]
-    return None
+    return [runtime_pointing_target(p, zones, POINTING_MAX_ANGLE_DEG) for p in px]
 
 
 class StandinGestures:
@@ -244,17 +238,29 @@ class RealGestures:
 
 def track_event(model: StandinGestures | RealGestures, track: Track, t_start: float,
                 t_end: float) -> tuple[GestureEvent | None, np.ndarray]:
-    """(event or None when the hand shows no gesture or is not found, mean class probabilities in ``GESTURES``
-    order; zeros when not found)."""
+    """(event, mean class probabilities in ``GESTURES`` order; zeros when the hand is not found). The event is
+    what ``agent.vision.GestureTracker`` (the daemon's defaults) would report: the first run of
+    ``STABLE_FRAMES`` consecutive frames whose arg-max class is the same gesture (not ``none``) with a score of
+    at least ``ENTER_SCORE`` and, for pointing, the same zone; its score is the run's mean, its span from the
+    run's first frame to the frame that made it stable. None when no run gets stable (or no hand is found).
+    (Before, the arg-max of the track's mean probabilities was an event at any score, and a pointing event's
+    zone was checked on its own: hands the tracker would never report took part in fusion.)"""
     if not track.detected:
         return None, np.zeros(len(GESTURES))
-    probs = model.frame_probs(track.frames).mean(axis=0)
+    probs = model.frame_probs(track.frames)
     if isinstance(model, StandinGestures):
-        probs = probs[[model.labels.index(g) for g in GESTURES]]
-    k = int(np.argmax(probs))
-    gesture = GESTURES[k]
-    if gesture == "none":
-        return None, probs
-    target = pointing_target(track) if gesture == "pointing" else None
-    return GestureEvent(gesture, float(probs[k]), t_start, t_end, hand_size=track.hand_size,
-                        visibility=track.visibility, pointing_target=target), probs
+        probs = probs[:, [model.labels.index(g) for g in GESTURES]]
+    dt = (t_end - t_start) / len(probs)
+    targets: list[str | None] = frame_targets(track)
+    run: tuple[tuple[str, str | None] | None, int, list[float]] = (None, 0, [])
+    for i, p in enumerate(probs):
+        k = int(np.argmax(p))
+        ok = GESTURES[k] != "none" and float(p[k]) >= ENTER_SCORE
+        key = (GESTURES[k], targets[i] if GESTURES[k] == "pointing" else None) if ok else None
+        run = (key, run[1] + 1, [*run[2], float(p[k])]) if ok and key == run[0] else (key, 1, [float(p[k])])
+        if run[0] is not None and run[1] >= STABLE_FRAMES:
+            gesture, target = run[0]
+            return GestureEvent(gesture, float(np.mean(run[2])), t_start + (i + 1 - run[1]) * dt,
+                                t_start + (i + 1) * dt, hand_size=track.hand_size, visibility=track.visibility,
+                                pointing_target=target), probs.mean(axis=0)
+    return None, probs.mean(axis=0)
