@@ -27,12 +27,20 @@ def table(rows: list[dict[str, Any]]) -> str:
                      f"{r['early']:6.3f} {r['late']:6.3f} | {r['late_false_actions']:7.3f} "
                      f"{r['early_false_actions']:8.3f} {r['voice_only_false_actions']:8.3f} "
                      f"{r['gesture_only_false_actions']:7.3f} | {r['n']:4d}")
+    if rows and "late_false_actions_alone" in rows[0]:  # the part no fused threshold can remove
+        lines += ["", "late FA of voice or a gesture decided alone (no fused threshold applies): " + ", ".join(
+            f"{snr_name(r['snr_db'])} {r['late_false_actions_alone']:.3f}" for r in rows)]
     families = [f for f in rows[0].get("late_by_family", {})] if rows else []
     if families:  # late fusion per scenario family
         lines += ["", f"{'late by':>8} | " + " ".join(f"{f:>12}" for f in families), "-" * (11 + 13 * len(families))]
         for r in rows:
             lines.append(f"{snr_name(r['snr_db']):>8} | " + " ".join(f"{r['late_by_family'][f]:12.3f}"
                                                                       for f in families))
+    if rows and "voice_only_family" in rows[0]:  # issue 21: a camera must not make voice commands worse
+        lines += ["", f"{'voice-only family':>17} | {'late':>6} {'voice':>6} {'no camera':>9}"]
+        for r in rows:
+            v = r["voice_only_family"]
+            lines.append(f"{snr_name(r['snr_db']):>17} | {v['late']:6.3f} {v['voice_only']:6.3f} {v['no_camera']:9.3f}")
     return "\n".join(lines)
 
 

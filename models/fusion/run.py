@@ -233,8 +233,24 @@ def _row(snr: float | None, sub: list[scenarios.Observed], deciders: dict[str, A
                 fam: round(systems.rates([a for a, o in zip(acts, sub, strict=True) if o.scenario.family == fam],
                                          [o.scenario.truth for o in sub if o.scenario.family == fam])[0], 4)
                 for fam in scenarios.FAMILIES}
+    row["voice_only_family"] = _voice_only_family(sub, deciders, th)
     row["n"] = len(sub)
     return row
+
+
+def _voice_only_family(sub: list[scenarios.Observed], deciders: dict[str, Any],
+                       th: dict[str, float]) -> dict[str, float]:
+    """Voice-only scenarios (a command, no command gesture; half of them show a neutral hand): late fusion with
+    the camera, the voice-only system, and the recognizer's own decision, which is what the daemon does with no
+    camera (issue 21: a camera in the room must not make voice worse)."""
+    vo = [o for o in sub if o.scenario.family == "voice_only"]
+    truths = [o.scenario.truth for o in vo]
+    alone = [o.speech.voice_decision[0] if o.speech and o.speech.voice_decision and o.speech.voice_decision[0]
+             else scenarios.ABSTAIN for o in vo]
+    return {"late": round(systems.rates(systems.gate([deciders["late"](o) for o in vo], th["late"]), truths)[0], 4),
+            "voice_only": round(systems.rates(systems.apply([systems.voice_only(o) for o in vo], th["voice_only"]),
+                                              truths)[0], 4),
+            "no_camera": round(systems.rates(alone, truths)[0], 4) if vo else 0.0}
 
 
 def main(argv: list[str] | None = None) -> int:
