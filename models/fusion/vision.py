@@ -92,7 +92,9 @@ FEATURE_DIM = 2 * 57 + 2
 
 class TrackerNoise:
     """Detection rate and landmark error of the shipped hand tracker per (hand size, occluded fraction), measured
-    on real photos (``tracker_noise.json``), interpolated bilinearly and clamped to the measured range."""
+    on real photos (``tracker_noise.json``), interpolated bilinearly and clamped to the measured range. The
+    detection rate is the chance that an 8-frame clip of the held hand gives the tracker 4 consecutive frames
+    with a hand (``clip_detected``): the daemon sees a gesture as video, not as one first-sighting photo."""
 
     def __init__(self, path: Path = TRACKER_NOISE) -> None:
         d = json.loads(path.read_text())
@@ -103,7 +105,8 @@ class TrackerNoise:
         self.err = np.full((len(self.sizes), len(self.occl)), np.nan)
         for c in cells:
             i, j = int(np.searchsorted(self.sizes, c["hand_size"])), int(np.searchsorted(self.occl, c["occlusion"]))
-            self.detect[i, j] = c["detected"]
+            # a hand held in view of a camera (tracking, frame-to-frame variation) when measured, else one photo
+            self.detect[i, j] = c.get("clip_detected", c["detected"])
             if c["landmark_error"] is not None and c["detected"] * c["n"] >= 5:  # too few hands: not an estimate
                 self.err[i, j] = c["landmark_error"]
         for j in range(len(self.occl)):  # where (almost) nothing was detected, use the next larger size's error
