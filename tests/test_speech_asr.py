@@ -235,36 +235,59 @@ def test_bad_asr_manifests_and_missing_model_are_refused(tmp_path: Path) -> None
         WhisperAsr.load(tmp_path)
 
 
-def test_head_decides_whether_and_both_decide_which(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The combination rule of a bundle with a trained head, on crafted scores: the head's threshold says
-    whether; the product of both posteriors says which; the recognizer alone accepts its exact transcript."""
+def test_word_rule_weighs_whisper_and_the_head() -> None:
+    """The calibrated single-word rule on crafted readings of ten commands (index 4 is "four")."""
+    from agent.speech.word_rule import ACCEPT, WordReading, decide, is_junk
+
+    n = 10
+
+    def per(best: float, k: int = 4, gap: float = 6.0) -> np.ndarray:
+        p = np.full(n, best - gap)
+        p[k] = best
+        return p
+
+    def head(k: int, p: float, unknown: float) -> np.ndarray:
+        h = np.full(n + 1, (1.0 - p - unknown) / (n - 1))
+        h[k], h[n] = p, unknown
+        return h
+
+    assert is_junk(" [Music") and is_junk(" >> >>") and is_junk("") and not is_junk(" Cat")
+    # a quiet real "four": Whisper ranks it first, its free transcript is a marker, the head agrees
+    assert decide(WordReading(per(-2.5), " [Music", -5.0, False, 0.7, head(4, 0.6, 0.3))) >= (4, ACCEPT)
+    # Whisper heard a plain other word ("cat" at -1.5 against "four" at -7.4): the head's "four" is not enough
+    k, conf = decide(WordReading(per(-7.4, gap=1.0), " Cat", -1.5, False, 0.24, head(4, 0.63, 0.3)))
+    assert conf < ACCEPT
+    # noise: nothing ranked well, a marker, the head says unknown
+    assert decide(WordReading(per(-10.0), " [", -6.0, False, 0.9, head(2, 0.05, 0.9)))[1] < ACCEPT
+    # Whisper's whole transcript is "four" and the head says "zero": which one is both posteriors' product
+    k, conf = decide(WordReading(per(-0.5), " four", -0.5, True, 0.1, head(0, 0.55, 0.1)))
+    assert k in (0, 4) and conf >= ACCEPT
+    k, _ = decide(WordReading(per(-0.5), " four", -0.5, True, 0.1, head(0, 0.3, 0.1)))
+    assert k == 4
+
+
+def test_recognizer_applies_the_word_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bundle with a head decides by :mod:`agent.speech.word_rule` on what Whisper and the head read."""
+    from agent.speech.whisper.model import Analysis, Transcript
     from agent.types import CommandScores
 
     rec = load_bundle("digits")
     assert isinstance(rec, AsrRecognizer) and rec.trained is not None
     n = len(rec.labels) - 1
-    head_p = np.full(n + 1, 0.01)
 
-    def run(per: np.ndarray, free: float, head: np.ndarray, quiet: bool = False) -> tuple[str | None, float]:
-        monkeypatch.setattr(rec, "read", lambda pcm: (per, free, quiet))
-        monkeypatch.setattr(rec.trained, "recognize", lambda pcm: CommandScores(rec.labels, tuple(head / head.sum()),
-                                                                                0.0, 0.0))
+    def run(best: float, free: str, free_lp: float, head_k: int, head_unknown: float) -> tuple[str | None, float]:
+        per = np.full(n, best - 1.0)
+        per[4] = best
+        h = np.full(n + 1, 0.01)
+        h[head_k], h[n] = 1.0 - head_unknown - 0.01 * (n - 1), head_unknown
+        a = Analysis(np.array([best]), 0.3, Transcript(free, (), free_lp))
+        monkeypatch.setattr(rec, "_analyze", lambda pcm, frames: (per, a, False))
+        monkeypatch.setattr(rec.trained, "recognize", lambda pcm: CommandScores(rec.labels, tuple(h), 0.0, 0.0))
         return rec.decide(rec.recognize(np.ones(8000, np.int16)))
 
-    per = np.log(np.full(n, 0.01))
-    per[4] = np.log(0.9)  # the recognizer: "four"
-    sure = head_p.copy()
-    sure[0], sure[4] = 0.6, 0.3  # the head: "zero" (above its threshold), "four" second
-    assert run(per, -1.0, sure)[0] == "four"  # jointly four
-    unsure = head_p.copy()
-    unsure[-1] = 0.9  # the head: unknown
-    assert run(per, -1.0, unsure)[0] is None  # the transcript was something else
-    assert run(per, -np.inf, unsure) == ("four", pytest.approx(0.9 / (0.9 + 0.09), abs=0.01))  # transcript "four"
-    assert run(per, -np.inf, unsure, quiet=True)[0] is None  # by Whisper's silence rule its transcript is nothing
-    # the head says a command was said: Whisper's ranking counts even where its silence rule fired
-    assert run(per, 0.0, sure, quiet=True)[0] == "four"
-    nothing = np.full(n, -np.inf)
-    assert run(nothing, 0.0, sure, quiet=True)[0] == "zero"  # no ranking from Whisper: the head alone decides
+    assert run(-1.5, " [Music", -4.0, 4, 0.2)[0] == "four"
+    assert run(-7.5, " Cat", -1.2, 4, 0.3)[0] is None
+    assert run(-12.0, " [", -6.0, 2, 0.9)[0] is None
 
 
 def test_silence_rule_reads_the_better_decoded_text() -> None:

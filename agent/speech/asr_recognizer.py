@@ -17,12 +17,11 @@ model it needs. Nothing is trained per set. For one utterance:
 The posteriors over the labels (``unknown`` included) are what :meth:`AsrRecognizer.decide` thresholds.
 
 With the set's trained head in the bundle (``head.onnx``, on the openWakeWord embeddings, trained on synthetic
-voices, its threshold set so that no window of the real noise recordings is accepted), the two are combined:
-the head decides *whether* a command was said, both decide *which* (the product of the recognizer's
-posteriors among the commands and the head's), and the recognizer alone also accepts when its whole
-transcript is one of the phrases. Why this split: on real speech the recognizer
-picks the right command more often than the head, but its own "something else" (the free transcript) rejects
-many real words it mishears, where the head's threshold was set for real noise (``models/speech/reports/asr.md``).
+voices), one calibrated rule (:mod:`agent.speech.word_rule`) weighs both: Whisper's best command, how far above
+its own free transcript it is, whether that transcript is a non-speech marker, its no-speech probability, the
+head's command and ``unknown`` probabilities and whether the two agree. The label is the best of the product of
+both posteriors; the rule's probability of it being right is the confidence. Whisper sees at least 3 s here (a
+1 s word zero-padded before the log-mel), which ranks real words better (``models/speech/reports/asr.md``).
 """
 
 from __future__ import annotations
@@ -35,12 +34,13 @@ import numpy as np
 
 from ..errors import ModelError
 from ..types import CommandScores
+from . import word_rule
 from .bundle import ASR_MODEL, HEAD, MANIFEST, AsrManifest, check_files
 from .frontend import SpeechFrontend
 from .grammar_recognizer import GrammarScores
 from .recognizer import CommandRecognizer, decide_threshold, load_head
-from .whisper.mel import as_audio
-from .whisper.model import Transcript, WhisperAsr
+from .whisper.mel import as_audio, frames_for
+from .whisper.model import Analysis, Transcript, WhisperAsr
 from .whisper.tokenizer import collapse_repeats, normalize
 
 log = logging.getLogger(__name__)
@@ -134,16 +134,23 @@ class AsrRecognizer:
             return False
         return any(p.startswith(t) for p in self._texts)
 
-    def read(self, pcm: np.ndarray) -> tuple[np.ndarray, float, bool]:
+    def read(self, pcm: np.ndarray, min_frames: int = 0) -> tuple[np.ndarray, float, bool]:
         """(log-score of each label but ``unknown``, log-prob of the free transcript or -inf when it is one of
         the phrases, whether Whisper's own silence rule says nothing was said)."""
-        a = self.asr.analyze(self.asr.encode(as_audio(pcm)), self._prepared, keep_going=self._could_be_phrase)
-        per = np.full(len(self.labels) - 1, -np.inf)
-        np.logaddexp.at(per, self._label_index, a.scores)
+        per, a, in_set = self._analyze(pcm, min_frames)
         best = int(np.argmax(a.scores))
         quiet = silent(a.no_speech, a.scores[best] / (len(self._sentences[best]) + 1), a.free)
-        in_set = collapse_repeats(a.free.text) in self._texts
         return per, (-np.inf if in_set else a.free.logprob), quiet
+
+    def _analyze(self, pcm: np.ndarray, min_frames: int = 0) -> tuple[np.ndarray, Analysis, bool]:
+        """(each command's log-score, Whisper's analysis, whether its transcript is one of the phrases), the
+        encoder seeing at least ``min_frames``."""
+        audio = as_audio(pcm)
+        kv = self.asr.encode(audio, max(frames_for(len(audio)), min_frames))
+        a = self.asr.analyze(kv, self._prepared, keep_going=self._could_be_phrase)
+        per = np.full(len(self.labels) - 1, -np.inf)
+        np.logaddexp.at(per, self._label_index, a.scores)
+        return per, a, collapse_repeats(a.free.text) in self._texts
 
     def scores(self, pcm: np.ndarray) -> tuple[np.ndarray, float]:
         """:meth:`read` with the silence rule applied: no command scores and a certain "something else"."""
@@ -165,25 +172,15 @@ class AsrRecognizer:
             post = self.posteriors(pcm)
             return CommandScores(labels=self.labels, scores=tuple(float(p) for p in post),
                                  t_start=t_start, t_end=t_end, snr_db=snr_db)
-        per, free, quiet = self.read(pcm)
+        per, a, in_set = self._analyze(pcm, word_rule.MIN_WINDOW_FRAMES)
         head = np.asarray(self.trained.recognize(pcm).scores, np.float64)
-        n = len(self.labels) - 1
-        # Whisper's ranking of the commands. Its silence rule says whether *it* heard speech; once the head says
-        # a command was said, Whisper's ranking still counts (quiet 8 kHz digits often fall under the rule).
-        mine = np.exp(per - np.logaddexp.reduce(per)) if np.isfinite(per).any() else np.full(n, 1.0 / n)
-        joint = mine * head[:n]
-        joint = joint / joint.sum() if joint.sum() > 0 else head[:n] / max(head[:n].sum(), 1e-12)
-        h = int(np.argmax(head))
-        if h < n and head[h] >= self.trained.threshold:  # the head says a command was said: which one, jointly
-            conf = float(head[h])
-        elif not quiet and np.isinf(free):  # the recognizer's whole transcript is one of the phrases
-            joint, conf = mine, float(mine.max())
-        else:
-            conf = 0.0
-        unknown = 1.0 - conf if conf > 0 else max(float(head[n]), 0.5)
-        out = np.append(joint * (1.0 - unknown), unknown)
+        k, conf = word_rule.decide(word_rule.WordReading(per, a.free.text, a.free.logprob, in_set, a.no_speech,
+                                                          head))
+        out = np.zeros(len(self.labels))
+        out[k], out[-1] = conf, 1.0 - conf  # the chosen command's chance of being right, and the rest
+        accepted = conf >= word_rule.ACCEPT
         return GrammarScores(labels=self.labels, scores=tuple(float(p) for p in out), t_start=t_start,
-                             t_end=t_end, snr_db=snr_db, confidence=conf)
+                             t_end=t_end, snr_db=snr_db, confidence=conf if accepted else 0.0)
 
     def decide(self, scores: CommandScores) -> tuple[str | None, float]:
         if self.trained is not None and isinstance(scores, GrammarScores):

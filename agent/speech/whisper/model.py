@@ -144,10 +144,10 @@ class WhisperAsr:
         decoder = load_model(d / dec, threads=threads, warm_up=False, max_bytes=limit)
         return cls(encoder, decoder, Tokenizer(d / tok), d)
 
-    def encode(self, audio: np.ndarray) -> np.ndarray:
+    def encode(self, audio: np.ndarray, n_frames: int | None = None) -> np.ndarray:
         """Cross-attention keys|values (layers, 1, T, 2D) of float audio at 16 kHz (the utterance plus its
-        second of silence)."""
-        kv: np.ndarray = self.encoder({"mel": log_mel(np.asarray(audio, np.float32))[None]})[0]
+        second of silence, or zero-padded to ``n_frames``)."""
+        kv: np.ndarray = self.encoder({"mel": log_mel(np.asarray(audio, np.float32), n_frames)[None]})[0]
         return kv
 
     def _cache(self, kv: np.ndarray) -> PrefixCache:
