@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -32,13 +33,72 @@ class AudioFrame:
         return len(self.pcm) / self.sample_rate
 
 
-@dataclass(frozen=True)
-class VideoFrame:
-    """A BGR uint8 image (H, W, 3) captured at ``t_mono``."""
+class FrameCodec(Protocol):
+    """Decodes a camera's encoded frame (a JPEG): in full to BGR pixels, or small and grey (about 1/8 of
+    each side) for the checks most frames get and no more: motion, and a camera repeating itself."""
 
-    image: np.ndarray
+    def decode(self, data: np.ndarray) -> np.ndarray: ...
+
+    def thumbnail(self, data: np.ndarray) -> np.ndarray: ...
+
+
+class VideoFrame:
+    """A frame captured at ``t_mono``: a BGR uint8 image (H, W, 3), given as pixels or as the camera's encoded
+    bytes (``encoded``, with the ``codec`` that decodes them), decoded on first use of :attr:`image`.
+
+    Why lazy: a USB camera sends MJPEG, and most frames of a room with no hand in view are only looked at
+    small and grey (the motion gate, the stall fingerprint), which a JPEG decodes to at 1/8 scale for a
+    third of the cost of a full decode; only the frames the hand tracker runs on are decoded in full.
+    Immutable once made; the decodes are cached (decoding twice in a race between threads is harmless).
+    """
+
+    __slots__ = ("_image", "_thumb", "codec", "encoded", "seq", "t_mono")
+
+    def __init__(self, image: np.ndarray | None = None, t_mono: float = 0.0, seq: int = 0, *,
+                 encoded: np.ndarray | None = None, codec: FrameCodec | None = None) -> None:
+        if image is None and (encoded is None or codec is None):
+            raise ValueError("a VideoFrame needs its image, or its encoded bytes and their codec")
+        for name, value in (("t_mono", t_mono), ("seq", seq), ("encoded", encoded), ("codec", codec),
+                            ("_image", image), ("_thumb", None)):
+            object.__setattr__(self, name, value)
+
     t_mono: float
     seq: int
+    encoded: np.ndarray | None
+    codec: FrameCodec | None
+    _image: np.ndarray | None
+    _thumb: np.ndarray | None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"VideoFrame is immutable (setting {name!r})")
+
+    def __repr__(self) -> str:
+        kind = "pixels" if self.encoded is None else f"encoded {len(self.encoded.reshape(-1))} bytes"
+        return f"VideoFrame(t_mono={self.t_mono!r}, seq={self.seq!r}, {kind})"
+
+    @property
+    def decoded(self) -> bool:
+        """Whether the full image exists yet (given as pixels, or decoded already)."""
+        return self._image is not None
+
+    @property
+    def image(self) -> np.ndarray:
+        """The BGR image, decoded from ``encoded`` on first use."""
+        if self._image is None:
+            assert self.codec is not None and self.encoded is not None
+            object.__setattr__(self, "_image", self.codec.decode(self.encoded))
+        assert self._image is not None
+        return self._image
+
+    def thumbnail(self, reduce: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """The small grey image: the codec's reduced decode of ``encoded``, or ``reduce(image)`` for a frame
+        given as pixels; made once per frame (the camera's stall check and the motion gate share it)."""
+        if self._thumb is None:
+            small = self.codec.thumbnail(self.encoded) if self.codec is not None and self.encoded is not None \
+                else reduce(self.image)
+            object.__setattr__(self, "_thumb", small)
+        assert self._thumb is not None
+        return self._thumb
 
 
 @dataclass(frozen=True)

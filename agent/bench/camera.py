@@ -1,9 +1,10 @@
 """The bench's camera: a real :class:`~agent.sources.camera.CameraSource` (capture thread, frame-rate cap,
 freshest-frame hand-over, stall fingerprint) on a stand-in for ``cv2.VideoCapture`` that replays MJPEG frames.
 
-:class:`MjpegCapture` blocks in ``read`` until the next frame is due at ``fps``, as a camera does, then decodes
-that frame's JPEG, as OpenCV's V4L2 backend does for an MJPG camera: the decoding is measured where a daemon
-pays for it, on the capture thread.
+:class:`MjpegCapture` blocks in ``read`` until the next frame is due at ``fps``, as a camera does, then hands
+over that frame as OpenCV's V4L2 backend does for an MJPG camera: with ``CAP_PROP_CONVERT_RGB`` off (what the
+camera source asks for), the JPEG's bytes as one row, copied out of the driver's buffer; with it on, decoded
+to BGR. Whatever decoding the source then does is measured where a daemon pays for it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 
+import cv2
 import numpy as np
 
 from ..sources.camera import CameraSource
@@ -28,6 +30,8 @@ class MjpegCapture:
         self.interval = 1.0 / fps
         self.loop = loop
         self.cpu_s = 0.0
+        self.convert_rgb = True
+        self.fourcc = cv2.VideoWriter.fourcc(*"MJPG")
         self._i = 0
         self._t0: float | None = None
         self._open = True
@@ -37,7 +41,15 @@ class MjpegCapture:
         return self._open
 
     def set(self, prop: int, value: float) -> bool:
-        return True
+        if prop == cv2.CAP_PROP_CONVERT_RGB:
+            self.convert_rgb = bool(value)
+        return prop in (cv2.CAP_PROP_CONVERT_RGB, cv2.CAP_PROP_FOURCC, cv2.CAP_PROP_FRAME_WIDTH,
+                        cv2.CAP_PROP_FRAME_HEIGHT)
+
+    def get(self, prop: int) -> float:
+        if prop == cv2.CAP_PROP_CONVERT_RGB:
+            return float(self.convert_rgb)
+        return float(self.fourcc) if prop == cv2.CAP_PROP_FOURCC else 0.0
 
     def read(self) -> tuple[bool, np.ndarray | None]:
         self.cpu_s = time.thread_time()
@@ -52,7 +64,8 @@ class MjpegCapture:
             self._i += int((now - due) / self.interval)
             if self._i >= len(self.frames) and not self.loop:
                 return False, None
-        image = self.frames[self._i % len(self.frames)]
+        k = self._i % len(self.frames)
+        image = self.frames[k] if self.convert_rgb else self.frames.jpeg(k).reshape(1, -1).copy()
         self._i += 1
         self.cpu_s = time.thread_time()
         return True, image
@@ -65,5 +78,6 @@ class MjpegCapture:
 def mjpeg_camera(frames: MjpegFrames, fps: float, loop: bool = False) -> tuple[CameraSource, MjpegCapture]:
     """A camera source at ``fps`` on ``frames``, and its capture (for its CPU time)."""
     capture = MjpegCapture(frames, fps, loop)
-    source = CameraSource(DEVICE, max_fps=fps, stale_after_s=5.0, capture_factory=lambda _dev: capture)
+    source = CameraSource(DEVICE, max_fps=fps, stale_after_s=5.0, capture_factory=lambda _dev: capture,
+                          raw_mjpeg=True)
     return source, capture

@@ -253,7 +253,7 @@ def soak_window_medians(samples: list[tuple[float, float]], minutes: float) -> t
 def format_table(r: dict[str, Any]) -> str:
     c = r["cpu_core_s_per_s"]
     m = r["int8_vs_float"]
-    idle, busy = r["phases"]
+    idle, busy = r["phases"][:2]  # then "talk"
     rows = [
         ("camera", f"{r.get('camera')} at {r.get('fps')} fps; recognizer {r.get('recognizer')}"),
         ("CPU core-s/s idle (audio / video / fusion / total)", _cpu(c["idle_by_path"])),

@@ -4,8 +4,10 @@ While a hand is tracked every frame goes to the tracker. While none is, the palm
 runs only when :class:`DetectCadence` says so, driven by the motion gate: at once when something starts to
 move, then backing off while the motion goes on without a hand (someone walking past), once more when it
 settles (a hand that came in and then held still), and otherwise every ``still_s`` as a safety net. The gate
-differences a 32×24 grey thumbnail against the previous one (≈0.15 ms; not computed while a hand is tracked),
-at the same mean brightness, so lights changing are not motion.
+differences a 32×24 grey thumbnail against the previous one, at the same mean brightness, so lights changing
+are not motion; it is made from the frame's 1/8-scale grey thumbnail (:func:`~agent.sources.frames.
+grey_thumbnail`), which a camera frame brings along already (the camera's stall check made it from the JPEG),
+so a frame the tracker does not look at is never decoded in full.
 Frames arriving while the previous one is still processed are counted as dropped (the freshest wins).
 """
 
@@ -22,9 +24,10 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from ..errors import AgentError, DeviceUnavailable
+from ..errors import AgentError, DeviceUnavailable, SourceError
 from ..runtime.memory import TRIMMER
 from ..sources.base import Source
+from ..sources.frames import grey_thumbnail
 from ..types import GestureEvent, Hand, VideoFrame
 from .audio_path import LATENCY_SAMPLES
 
@@ -57,7 +60,9 @@ class MotionGate:
         self._prev = None
 
     def moved(self, image: np.ndarray) -> bool:
-        small = cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), self.size, interpolation=cv2.INTER_AREA)
+        """``image``: the frame, in grey or BGR, at any scale (the daemon gives its 1/8-scale grey thumbnail)."""
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+        small = cv2.resize(grey, self.size, interpolation=cv2.INTER_AREA)
         small = small.astype(np.float32)
         small = small * np.float32(128.0 / max(float(small.mean()), 1.0))
         prev, self._prev = self._prev, small
@@ -112,6 +117,7 @@ class VideoStats:
     processed: int = 0
     skipped_still: int = 0
     dropped: int = 0
+    undecodable: int = 0  # camera frames whose JPEG did not decode
     events: int = 0
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES))  # most recent only
 
@@ -239,20 +245,15 @@ class VideoPath:
         self._last_seq = frame.seq
         for watch in self.on_frame:
             watch(frame)
-        if self._tracking:  # the tracker looks at this frame anyway: spare the gate (≈0.15 ms a frame)
-            self.motion.forget()
-            moved = True
-        else:
-            moved = self.motion.moved(frame.image)
-        now = frame.t_mono  # stream time: a replay flat out keeps the cadence of its frames
-        if not (self._tracking or self.cadence.look(now, moved)):
-            self.stats.skipped_still += 1
+        try:
+            hands = self._look(frame)
+        except SourceError as exc:  # a camera frame that does not decode: as if it had not come
+            self.stats.undecodable += 1
+            log.warning("video frame %d skipped: %s", frame.seq, exc)
+            hands = None
+        if hands is None:
             events = self.gestures.update([], frame.t_mono)
         else:
-            hands = self.hands.process(frame)
-            self._tracking = bool(hands)
-            self.cadence.looked(now, self._tracking)
-            self.stats.processed += 1
             for cb in self.on_hands:
                 cb(frame, hands)
             events = self.gestures.update(hands, frame.t_mono)
@@ -263,3 +264,21 @@ class VideoPath:
                 listener(ev)
         self._progress(frame.t_mono)  # after the events: every gesture ending by this frame has been delivered
         return events
+
+    def _look(self, frame: VideoFrame) -> list[Hand] | None:
+        """The hands in ``frame``, or None when the cadence skips it (only its small grey thumbnail was looked
+        at: a camera's JPEG is then never decoded in full)."""
+        if self._tracking:  # the tracker looks at this frame anyway: spare the gate
+            self.motion.forget()
+            moved = True
+        else:
+            moved = self.motion.moved(grey_thumbnail(frame))
+        now = frame.t_mono  # stream time: a replay flat out keeps the cadence of its frames
+        if not (self._tracking or self.cadence.look(now, moved)):
+            self.stats.skipped_still += 1
+            return None
+        hands = self.hands.process(frame)
+        self._tracking = bool(hands)
+        self.cadence.looked(now, self._tracking)
+        self.stats.processed += 1
+        return hands

@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import SourceError
 from ..types import VideoFrame
 from .base import wait_until
+from .frames import jpeg_frame
 from .image_file import check_pixels, check_video_size, read_image
 
 log = logging.getLogger(__name__)
@@ -153,7 +154,9 @@ class FrameSequence(Protocol):
 class ArrayVideoSource:
     """Frames held in memory (benchmarks, tests), paced at ``fps`` in real time or delivered flat out.
 
-    ``loop`` starts again at the first frame; frame numbers (``seq``) keep counting across loops.
+    ``loop`` starts again at the first frame; frame numbers (``seq``) keep counting across loops. A sequence
+    that also has ``jpeg(i)`` (the bench's MJPEG frames) is delivered as JPEG frames, decoded on demand, as a
+    camera's are.
     """
 
     def __init__(self, frames: FrameSequence, fps: float = 15.0, realtime: bool = True, loop: bool = False) -> None:
@@ -183,7 +186,10 @@ class ArrayVideoSource:
             skip = int(late / self.interval)
             self._i += max(0, skip if self.loop else min(skip, n - 1 - self._i))
             t = self._t0 + self._i * self.interval
-        frame = VideoFrame(image=self.frames[self._i % n], t_mono=t, seq=self._i)
+        jpeg = getattr(self.frames, "jpeg", None)
+        k = self._i % n
+        frame = jpeg_frame(jpeg(k), t, self._i) if jpeg is not None else \
+            VideoFrame(image=self.frames[k], t_mono=t, seq=self._i)
         self._i += 1
         self.exhausted = not self.loop and self._i >= n
         return frame
