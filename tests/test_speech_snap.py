@@ -71,3 +71,40 @@ def test_the_daemons_auto_choice_decodes_sentence_sets_with_whisper() -> None:
     assert daemon_choice("home", "auto") == daemon_choice("devices", "auto") == "whisper"
     assert daemon_choice("digits", "auto") == daemon_choice("speech_commands_10", "auto") == "bundle"
     assert daemon_choice("home", "bundle") == "bundle" and daemon_choice("digits", "whisper") == "whisper"
+
+
+def test_a_sentence_the_narrow_beam_lost_is_found_again_by_the_reading(asr: WhisperAsr, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """In noise the right prefix can fall out of the narrow beam ("It's exactly ..." for "it was exactly ...").
+    When the best sentence is far from Whisper's reading, a wider beam looks again and the hypothesis closest
+    to the reading is the answer if it is close enough to snap; a reading close to none stays unknown."""
+    import numpy as np
+
+    from agent.speech import asr_grammar
+    from agent.speech.asr_grammar import RESCUE_BEAM, Hypothesis
+    from agent.speech.whisper.model import Transcript
+
+    rec = AsrGrammarRecognizer.from_set(_set(tmp_path), asr=asr)
+    g = rec.grammar
+    entry = {text: e for e, (_, _, text) in enumerate(g.entries)}
+    garage = Hypothesis(entry["open the garage door"], -3.0, 5)
+    kitchen_off = Hypothesis(entry["turn off the kitchen lights"], -4.0, 6)
+    kitchen_on = Hypothesis(entry["turn on the kitchen lights"], -4.5, 6)
+    beams: list[int] = []
+
+    def search(asr_: WhisperAsr, kv: np.ndarray, trie: object, beam: int = 6) -> tuple[list[Hypothesis], dict]:
+        beams.append(beam)
+        return ([garage] if beam < RESCUE_BEAM else [garage, kitchen_off, kitchen_on]), {}
+
+    monkeypatch.setattr(asr_grammar, "beam_search", search)
+    reading = Transcript(" Turn on the kitchen light.", (1, 2, 3, 4, 5), -6.0)
+    monkeypatch.setattr(g.asr, "greedy", lambda *a, **k: reading)
+    audio = np.zeros(16000, np.float32)
+    d = g.decode(audio)
+    assert beams == [6, RESCUE_BEAM] and d.intent == "kitchen_on"
+    beams.clear()
+    reading = Transcript(" What a lovely day it is.", (1, 2, 3, 4, 5, 6), -6.0)
+    assert g.decode(audio).intent is None and beams == [6, RESCUE_BEAM]
+    beams.clear()
+    reading = Transcript(" Open the garage door.", (1, 2, 3, 4), -6.0)
+    assert g.decode(audio).intent == "garage_open" and beams == [6]  # the narrow beam had it: no second search

@@ -35,7 +35,7 @@ from .sets.grammar_set import GrammarSet, load_grammar_set
 from .sets.grammar_tokens import LazyTokenTrie
 from .spoken import numerals, once, reading_distance, spoken_key, unit_forms, written_forms
 from .whisper.mel import as_audio
-from .whisper.model import WhisperAsr
+from .whisper.model import Transcript, WhisperAsr
 from .whisper.tokenizer import collapse_repeats, normalize
 from .whisper.trie import TokenTrie
 
@@ -48,6 +48,7 @@ LOOSE_CER = 0.6  # a looser reading snaps too ...
 LOOSE_GAP = 1.0  # ... while Whisper finds it at most this much likelier per token (nats)
 SNAP_MIN_WORDS = 2  # one-word sentences never snap: a misread single word is another word
 FAR_NATS = 3.0  # a reading far from every sentence leaves the best one at most e^-3 ≈ 5 % against unknown
+RESCUE_BEAM = 24  # the wider beam that looks again for a sentence the free reading misreads
 SENTENCE_LIMIT = 250_000  # sets up to this many sentences are decoded here (see decodes_sentences)
 
 _TAG_ONLY = re.compile(r"^\s*([\[(][^\])]*[\])]\s*)+$")  # "[inaudible]", "(speaking in foreign language)"
@@ -189,8 +190,35 @@ class AsrGrammar:
                 post[-1] = 1.0
                 return Decoded(post, None, {}, 1.0, "")
         free_t = self.asr.greedy(kv, seen.get, 30, stop=self._repeating)
+        in_set = self.says(once(free_t.text)) or self.says(collapse_repeats(free_t.text))
+        if hyps and not in_set and not self._snap_allowance(free_t.text, hyps[0]):
+            found = self._rescue(kv, free_t.text)
+            if found is not None:
+                hyps = [found]
+        return self._answer(hyps, free_t, in_set, bias)
+
+    def _rescue(self, kv: np.ndarray, free: str) -> Hypothesis | None:
+        """The sentence Whisper's free reading misreads, when the beam lost it: a wider beam
+        (:data:`RESCUE_BEAM`) and the hypothesis closest to the reading, if it is close enough to snap (the
+        first one also by the looser rule). In kitchen noise the right prefix often falls out of the narrow beam
+        early ("It's exactly four months away" for "it was exactly ..."); Whisper's reading still says which
+        sentence it was. Only for a reading of two words or more that is far from the narrow beam's best, so
+        it costs one more search only where the answer would otherwise be unknown."""
+        if len(once(free).split()) < SNAP_MIN_WORDS:
+            return None
+        wide, _ = beam_search(self.asr, kv, self.trie, beam=RESCUE_BEAM)
+        if not wide:
+            return None
+        dist = [reading_distance(free, self._reading(h)) for h in wide]
+        i = int(np.argmin(dist))
+        if self._snap_allowance(free, wide[i]) and (i == 0 or dist[i] <= SNAP_CER):
+            return wide[i]
+        return None
+
+    def _answer(self, hyps: list[Hypothesis], free_t: Transcript, in_set: bool, bias: float) -> Decoded:
+        """The posteriors over the labels from the hypotheses (a meaning's readings add up) and the free reading
+        as the unknown alternative, snapped or far (see the module doc)."""
         text, free = free_t.text, free_t.logprob
-        in_set = self.says(once(text)) or self.says(collapse_repeats(text))
         labels = self.set.labels
         per = np.full(len(labels), -np.inf)
         for h in hyps:
