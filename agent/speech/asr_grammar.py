@@ -48,6 +48,8 @@ LOOSE_CER = 0.6  # a looser reading snaps too ...
 LOOSE_GAP = 1.0  # ... while Whisper finds it at most this much likelier per token (nats)
 SNAP_MIN_WORDS = 2  # one-word sentences never snap: a misread single word is another word
 FAR_NATS = 3.0  # a reading far from every sentence leaves the best one at most e^-3 ≈ 5 % against unknown
+EXTEND_NATS = 8.0  # a longer sentence within this of the best may replace it when the reading goes on ...
+EXTEND_GAIN = 0.05  # ... and is this much closer to it (characters over length)
 RESCUE_BEAM = 24  # the wider beam that looks again for a sentence the free reading misreads
 SENTENCE_LIMIT = 250_000  # sets up to this many sentences are decoded here (see decodes_sentences)
 
@@ -195,7 +197,31 @@ class AsrGrammar:
             found = self._rescue(kv, free_t.text)
             if found is not None:
                 hyps = [found]
+        elif hyps and not in_set:
+            for _ in range(3):  # a sentence may go on twice ("... iced coffee with lots of cream and sweetener")
+                longer = self._extended(free_t.text, hyps)
+                if longer is hyps:
+                    break
+                hyps = longer
         return self._answer(hyps, free_t, in_set, bias)
+
+    def _extended(self, free: str, hyps: list[Hypothesis]) -> list[Hypothesis]:
+        """The hypotheses with the best one replaced by a longer sentence that goes on from it, when Whisper's
+        free reading holds those further words (it is closer to the longer sentence). In noise the words after
+        a complete sentence are masked, and ending early can score best: "I'd like a latte" for "I'd like a
+        latte with a lot of cream", read "I'd like to laughing with a lot of". The longer sentence takes the
+        shorter one's probability too: both explain the same start of the utterance."""
+        first = hyps[0]
+        stem = spoken_key(self._reading(first))
+        d0 = reading_distance(free, self._reading(first))
+        for i, h in enumerate(hyps[1:], 1):  # the likeliest such sentence
+            if h.logprob < first.logprob - EXTEND_NATS:
+                break
+            if (spoken_key(self._reading(h)).startswith(stem + " ")
+                    and reading_distance(free, self._reading(h)) < d0 - EXTEND_GAIN):
+                merged = Hypothesis(h.entry, float(np.logaddexp(h.logprob, first.logprob)), h.tokens, h.reading)
+                return [merged] + [x for j, x in enumerate(hyps) if j not in (0, i)]
+        return hyps
 
     def _rescue(self, kv: np.ndarray, free: str) -> Hypothesis | None:
         """The sentence Whisper's free reading misreads, when the beam lost it: a wider beam

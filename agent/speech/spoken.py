@@ -79,6 +79,9 @@ _CONTRACTIONS = [(re.compile(p), r) for p, r in (
     (r"'m\b", " am"), (r"'re\b", " are"), (r"'ve\b", " have"), (r"'ll\b", " will"), (r"'d\b", " would"),
     (r"\blet's\b", "let us"), (r"\bokay\b", "ok"))]
 _PERCENT = re.compile(r"\b(\d+) percent\b")
+# a number before a unit, as Whisper writes it when it qualifies a noun: "a 12-ounce latte", "a 5-minute timer"
+_UNIT = re.compile(r"\b(\d+) (ounce|inch|foot|minute|hour|second|degree|day|week|month|year|pound|cup|liter|"
+                   r"litre|mile|meter|metre|gallon|piece|shot)\b")
 
 
 def unit_forms(words: str, first: bool) -> list[str]:
@@ -93,12 +96,14 @@ _PRONOUN_I = re.compile(r"\bi(?=$| |'(?:m|d|ll|ve)\b)")
 def written_forms(sentence: str, capitalize: bool = True) -> list[str]:
     """How Whisper may write a sentence: leading space, first letter lower or upper case (only lower with
     ``capitalize`` False), the pronoun "I" in capitals ("can I get", "I'm"), and with its number words as digits
-    when it has any (spaced, and run together: "3 5 7", "357")."""
+    when it has any (spaced, and run together: "3 5 7", "357"; "50%"; a number and its unit hyphenated,
+    "12-ounce")."""
     forms: list[str] = []
     sentence = _PRONOUN_I.sub("I", sentence)
     digits = numerals(sentence)
     percent = _PERCENT.sub(r"\1%", digits)  # "fifty percent" → "50%"
-    for s in dict.fromkeys((sentence, digits, _DIGIT_GAP.sub("", digits), percent)):
+    hyphen = _UNIT.sub(r"\1-\2", digits)  # "twelve ounce" → "12-ounce"
+    for s in dict.fromkeys((sentence, digits, _DIGIT_GAP.sub("", digits), percent, hyphen)):
         for v in (" " + s, " " + s[:1].upper() + s[1:]) if capitalize else (" " + s,):
             if v not in forms:
                 forms.append(v)
