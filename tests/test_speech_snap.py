@@ -108,3 +108,30 @@ def test_a_sentence_the_narrow_beam_lost_is_found_again_by_the_reading(asr: Whis
     beams.clear()
     reading = Transcript(" Open the garage door.", (1, 2, 3, 4), -6.0)
     assert g.decode(audio).intent == "garage_open" and beams == [6]  # the narrow beam had it: no second search
+
+
+def test_a_longer_sentence_the_reading_goes_on_into_replaces_the_early_end(asr: WhisperAsr, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """In noise ending early can score best; when Whisper's free reading holds further words of a sentence
+    that goes on from the best one, that sentence is the answer. Said short (the reading has no further
+    words), the short sentence stays."""
+    import numpy as np
+
+    from agent.speech import asr_grammar
+    from agent.speech.asr_grammar import Hypothesis
+    from agent.speech.whisper.model import Transcript
+
+    path = tmp_path / "rooms.yaml"
+    path.write_text("name: rooms\nintents:\n  lights: [\"turn on the lights\"]\n"
+                    "  kitchen: [\"turn on the lights in the kitchen\"]\n  garage: [\"open the garage door\"]\n")
+    g = AsrGrammarRecognizer.from_set(path, asr=asr).grammar
+    entry = {text: e for e, (_, _, text) in enumerate(g.entries)}
+    short = Hypothesis(entry["turn on the lights"], -4.0, 5)
+    longer = Hypothesis(entry["turn on the lights in the kitchen"], -6.0, 8)
+    monkeypatch.setattr(asr_grammar, "beam_search", lambda *a, **k: ([short, longer], {}))
+    reading = Transcript(" Turn on the light in the kitten.", (1, 2, 3, 4, 5, 6, 7), -5.0)
+    monkeypatch.setattr(g.asr, "greedy", lambda *a, **k: reading)
+    audio = np.zeros(16000, np.float32)
+    assert g.decode(audio).intent == "kitchen"
+    reading = Transcript(" Turn on the light.", (1, 2, 3, 4), -3.0)
+    assert g.decode(audio).intent == "lights"
