@@ -139,23 +139,35 @@ def idle_room_frames(seconds: float, fps: float) -> Frames:
     return Frames(int(seconds * fps), lambda i: idle_room_frame(room, i, fps))
 
 
+SPEECH_LEVEL = 0.02  # a clip's speech ends at its last sample above this fraction of its peak
+
+
 def _script(name: str = "demo") -> list[dict[str, float]]:
     """The utterances of bundled recording ``name`` (``demo``; ``devices``: commands of the ``devices`` sentence
-    set, cut at their true end of speech; ``models/demo/make_demo.py``)."""
+    set; ``models/demo/make_demo.py``): the clip's ``start`` and ``end`` and, ``speech``, its speech's length.
+    The synthesizers leave 0.1-0.4 s of silence after the last word inside a clip; the time to act is measured
+    from the end of the words, not of the clip."""
     import json
 
-    return [{"start": float(u["start"]), "end": float(u["end"])}
-            for u in json.loads((MEDIA / f"{name}.json").read_text())["utterances"]]
+    pcm = read_wav_16k(MEDIA / f"{name}.wav")
+    out = []
+    for u in json.loads((MEDIA / f"{name}.json").read_text())["utterances"]:
+        start, end = float(u["start"]), float(u["end"])
+        clip = np.abs(pcm[int(start * 16000): int(end * 16000)].astype(np.float32))
+        loud = np.nonzero(clip > SPEECH_LEVEL * clip.max())[0] if len(clip) else np.zeros(0, np.int64)
+        out.append({"start": start, "end": end, "speech": float(loud[-1] + 1) / 16000 if len(loud) else end - start})
+    return out
 
 
 def speech_spans(seconds: float, name: str = "demo", slot_s: float = SLOT_S) -> list[tuple[float, float]]:
-    """(start, end) of speech (s) in :func:`busy_room_audio`: the recording's utterances in turn, one per slot."""
+    """(start, end) of speech (s) in :func:`busy_room_audio`: the recording's utterances in turn, one per slot
+    (the end: of the words, :func:`_script`)."""
     script = _script(name)
     spans = []
     for k in range(int(seconds // slot_s) + 1):
         u = script[k % len(script)]
         start = k * slot_s + SPEECH_AT_S
-        spans.append((start, start + u["end"] - u["start"]))
+        spans.append((start, start + u["speech"]))
     return [(a, b) for a, b in spans if b < seconds]
 
 
