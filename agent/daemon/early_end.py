@@ -1,0 +1,85 @@
+"""Early endpointing for the audio path: end an utterance at a short pause when the recognizer says it is whole.
+
+The VAD segmenter offers the utterance so far at the first ``speech.early_end.pause_ms`` of silence inside it
+(:meth:`~agent.audio.vad.Segmenter.take_pause`, once per pause). The recognizer thread decodes it; when the
+recognizer holds a whole sentence of the set that no sentence of another meaning goes on from
+(:attr:`~agent.speech.grammar_recognizer.GrammarScores.final`), with ``confidence`` or more, and the pause is
+still going on, the utterance ends there and is acted on at once, instead of after the VAD hangover
+(:meth:`~agent.audio.vad.Segmenter.end_at_pause`). Otherwise the result is kept: if the hangover then ends the
+utterance in that same pause (no speech since), the recognizer is not run again on what is the same speech
+with a little more trailing silence. So a pause costs at most one extra decode, and only when speech goes on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+from ..config.schema import EarlyEndConfig
+from ..errors import AgentError
+from ..speech.grammar_recognizer import GrammarScores
+from ..types import CommandScores, Segment
+
+if TYPE_CHECKING:
+    from .audio_path import Pipeline
+
+log = logging.getLogger(__name__)
+
+
+class EarlyEnd:
+    """The early-end decision and the kept result of the last pause's decode; ``lock`` guards the segmenter
+    (the audio thread pushes frames into it, the recognizer thread ends an utterance in it)."""
+
+    def __init__(self, cfg: EarlyEndConfig) -> None:
+        self.cfg = cfg
+        self.lock = threading.Lock()
+        self._kept: tuple[int, CommandScores] | None = None
+        self.probes = 0  # pauses decoded
+        self.ends = 0  # utterances ended early
+        self.reused = 0  # hangover ends that reused their pause's decode
+
+    def ends_here(self, scores: CommandScores, decision: tuple[str | None, float]) -> bool:
+        """Whether an utterance decoded at a pause may end there: a decided intent, a whole sentence that cannot
+        go on, and at least ``cfg.confidence``."""
+        return (isinstance(scores, GrammarScores) and scores.final and decision[0] is not None
+                and scores.confidence >= self.cfg.confidence)
+
+    def keep(self, pause: int, scores: CommandScores) -> None:
+        """The decode of pause number ``pause`` that did not end its utterance (the latest only)."""
+        self._kept = (pause, scores)
+
+    def reuse(self, pause: int | None, seg: Segment) -> CommandScores | None:
+        """The kept decode when ``seg`` ended by the hangover in pause number ``pause``, with ``seg``'s times."""
+        kept, self._kept = self._kept, None
+        if pause is None or kept is None or kept[0] != pause:
+            return None
+        self.reused += 1
+        return dataclasses.replace(kept[1], t_start=seg.t_start, t_end=seg.t_end)
+
+    def attempt(self, pipe: Pipeline, seg: Segment, pause: int) -> None:
+        """Decode ``seg``, the utterance so far at pause number ``pause`` (recognizer thread); when it is whole
+        and the pause still goes on, end the utterance in ``pipe``'s segmenter and act on it now."""
+        try:
+            recognizer = pipe.models.get()
+            scores = recognizer.recognize(seg.pcm, seg.t_start, seg.t_end)
+            self.probes += 1
+            if not self.ends_here(scores, recognizer.decide(scores)):
+                self.keep(pause, scores)
+                return
+            with self.lock:
+                ended = pipe.segmenter.end_at_pause(pause)
+            if ended is None:  # speech went on: the decode is of other audio now
+                return
+            self.ends += 1
+            if pipe.fusion is not None:
+                pipe.fusion.voice_activity(False, ended.t_end)
+            detected = pipe._found(ended)
+            try:
+                pipe._act(ended, scores, recognizer, detected)
+            finally:
+                pipe._flight(ended.t_start, add=False)
+        except AgentError as exc:
+            pipe.stats.errors += 1
+            log.error("recognition failed for the utterance at %.2f s: %s", seg.t_start, exc)
