@@ -34,8 +34,6 @@ from .wake_wiring import build_wake
 if TYPE_CHECKING:
     from ..speech.wake.gate import WakeGate
 
-__all__ = ["Pipeline", "Recognizer", "build_wake"]
-
 log = logging.getLogger(__name__)
 
 LATENCY_SAMPLES = 4096
@@ -268,16 +266,15 @@ class Pipeline:
         return now
 
     def _probe(self, pause: int, seg: Segment) -> None:
-        """Have the recognizer try the utterance so far at pause number ``pause``. A replay run flat out waits
-        for its verdict (so evaluation does not depend on thread timing); live capture never waits, and skips
-        the probe when the recognizer is behind."""
+        """Have the recognizer try the utterance so far at pause number ``pause``. A flat-out replay waits for its
+        verdict (evaluation must not depend on thread timing); live capture never waits (nor probes when behind)."""
         self._probe_done.clear()
         try:
             self._segments.put_nowait((seg, time.monotonic(), pause, True))
         except queue.Full:
             return
         while self.lossless and not self._probe_done.wait(0.2) and not self._stop.is_set():
-            pass
+            continue
 
     def _enqueue(self, seg: Segment, pause: int | None = None) -> None:
         """Queue a finished utterance; ``pause``: the number of the pause whose hangover ended it."""
@@ -322,21 +319,39 @@ class Pipeline:
             if item is None:
                 return
             seg, detected, pause, probe = item
-            if probe:
-                assert self.early is not None and pause is not None
-                try:
-                    self.early.attempt(self, seg, pause)
-                finally:
-                    self._probe_done.set()
-                continue
             try:
-                self.handle_segment(seg, detected, pause)
+                if probe:
+                    self._early_end(seg, pause)
+                else:
+                    self.handle_segment(seg, detected, pause)
             except AgentError as exc:
                 self.stats.errors += 1
                 log.error("recognition failed for the utterance at %.2f s: %s", seg.t_start, exc)
             finally:
-                self._flight(seg.t_start, add=False)
+                if probe:
+                    self._probe_done.set()
+                else:
+                    self._flight(seg.t_start, add=False)
                 TRIMMER.maybe_trim()  # the frontend's buffers are freed now: give the pages back
+
+    def _early_end(self, seg: Segment, pause: int | None) -> None:
+        """A pause's probe (:mod:`.early_end`): end the utterance there and act on it when it is whole."""
+        assert self.early is not None and pause is not None
+        recognizer = self.models.get()
+        got = self.early.attempt(recognizer, seg, pause, self._end_at_pause)
+        if got is None:
+            return
+        ended, scores = got
+        if self.fusion is not None:
+            self.fusion.voice_activity(False, ended.t_end)
+        try:
+            self._act(ended, scores, recognizer, self._found(ended))
+        finally:
+            self._flight(ended.t_start, add=False)
+
+    def _end_at_pause(self, pause: int) -> Segment | None:
+        with self._seg_lock:  # the audio thread pushes frames into the segmenter meanwhile
+            return self.segmenter.end_at_pause(pause)
 
     def handle_segment(self, seg: Segment, detected: float | None = None, pause: int | None = None) -> Intent | None:
         """Recognize one utterance; publish its intent. ``detected``: when its end of speech was found;

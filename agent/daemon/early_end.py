@@ -13,19 +13,21 @@ with a little more trailing silence. So a pause costs at most one extra decode, 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
 
 from ..config.schema import EarlyEndConfig
-from ..errors import AgentError
 from ..speech.grammar_recognizer import GrammarScores
 from ..types import CommandScores, Segment
 
-if TYPE_CHECKING:
-    from .audio_path import Pipeline
 
-log = logging.getLogger(__name__)
+class Decides(Protocol):
+    def recognize(self, pcm: np.ndarray, t_start: float = 0.0, t_end: float = 0.0) -> CommandScores: ...
+
+    def decide(self, scores: CommandScores) -> tuple[str | None, float]: ...
 
 
 class EarlyEnd:
@@ -58,28 +60,18 @@ class EarlyEnd:
         self.reused += 1
         return dataclasses.replace(kept[1], t_start=seg.t_start, t_end=seg.t_end)
 
-    def attempt(self, pipe: Pipeline, seg: Segment, pause: int) -> None:
-        """Decode ``seg``, the utterance so far at pause number ``pause`` (recognizer thread); when it is whole
-        and the pause still goes on, end the utterance in ``pipe``'s segmenter and act on it now."""
-        try:
-            recognizer = pipe.models.get()
-            scores = recognizer.recognize(seg.pcm, seg.t_start, seg.t_end)
-            self.probes += 1
-            if not self.ends_here(scores, recognizer.decide(scores)):
-                self.keep(pause, scores)
-                return
-            with self.lock:
-                ended = pipe.segmenter.end_at_pause(pause)
-            if ended is None:  # speech went on: the decode is of other audio now
-                return
-            self.ends += 1
-            if pipe.fusion is not None:
-                pipe.fusion.voice_activity(False, ended.t_end)
-            detected = pipe._found(ended)
-            try:
-                pipe._act(ended, scores, recognizer, detected)
-            finally:
-                pipe._flight(ended.t_start, add=False)
-        except AgentError as exc:
-            pipe.stats.errors += 1
-            log.error("recognition failed for the utterance at %.2f s: %s", seg.t_start, exc)
+    def attempt(self, recognizer: Decides, seg: Segment, pause: int,
+                end: Callable[[int], Segment | None]) -> tuple[Segment, CommandScores] | None:
+        """Decode ``seg``, the utterance so far at pause number ``pause`` (on the recognizer thread). When it is
+        whole, ``end(pause)`` ends it in the segmenter if that pause still goes on: that utterance and its scores,
+        to act on now; None when it waits for the hangover (the decode is kept) or speech went on."""
+        scores = recognizer.recognize(seg.pcm, seg.t_start, seg.t_end)
+        self.probes += 1
+        if not self.ends_here(scores, recognizer.decide(scores)):
+            self.keep(pause, scores)
+            return None
+        ended = end(pause)
+        if ended is None:  # speech went on: the decode is of other audio now
+            return None
+        self.ends += 1
+        return ended, scores
