@@ -12,11 +12,14 @@ from pydantic import ValidationError
 from agent.audio.vad import Segmenter
 from agent.config.schema import AgentConfig, VadConfig
 from agent.daemon.audio_path import Pipeline
+from agent.daemon.early_end import EarlyEnd
 from agent.intents.publisher import MemoryPublisher
 from agent.sources.wav_replay import WavReplaySource
 from agent.speech.asr_grammar import AsrGrammarRecognizer, goes_on
+from agent.speech.grammar_recognizer import GrammarScores, decide_joint
 from agent.speech.whisper.model import WhisperAsr
 from agent.speech.whisper.trie import TokenTrie
+from agent.types import CommandScores, Segment
 
 SR = 16000
 
@@ -140,3 +143,30 @@ def test_the_home_and_devices_sets_end_early_only_where_they_cannot_go_on(asr: W
     assert not cut.final  # type: ignore[attr-defined]
     number = rec.recognize(room(0.3, words(speak, "set the temperature to twenty"), 0.1))  # "... one"?
     assert not number.final  # type: ignore[attr-defined]
+
+
+def test_a_pause_decodes_once_even_when_the_hangover_came_first() -> None:
+    """A decode slower than the hangover finds the utterance already ended in its pause: the hangover's segment,
+    queued behind it, reuses the decode instead of running the recognizer again."""
+    class Whole:
+        calls = 0
+
+        def recognize(self, pcm: np.ndarray, t_start: float = 0.0, t_end: float = 0.0) -> CommandScores:
+            self.calls += 1
+            return GrammarScores(labels=("on", "unknown"), scores=(0.99, 0.01), t_start=t_start, t_end=t_end,
+                                 confidence=0.99, final=True)
+
+        def decide(self, scores: CommandScores) -> tuple[str | None, float]:
+            return decide_joint(scores, 0.5)
+
+    early = EarlyEnd(AgentConfig().speech.early_end)
+    rec = Whole()
+    probe = Segment(pcm=np.zeros(8000, np.int16), sample_rate=SR, t_start=1.0, t_end=1.5)
+    assert early.attempt(rec, probe, 3, lambda pause: None) is None  # the hangover ended it meanwhile
+    final = Segment(pcm=np.zeros(10000, np.int16), sample_rate=SR, t_start=1.0, t_end=1.62)
+    assert early.reuse(2, final) is None and early.reuse(3, final) is None  # another pause's; used up
+    early.attempt(rec, probe, 3, lambda pause: None)
+    got = early.reuse(3, final)
+    assert got is not None and got.t_end == 1.62 and rec.calls == 2 and early.reused == 1
+    ended = early.attempt(rec, probe, 4, lambda pause: probe)
+    assert ended is not None and ended[0] is probe and early.ends == 1

@@ -67,11 +67,11 @@ class EarlyEnd:
         to act on now; None when it waits for the hangover (the decode is kept) or speech went on."""
         scores = recognizer.recognize(seg.pcm, seg.t_start, seg.t_end)
         self.probes += 1
-        if not self.ends_here(scores, recognizer.decide(scores)):
+        ended = end(pause) if self.ends_here(scores, recognizer.decide(scores)) else None
+        if ended is None:
+            # it waits for the hangover, or speech went on (the hangover's segment will not match), or a decode
+            # slower than the hangover found the utterance ended in this very pause: that segment reuses it
             self.keep(pause, scores)
-            return None
-        ended = end(pause)
-        if ended is None:  # speech went on: the decode is of other audio now
             return None
         self.ends += 1
         return ended, scores
