@@ -38,8 +38,8 @@ def test_bench_json_contract(capsys: pytest.CaptureFixture[str], landmarks: str)
 
 def test_bench_real_time_reports_speech_end_to_action(capsys: pytest.CaptureFixture[str]) -> None:
     """In real time the bench times the device action against the true end of speech, in the busy room and
-    with no hand in view (values are not checked against a budget: only that they are measured; the script's
-    end of speech can lie after the VAD's last voiced frame, so the action may come sooner than the hangover)."""
+    with no hand in view (values are not checked against a budget: only that they are measured, from the end
+    of the words in each clip)."""
     assert main(["bench", "--seconds", "7", "--json", "--fps", "10"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["fps"] == 10.0 and r["phases"][1]["actions"] >= 1 and r["phases"][2]["phase"] == "talk"

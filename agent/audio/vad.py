@@ -6,6 +6,11 @@ A :class:`FrameVad` engine decides speech per frame; ``vad.engine`` selects it (
 stream of AudioFrames of any block length into utterances with pre-roll, an onset window, hangover, min/max
 length, and a hard end-of-speech timeout (``max_ms``) so a noisy room cannot hold an utterance open forever.
 It also tracks the noise floor to attach an SNR estimate to each segment (fusion uses it to weight the voice).
+
+Early endpointing: with ``pause_ms`` set, the first ``pause_ms`` of silence inside an utterance (once per pause)
+leaves the utterance so far in :meth:`Segmenter.take_pause`; whoever recognizes it may close the utterance there
+with :meth:`Segmenter.end_at_pause` while that pause is still going on, instead of waiting for the hangover.
+The segmenter does not judge speech: whether an utterance can end there is the recognizer's question.
 """
 
 from __future__ import annotations
@@ -64,7 +69,8 @@ def _rms_db(x: np.ndarray) -> float:
 class Segmenter:
     """Stateful VAD segmenter. Feed frames with :meth:`push`; it returns finished segments."""
 
-    def __init__(self, cfg: VadConfig | None = None, vad: FrameVad | None = None) -> None:
+    def __init__(self, cfg: VadConfig | None = None, vad: FrameVad | None = None, pause_ms: int = 0) -> None:
+        """``pause_ms``: silence after which the utterance so far is offered for an early end (0 = never)."""
         self.cfg = cfg or VadConfig()
         self.vad = vad or make_frame_vad(self.cfg)
         self.n = self.vad.frame_samples
@@ -89,6 +95,13 @@ class Segmenter:
         self._quiet = 0
         self.engine_frames = 0
         self.skipped_frames = 0
+        # early endpointing: pauses are numbered; _pause_open is the one going on (None: speech since, or none)
+        self.pause_frames = self._frames_in(pause_ms) if pause_ms > 0 else 0
+        self._pauses = 0
+        self._pause_open: int | None = None
+        self._pause_seg: Segment | None = None
+        self._offered: tuple[int, Segment] | None = None
+        self.ended_pause: int | None = None  # the pause a segment just ended by the hangover was (its audio)
 
     def _frames_in(self, ms: float) -> int:
         """Whole frames in ``ms`` (at least one)."""
@@ -146,6 +159,10 @@ class Segmenter:
         self._frames.append(chunk)
         self._flags.append(speech)
         self._silence = 0 if speech else self._silence + 1
+        if speech:
+            self._pause_open = None
+        elif self._silence == self.pause_frames:
+            self._pause_at()
         length_ms = len(self._frames) * self.frame_ms
         # end of speech: the hangover window is (almost) all silence; a stray noise blip does not reset it
         hang = self._frames_in(cfg.hangover_ms)
@@ -169,13 +186,51 @@ class Segmenter:
         self.engine_frames += 1
         return self.vad.is_speech(chunk)
 
+    def _pause_at(self) -> None:
+        """A pause of ``pause_frames`` began: offer the utterance so far (when long enough to be one) up to one
+        frame after its last speech: ending there, the utterance ends (``t_end``) where its speech did, not where
+        the pause was noticed (fusion waits for a gesture partner from ``t_end``)."""
+        keep = len(self._frames) - self._silence + 1
+        seg = self._segment(self._frames[:keep], self._flags[:keep], forced=False)
+        if seg is not None:
+            self._pauses += 1
+            self._pause_open = self._pauses
+            self._pause_seg = seg
+            self._offered = (self._pauses, seg)
+
+    def take_pause(self) -> tuple[int, Segment] | None:
+        """The utterance so far at the pause that has just begun, and that pause's number; each pause once."""
+        got, self._offered = self._offered, None
+        return got
+
+    def end_at_pause(self, pause: int) -> Segment | None:
+        """End the open utterance now if pause number ``pause`` is still going on (no speech since it began):
+        its segment as offered then (the silence heard since is dropped). None when speech went on or the
+        utterance already ended."""
+        if not self._active or self._pause_open != pause or self._pause_seg is None:
+            return None
+        seg = self._pause_seg
+        self._reset_utterance()
+        return seg
+
+    def _reset_utterance(self) -> None:
+        self._active = False
+        self._frames, self._flags = [], []
+        self._pause_open, self._pause_seg, self._offered = None, None, None
+
     def _finish(self, t: float, forced: bool) -> Segment | None:
         frames, flags = self._frames, self._flags
         if not forced:  # trim the trailing silence, keep a little of it
             keep = len(frames) - self._silence + self._frames_in(150)
             frames, flags = frames[:keep], flags[:keep]
-        self._active = False
-        self._frames, self._flags = [], []
+        self.ended_pause = self._pause_open if not forced else None
+        self._reset_utterance()
+        seg = self._segment(frames, flags, forced)
+        self.forced_ends += forced and seg is not None  # max_ms cuts and utterances still open at the stream's end
+        return seg
+
+    def _segment(self, frames: list[np.ndarray], flags: list[bool], forced: bool) -> Segment | None:
+        """The segment of these frames (None when it has too little speech to be an utterance)."""
         speech_frames = int(sum(flags))
         if speech_frames * self.frame_ms < self.cfg.min_ms:
             return None
@@ -183,7 +238,6 @@ class Segmenter:
         voiced = np.concatenate([f for f, s in zip(frames, flags, strict=True) if s]) if speech_frames else pcm
         snr = _rms_db(voiced) - self._noise_db
         t_end = self._t_start + len(pcm) / RATE
-        self.forced_ends += forced  # max_ms cuts and utterances still open at the end of the stream
         return Segment(pcm=pcm, sample_rate=RATE, t_start=self._t_start, t_end=t_end,
                        speech_ratio=speech_frames / len(flags), snr_db=snr, forced_end=forced)
 

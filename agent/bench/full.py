@@ -54,6 +54,19 @@ RECOGNIZERS: dict[str, tuple[str, Literal["bundle", "whisper"] | None]] = {  # -
     "whisper": ("home", "whisper"),     # Whisper tiny.en decoding the home set's phrases
     "whisper-set": ("devices", "whisper"),  # Whisper decoding a sentence set with slots
 }
+# the recording the "talk" phase replays (commands with no hand in view), per command set: the demo's commands
+# are the home set's; the devices set's intents (turn_on, set_temperature, ...) have their own recording
+TALK_MEDIA = {"home": "demo", "devices": "devices"}
+# the devices set's intents as zigbee2mqtt devices (the built-in map hands them to Home Assistant's REST API,
+# which no subscriber on the broker sees): the bench's action map is the built-in one plus these
+DEVICE_ACTIONS = """
+  - intent: turn_on
+    zigbee2mqtt: {device: "{site_id}_{device}", payload: {state: "ON"}}
+  - intent: turn_off
+    zigbee2mqtt: {device: "{site_id}_{device}", payload: {state: "OFF"}}
+  - intent: set_temperature
+    zigbee2mqtt: {device: "{site_id}_thermostat", payload: {occupied_heating_setpoint: "{temperature}"}}
+"""
 
 
 def _recognizer(recognizer: str = "default") -> Any:
@@ -100,15 +113,16 @@ def _run_bench(cfg: AgentConfig, seconds: float, realtime: bool, soak_minutes: f
     recognizer = _recognizer(recognizer_name)
     broker = None if mqtt_host else LocalBroker().start()
     host, port = (mqtt_host, mqtt_port) if mqtt_host else (broker.host, broker.port)  # type: ignore[union-attr]
-    run_cfg = phase_config(cfg, host, port, tmp / "state")
+    run_cfg = phase_config(cfg, host, port, tmp / "state").model_copy(update={"actions": _actions(tmp)})
     try:
         with RssSampler(1.0) as rss:
             idle = run_phase("idle", media.idle_audio(seconds), idle_frames, fps, realtime, run_cfg, recognizer)
             busy = run_phase("busy", media.busy_room_audio(seconds), busy_frames, fps, realtime, run_cfg, recognizer,
                              media.speech_ends(seconds))
             # the same commands said in the idle room (someone walks past, no hand in view): what users run most
-            talk = run_phase("talk", media.busy_room_audio(seconds), idle_frames, fps, realtime, run_cfg, recognizer,
-                             media.speech_ends(seconds))
+            said = (seconds, TALK_MEDIA.get(cfg.speech.commands, "demo"), media.TALK_SLOT_S)
+            talk = run_phase("talk", media.busy_room_audio(*said), idle_frames, fps, realtime, run_cfg, recognizer,
+                             media.speech_ends(*said))
             soak = None
             if soak_minutes > 0:
                 soak = _soak(soak_minutes, realtime, run_cfg, recognizer, busy_frames.path, fps)
@@ -121,6 +135,15 @@ def _run_bench(cfg: AgentConfig, seconds: float, realtime: bool, soak_minutes: f
     result["speech_end_to_action_no_hand_ms"] = talk["speech_end_to_action_ms"]
     result["phases"].append(talk)
     return result
+
+
+def _actions(tmp: Path) -> Path:
+    """The bench's action map: the built-in one and :data:`DEVICE_ACTIONS`."""
+    from ..intents.actions import DEFAULT_ACTIONS
+
+    path = tmp / "actions.yaml"
+    path.write_text(DEFAULT_ACTIONS.read_text(encoding="utf-8").rstrip("\n") + "\n" + DEVICE_ACTIONS.lstrip("\n"))
+    return path
 
 
 def _int8_frames(frames: MjpegFrames, fps: float) -> list[np.ndarray]:

@@ -92,6 +92,7 @@ SLOT_S = 6.0         # busy room: one spoken command every SLOT_S, starting SPEE
 SPEECH_AT_S = 0.5
 HAND_AFTER_S = 2.1   # ...and a hand coming into view this long after the speech ends, for HAND_IN_S: fusion's
 HAND_IN_S = 2.0      # window is 2 s, so the hand's gestures are load on the video path, never partners or vetoes
+TALK_SLOT_S = 3.0    # commands said with no hand in view (no hand timing to keep clear of): one every TALK_SLOT_S
 
 
 def empty_room(seed: int = 0) -> np.ndarray:
@@ -138,36 +139,52 @@ def idle_room_frames(seconds: float, fps: float) -> Frames:
     return Frames(int(seconds * fps), lambda i: idle_room_frame(room, i, fps))
 
 
-def _script() -> list[dict[str, float]]:
+SPEECH_LEVEL = 0.02  # a clip's speech ends at its last sample above this fraction of its peak
+
+
+def _script(name: str = "demo") -> list[dict[str, float]]:
+    """The utterances of bundled recording ``name`` (``demo``; ``devices``: commands of the ``devices`` sentence
+    set; ``models/demo/make_demo.py``): the clip's ``start`` and ``end`` and, ``speech``, its speech's length.
+    The synthesizers leave 0.1-0.4 s of silence after the last word inside a clip; the time to act is measured
+    from the end of the words, not of the clip."""
     import json
 
-    return [{"start": float(u["start"]), "end": float(u["end"])}
-            for u in json.loads((MEDIA / "demo.json").read_text())["utterances"]]
+    pcm = read_wav_16k(MEDIA / f"{name}.wav")
+    out = []
+    for u in json.loads((MEDIA / f"{name}.json").read_text())["utterances"]:
+        start, end = float(u["start"]), float(u["end"])
+        clip = np.abs(pcm[int(start * 16000): int(end * 16000)].astype(np.float32))
+        loud = np.nonzero(clip > SPEECH_LEVEL * clip.max())[0] if len(clip) else np.zeros(0, np.int64)
+        out.append({"start": start, "end": end, "speech": float(loud[-1] + 1) / 16000 if len(loud) else end - start})
+    return out
 
 
-def speech_spans(seconds: float) -> list[tuple[float, float]]:
-    """(start, end) of speech (s) in :func:`busy_room_audio`: the demo's utterances in turn, one per slot."""
-    script = _script()
+def speech_spans(seconds: float, name: str = "demo", slot_s: float = SLOT_S) -> list[tuple[float, float]]:
+    """(start, end) of speech (s) in :func:`busy_room_audio`: the recording's utterances in turn, one per slot
+    (the end: of the words, :func:`_script`)."""
+    script = _script(name)
     spans = []
-    for k in range(int(seconds // SLOT_S) + 1):
+    for k in range(int(seconds // slot_s) + 1):
         u = script[k % len(script)]
-        start = k * SLOT_S + SPEECH_AT_S
-        spans.append((start, start + u["end"] - u["start"]))
+        start = k * slot_s + SPEECH_AT_S
+        spans.append((start, start + u["speech"]))
     return [(a, b) for a, b in spans if b < seconds]
 
 
-def speech_ends(seconds: float) -> list[float]:
-    """True ends of speech (s) in :func:`busy_room_audio` of ``seconds`` (from the demo's script)."""
-    return [b for _, b in speech_spans(seconds)]
+def speech_ends(seconds: float, name: str = "demo", slot_s: float = SLOT_S) -> list[float]:
+    """True ends of speech (s) in :func:`busy_room_audio` of ``seconds`` (from the recording's script)."""
+    return [b for _, b in speech_spans(seconds, name, slot_s)]
 
 
-def busy_room_audio(seconds: float) -> np.ndarray:
-    """Room tone with one demo utterance (cut at its scripted start and end) at the start of every slot."""
-    speech = read_wav_16k(MEDIA / "demo.wav")
+def busy_room_audio(seconds: float, name: str = "demo", slot_s: float = SLOT_S) -> np.ndarray:
+    """Room tone with one utterance of recording ``name`` (cut at its scripted start and end) at the start of
+    every slot of ``slot_s``."""
+    speech = read_wav_16k(MEDIA / f"{name}.wav")
+    script = _script(name)
     out = idle_audio(seconds, seed=1)
-    for k, u in enumerate(_script() * (int(seconds // SLOT_S) // len(_script()) + 1)):
+    for k, u in enumerate(script * (int(seconds // slot_s) // len(script) + 1)):
         clip = speech[int(u["start"] * 16000): int(u["end"] * 16000)]
-        at = int((k * SLOT_S + SPEECH_AT_S) * 16000)
+        at = int((k * slot_s + SPEECH_AT_S) * 16000)
         if at + len(clip) > len(out):
             break
         out[at: at + len(clip)] = clip

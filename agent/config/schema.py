@@ -151,6 +151,21 @@ class WakePhraseConfig(Strict):
         return " ".join(words)
 
 
+class EarlyEndConfig(Strict):
+    enabled: bool = Field(True, title="Early end of utterance",
+                          description="End an utterance at a short pause, before the VAD hangover, when the "
+                                      "recognizer heard a whole sentence of the set that no other sentence goes on "
+                                      "from (sentence sets on the whisper recognizer; a sentence that can go on "
+                                      "waits for the hangover). Off with a wake phrase.")
+    pause_ms: int = Field(64, ge=30, le=3000, title="Pause (ms)",
+                          description="Silence inside an utterance after which the recognizer tries the "
+                                      "utterance so far (once per pause); at or above vad.hangover_ms it never "
+                                      "comes first.")
+    confidence: float = Field(0.9, ge=0.5, le=1.0, title="Confidence",
+                              description="The joint confidence of the intent with its slots that ending early "
+                                          "needs (a lower one waits for the hangover).")
+
+
 class SpeechConfig(Strict):
     commands: str = Field("home", title="Command set",
                           description="Built-in command set name or a path to a command-set bundle directory.")
@@ -166,6 +181,9 @@ class SpeechConfig(Strict):
                     "(Whisper tiny.en, int8; nothing trained; more accurate on real voices for sentences "
                     "and slots, at more memory and time per utterance: models/speech/reports/asr.md). "
                     "'commands' is then a set name or a command-set YAML path.")
+    early_end: EarlyEndConfig = Field(default_factory=EarlyEndConfig, title="Early end of utterance",
+                                      description="Ending an utterance as soon as the recognizer knows it is "
+                                                  "whole (models/speech/reports/endpointing.md).")
     wake: WakePhraseConfig | None = Field(None, title="Wake phrase",
                                           description="Wake phrase settings; null = no wake phrase (every command "
                                                       "is accepted, as before).")

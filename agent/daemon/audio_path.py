@@ -21,13 +21,15 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from ..audio.vad import Segmenter
-from ..config.schema import AgentConfig, VadConfig
+from ..config.schema import AgentConfig, EarlyEndConfig, VadConfig
 from ..errors import AgentError, DeviceUnavailable
 from ..intents.publisher import IntentPublisher, Publisher
 from ..runtime.hotswap import HotSwap
 from ..runtime.memory import TRIMMER
 from ..sources.base import Source
 from ..types import AudioFrame, CommandScores, Intent, Segment
+from .early_end import EarlyEnd
+from .wake_wiring import build_wake
 
 if TYPE_CHECKING:
     from ..speech.wake.gate import WakeGate
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LATENCY_SAMPLES = 4096
+Item = tuple[Segment, float, int | None, bool]  # (utterance, end detected, its pause number, a pause's probe)
 
 
 class Recognizer(Protocol):
@@ -72,7 +75,7 @@ class Pipeline:
     def __init__(self, vad: VadConfig, audio: Source[AudioFrame], recognizer: Recognizer | HotSwap[Recognizer],
                  intents: IntentPublisher, *, site_id: str = "default", ttl_s: float = 5.0,
                  segmenter: Segmenter | None = None, fusion: SpeechSink | None = None,
-                 wake: WakeGate | None = None) -> None:
+                 wake: WakeGate | None = None, early_end: EarlyEndConfig | None = None) -> None:
         self.vad = vad
         self.site_id = site_id
         self.ttl_s = ttl_s
@@ -83,7 +86,11 @@ class Pipeline:
         intents.listeners.append(self._published)
         self.fusion = fusion
         self.last_snr_db = 30.0
-        self.segmenter = segmenter or Segmenter(vad)
+        # early endpointing (speech.early_end): not with a wake phrase, which is stripped from whole utterances
+        self.early = EarlyEnd(early_end) if early_end is not None and early_end.enabled and wake is None else None
+        self.segmenter = segmenter or Segmenter(vad, pause_ms=self.early.cfg.pause_ms if self.early else 0)
+        self._seg_lock = self.early.lock if self.early else threading.Lock()
+        self._probe_done = threading.Event()
         self.stats = PipelineStats()
         self.heartbeats: dict[str, float] = {}
         self.thread_cpu_s: dict[str, float] = {}  # CPU time of each loop's thread when it ended
@@ -93,7 +100,7 @@ class Pipeline:
         # when set, decided intents go here (the agent arbitrates, publishes and acts) instead of straight to
         # the intent publisher
         self.on_decided: Callable[[Intent, float], None] | None = None
-        self._segments: queue.Queue[tuple[Segment, float] | None] = queue.Queue(maxsize=8)
+        self._segments: queue.Queue[Item | None] = queue.Queue(maxsize=8)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.audio_done = threading.Event()
@@ -123,7 +130,7 @@ class Pipeline:
         models = recognizer if isinstance(recognizer, HotSwap) else HotSwap(recognizer)
         wake = kw.pop("wake", None) or build_wake(cfg, models.get())
         path = cls(cfg.vad, audio, models, intents, site_id=cfg.site_id, ttl_s=cfg.mqtt.intent_ttl_s,
-                   wake=wake, **kw)  # type: ignore[arg-type]
+                   wake=wake, early_end=cfg.speech.early_end, **kw)  # type: ignore[arg-type]
         path.retry_limit_s = cfg.source_retry_s
         return path
 
@@ -191,14 +198,22 @@ class Pipeline:
                 if self.audio.exhausted:
                     break
                 continue
-            was_active = self.segmenter.active
-            for seg in self.segmenter.push(frame):
-                self._enqueue(seg)
-            if self.fusion is not None and self.segmenter.active != was_active:
-                self.fusion.voice_activity(self.segmenter.active, frame.t_mono)
-            if not self.segmenter.active:  # while speech goes on, the watermark stays before its start
+            with self._seg_lock:  # the recognizer thread may end an utterance early (speech.early_end)
+                was_active = self.segmenter.active
+                segs = self.segmenter.push(frame)
+                ended_in, active = self.segmenter.ended_pause, self.segmenter.active
+                pause = self.segmenter.take_pause()
+            for seg in segs:
+                self._enqueue(seg, ended_in if seg is segs[-1] else None)
+            if pause is not None and self.early is not None:
+                self._probe(*pause)
+            if self.fusion is not None and active != was_active:
+                self.fusion.voice_activity(active, frame.t_mono)
+            if not active:  # while speech goes on, the watermark stays before its start
                 self._report_progress(frame.t_mono + len(frame.pcm) / frame.sample_rate)
-        for seg in self.segmenter.flush():
+        with self._seg_lock:
+            segs = self.segmenter.flush()
+        for seg in segs:
             self._enqueue(seg)
 
     def _report_progress(self, heard: float | None) -> None:
@@ -240,18 +255,35 @@ class Pipeline:
             return True
         return False
 
-    def _enqueue(self, seg: Segment) -> None:
+    def _found(self, seg: Segment) -> float:
+        """An utterance's end was found (now, returned): count it, tell the listeners, hold fusion for it."""
         self.stats.segments += 1
         now = time.monotonic()
         self.stats.endpoint_ms.append((now - seg.t_end) * 1000.0)
         for cb in self.on_segment:
             cb(seg, now)
         self._flight(seg.t_start, add=True)
+        return now
+
+    def _probe(self, pause: int, seg: Segment) -> None:
+        """Have the recognizer try the utterance so far at pause number ``pause``. A flat-out replay waits for its
+        verdict (evaluation must not depend on thread timing); live capture never waits (nor probes when behind)."""
+        self._probe_done.clear()
+        try:
+            self._segments.put_nowait((seg, time.monotonic(), pause, True))
+        except queue.Full:
+            return
+        while self.lossless and not self._probe_done.wait(0.2) and not self._stop.is_set():
+            continue
+
+    def _enqueue(self, seg: Segment, pause: int | None = None) -> None:
+        """Queue a finished utterance; ``pause``: the number of the pause whose hangover ended it."""
+        now = self._found(seg)
         if self.lossless:
-            self._segments.put((seg, now))
+            self._segments.put((seg, now, pause, False))
             return
         try:
-            self._segments.put_nowait((seg, now))
+            self._segments.put_nowait((seg, now, pause, False))
         except queue.Full:
             self._flight(seg.t_start, add=False)
             self.stats.dropped_segments += 1
@@ -286,25 +318,58 @@ class Pipeline:
                 continue
             if item is None:
                 return
-            seg, detected = item
+            seg, detected, pause, probe = item
             try:
-                self.handle_segment(seg, detected)
+                if probe:
+                    self._early_end(seg, pause)
+                else:
+                    self.handle_segment(seg, detected, pause)
             except AgentError as exc:
                 self.stats.errors += 1
                 log.error("recognition failed for the utterance at %.2f s: %s", seg.t_start, exc)
             finally:
-                self._flight(seg.t_start, add=False)
+                if probe:
+                    self._probe_done.set()
+                else:
+                    self._flight(seg.t_start, add=False)
                 TRIMMER.maybe_trim()  # the frontend's buffers are freed now: give the pages back
 
-    def handle_segment(self, seg: Segment, detected: float | None = None) -> Intent | None:
-        """Recognize one utterance; publish its intent. ``detected``: when its end of speech was found."""
+    def _early_end(self, seg: Segment, pause: int | None) -> None:
+        """A pause's probe (:mod:`.early_end`): end the utterance there and act on it when it is whole."""
+        assert self.early is not None and pause is not None
+        recognizer = self.models.get()
+        got = self.early.attempt(recognizer, seg, pause, self._end_at_pause)
+        if got is None:
+            return
+        ended, scores = got
+        if self.fusion is not None:
+            self.fusion.voice_activity(False, ended.t_end)
+        try:
+            self._act(ended, scores, recognizer, self._found(ended))
+        finally:
+            self._flight(ended.t_start, add=False)
+
+    def _end_at_pause(self, pause: int) -> Segment | None:
+        with self._seg_lock:  # the audio thread pushes frames into the segmenter meanwhile
+            return self.segmenter.end_at_pause(pause)
+
+    def handle_segment(self, seg: Segment, detected: float | None = None, pause: int | None = None) -> Intent | None:
+        """Recognize one utterance; publish its intent. ``detected``: when its end of speech was found;
+        ``pause``: the pause whose hangover ended it (its decode at that pause is reused, :mod:`.early_end`)."""
         recognizer = self.models.get()
         if self.wake is not None:  # the command after the wake phrase, the utterance itself, or nothing
             admitted = self.wake.admit(seg)
             if admitted is None:
                 return None
             seg = admitted
-        scores = recognizer.recognize(seg.pcm, seg.t_start, seg.t_end)
+        scores = self.early.reuse(pause, seg) if self.early is not None else None
+        if scores is None:
+            scores = recognizer.recognize(seg.pcm, seg.t_start, seg.t_end)
+        return self._act(seg, scores, recognizer, detected)
+
+    def _act(self, seg: Segment, scores: CommandScores, recognizer: Recognizer,
+             detected: float | None) -> Intent | None:
+        """Decide an utterance's scores: to fusion, or published as an intent (or rejected)."""
         name, confidence = recognizer.decide(scores)
         if self.fusion is not None:
             self.last_snr_db = seg.snr_db
@@ -332,17 +397,3 @@ class Pipeline:
         for cb in self.on_intent:
             cb(intent)
 
-
-def build_wake(cfg: AgentConfig, model: Recognizer) -> WakeGate | None:
-    """The wake gate of ``speech.wake`` (None when off), sharing the recognizer's frontend and Whisper."""
-    if cfg.speech.wake is None:
-        return None
-    from ..speech.frontend import SpeechFrontend
-    from ..speech.wake.gate import WakeGate
-    from ..speech.whisper.model import WhisperAsr
-
-    frontend = getattr(model, "frontend", None)  # share the recognizer's (same thread)
-    asr = getattr(model, "asr", None) or getattr(getattr(model, "grammar", None), "asr", None)
-    return WakeGate.from_config(cfg.speech.wake, cfg.fusion.wake,
-                                frontend if isinstance(frontend, SpeechFrontend) else None,
-                                asr if isinstance(asr, WhisperAsr) else None)

@@ -37,11 +37,13 @@ class FusionRunner:
         self.heartbeats: dict[str, float] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # a decision may be due before the next tick: step now
         self._thread: threading.Thread | None = None
 
     def push_speech(self, scores: CommandScores) -> None:
         with self._lock:
             self.engine.push_speech(scores)
+        self._wake.set()  # its wait may be over already (the video caught up while it was recognized)
 
     def push_gesture(self, event: GestureEvent) -> None:
         with self._lock:
@@ -59,6 +61,9 @@ class FusionRunner:
         """How far the ``voice`` or ``gesture`` stream has been processed (see ``FusionEngine.progress``)."""
         with self._lock:
             self.engine.progress(modality, t)
+            due = modality == "gesture" and self.engine.speech_waiting
+        if due:  # speech waits for the video to reach its end + wait: this frame may be the one
+            self._wake.set()
 
     def set_zones(self, zones: dict[str, Zone]) -> None:
         """Pointing zones changed (saved from the page): the next decisions map pointing through them."""
@@ -72,6 +77,7 @@ class FusionRunner:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(2.0)
             self._thread = None
@@ -88,7 +94,13 @@ class FusionRunner:
         self._dispatch(outputs)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.tick_s):
+        """Step every ``tick_s``, and at once when speech arrives or the video moves on while speech waits, so
+        a decision is made when it is due rather than up to a tick later (on this thread, as every other)."""
+        while not self._stop.is_set():
+            self._wake.wait(self.tick_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
             self.heartbeats["fusion"] = self.clock()
             try:
                 self.tick()

@@ -97,6 +97,11 @@ class FusionEngine:
         self._speech.append(scores)
         self._speech.sort(key=lambda s: (s.t_end, s.t_start))
 
+    @property
+    def speech_waiting(self) -> bool:
+        """Whether an utterance waits for its decision (the runner steps as soon as the video moves on)."""
+        return bool(self._speech)
+
     def push_gesture(self, event: GestureEvent) -> None:
         self._gestures.append(event)
         self._gestures.sort(key=lambda g: (g.t_end, g.t_start, g.gesture))

@@ -15,6 +15,11 @@ snaps to that sentence as Rhino answers with a sentence of its grammar: the free
 likelier by more than an allowance per token (:meth:`AsrGrammar._snap_allowance`). A reading far from every
 sentence is unknown. Whisper's silence rule (no-speech probability above 0.6
 with the best sentence's mean log-probability per token below -1) rejects noise.
+
+Early endpointing: :attr:`Decoded.final` says the utterance may end here (at a short pause, before the VAD
+hangover): Whisper's own transcript is the best sentence, and no sentence of another meaning
+goes on from it (:func:`goes_on`): "turn on the light" waits when "turn on the light in the kitchen" is a
+sentence of the set; "turn on the lights [please]" does not wait for the "please".
 """
 
 from __future__ import annotations
@@ -52,7 +57,9 @@ EXTEND_NATS = 8.0  # a longer sentence within this of the best may replace it wh
 EXTEND_GAIN = 0.05  # ... and is this much closer to it (characters over length)
 RESCUE_BEAM = 24  # the wider beam that looks again for a sentence the free reading misreads
 SENTENCE_LIMIT = 250_000  # sets up to this many sentences are decoded here (see decodes_sentences)
+GOES_ON_VISITS = 5_000  # trie nodes :func:`goes_on` looks at; a sentence whose continuations are more goes on
 
+_ENDS_IN_DIGIT = re.compile(r"\d\W*$")
 _TAG_ONLY = re.compile(r"^\s*([\[(][^\])]*[\])]\s*)+$")  # "[inaudible]", "(speaking in foreign language)"
 
 
@@ -100,6 +107,31 @@ def beam_search(asr: WhisperAsr, kv: np.ndarray, trie: TokenTrie | LazyTokenTrie
     hyps = sorted((Hypothesis(e, s, len(done_seq[e]), done_seq[e]) for e, s in done.items()),
                   key=lambda h: -h.logprob)
     return hyps, seen
+
+
+def goes_on(trie: TokenTrie | LazyTokenTrie, tokens: tuple[int, ...], entry: int,
+            limit: int = GOES_ON_VISITS) -> bool:
+    """Whether a sentence of a meaning other than ``entry`` starts with ``tokens`` (a sentence's reading) and
+    goes on, so that a speaker who paused after ``tokens`` may not be done. Conservative: a reading that is not a
+    path of the trie, ends in a digit (Whisper's "20" may still become "21", which the trie writes as another
+    token, not a continuation), or has more than ``limit`` continuation nodes to look at, goes on."""
+    node = 0
+    for t in tokens:
+        nxt = trie.next_tokens(node).get(t)
+        if nxt is None:
+            return True
+        node = nxt
+    if not tokens or entry not in trie.sentences_at(node):
+        return True
+    stack = list(trie.next_tokens(node).values())
+    seen = 0
+    while stack:
+        n = stack.pop()
+        seen += 1
+        if seen > limit or any(e != entry for e in trie.sentences_at(n)):
+            return True
+        stack.extend(trie.next_tokens(n).values())
+    return False
 
 
 class AsrGrammar:
@@ -271,7 +303,20 @@ class AsrGrammar:
             return Decoded(post, None, {}, float(post[-1]), text)
         best = hyps[0]
         intent, slots, _ = self.entries[best.entry]
-        return Decoded(post, intent, dict(slots), float(np.exp(best.logprob - z)), text)
+        return Decoded(post, intent, dict(slots), float(np.exp(best.logprob - z)), text,
+                       final=self._whole(text, best))
+
+    def _whole(self, text: str, best: Hypothesis) -> bool:
+        """Whether the utterance may end after ``best``: Whisper's transcript ``text`` (said once; Whisper tiny
+        repeats a short clip's sentence rather than end it, so its end mark is not asked for) is that sentence, or
+        a misreading of it (:data:`SNAP_CER`) with as many words, so that its last word was heard ("switch of the
+        fan", "turn off the heder"; not "turn on the kitchen" for "turn on the kitchen light"); and no sentence of
+        another meaning goes on from it (:func:`goes_on`)."""
+        heard, reading = spoken_key(once(text)).split(), spoken_key(self._reading(best)).split()
+        close = len(heard) == len(reading) > 0 and reading_distance(text, self._reading(best)) <= SNAP_CER
+        if not (heard == reading or close) or _ENDS_IN_DIGIT.search(once(text)):
+            return False
+        return not goes_on(self.trie, best.reading, best.entry)
 
 
 @dataclass(frozen=True)
@@ -281,6 +326,7 @@ class Decoded:
     slots: dict[str, str]
     confidence: float  # of the intent with exactly these slots
     transcript: str
+    final: bool = False  # the utterance may end here: a whole sentence that cannot go on (early endpointing)
 
 
 def decodes_sentences(set_path: Path) -> bool:
@@ -329,7 +375,7 @@ class AsrGrammarRecognizer:
                   snr_db: float = 30.0) -> GrammarScores:
         d = self.grammar.decode(as_audio(pcm), bias=self.bias)
         return GrammarScores(labels=self.labels, scores=tuple(float(p) for p in d.posteriors), t_start=t_start,
-                             t_end=t_end, slots=d.slots, snr_db=snr_db, confidence=d.confidence)
+                             t_end=t_end, slots=d.slots, snr_db=snr_db, confidence=d.confidence, final=d.final)
 
     def decide(self, scores: CommandScores) -> tuple[str | None, float]:
         return decide_joint(scores, self.threshold)

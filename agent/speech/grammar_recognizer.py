@@ -43,6 +43,8 @@ class GrammarScores(CommandScores):
 
     confidence: float = 0.0
     slot_scores: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    # the utterance may end where it was cut: a whole sentence that no other goes on from (early endpointing)
+    final: bool = False
 
 
 def decide_joint(scores: CommandScores, threshold: float) -> tuple[str | None, float]:
