@@ -5,11 +5,12 @@ previous frame's landmarks and only the (int8) landmark model runs.
 
 Small hands: the detector sees the whole frame letterboxed to 192×192, where a hand of 30–80 px in a 640×480
 frame (2–4 m from the camera) is 10–25 px, and it finds almost none under ~64 px. When a full-frame look finds
-nothing and the caller knows where to look (the motion gate's centre of motion, or where a tracked hand was just
-lost), :meth:`HandTracker.process` runs the detector once more on a square of :data:`ZOOM_SIDE` × the frame's
-height around that point (192 px of 480: the detector's own input size, so it sees the camera's pixels, 2.5×
-the full-frame look). Found there, the landmark model takes the hand over from its palm box in frame pixels, and
-tracking follows it as any other. At most one zoomed look per call, none while a hand is tracked.
+nothing and the caller knows where to look (the motion gate's centre of a motion small enough for the square
+below, or where a tracked hand was just lost), :meth:`HandTracker.process` runs the detector once more on a
+square of :data:`ZOOM_SIDE` × the frame's height around that point (192 px of 480: the detector's own input
+size, so it sees the camera's pixels, 2.5× the full-frame look). Found there, the landmark model takes the hand
+over from its palm box in frame pixels, and tracking follows it as any other. At most one zoomed look per call,
+none while a hand is tracked.
 """
 
 from __future__ import annotations
