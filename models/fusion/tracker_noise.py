@@ -146,8 +146,13 @@ def measure(per_class: int = 20, seed: int = 0, zoom: bool = True) -> dict[str, 
     clip_rng = np.random.default_rng([seed, 1])  # its own stream: the single-photo cells stay as measured before
 
     def landmarks(photo: np.ndarray, px: int, occ: float) -> np.ndarray | None:
-        frame = place(photo, px, occ, rng)  # a hand coming into view: its first frame, a first sighting
-        hands = view.watch(place(photo, px, 0.0, rng, empty=True), [frame])[0]
+        """A hand coming into view: its first frame, a first sighting (over the background without it, which
+        stays put: the occluder is not replicated out to the frame's edges, as it would be by :func:`place`)."""
+        empty = place(photo, px, 0.0, rng, empty=True)
+        frame = empty.copy()
+        y0, x0 = (IMAGE_H - px) // 2, (IMAGE_W - px) // 2
+        frame[y0:y0 + px, x0:x0 + px] = place(photo, px, occ, rng, crop=True)
+        hands = view.watch(empty, [frame])[0]
         return normalized(hands[0].landmarks) if hands else None
 
     def clip_seen(frames: list[np.ndarray]) -> list[bool]:  # the held frames, after the raise
