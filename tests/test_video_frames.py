@@ -157,7 +157,7 @@ class CountingTracker:
     def __init__(self) -> None:
         self.seen: list[int] = []
 
-    def process(self, frame: VideoFrame) -> list[Hand]:
+    def process(self, frame: VideoFrame, focus: tuple[float, float] | None = None) -> list[Hand]:
         assert frame.image.shape == (480, 640, 3)
         self.seen.append(frame.seq)
         return []

@@ -26,7 +26,7 @@ class CountingTracker:
     def __init__(self) -> None:
         self.calls: list[int] = []
 
-    def process(self, frame: VideoFrame) -> list[Hand]:
+    def process(self, frame: VideoFrame, focus: tuple[float, float] | None = None) -> list[Hand]:
         self.calls.append(frame.seq)
         return []
 

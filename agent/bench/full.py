@@ -284,6 +284,8 @@ def format_table(r: dict[str, Any]) -> str:
         ("palm detections idle / busy (frames)",
          f"{idle.get('palm_detections')} / {busy.get('palm_detections')} ({idle['video_frames']} / "
          f"{busy['video_frames']})"),
+        ("  of which zoomed, for small hands, idle / busy",
+         f"{idle.get('zoom_detections')} / {busy.get('zoom_detections')}"),
         ("true end of speech → device action ms (p50/p95/p99)", _p(r["speech_end_to_action_ms"])),
         ("  the same, no hand in view (p50/p95/p99)", _p(r["speech_end_to_action_no_hand_ms"])
          if "speech_end_to_action_no_hand_ms" in r else "-"),

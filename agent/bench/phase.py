@@ -156,7 +156,8 @@ def _report(name: str, agent: Agent, tl: Timeline, capture: MjpegCapture | None,
         "intents": pipe.stats.intents, "segments": pipe.stats.segments, "actions": len(tl.received),
         "video_frames": video.stats.frames, "video_processed": video.stats.processed,
         "video_skipped_still": video.stats.skipped_still, "gesture_events": video.stats.events,
-        "palm_detections": counts.get("palm", None), "landmark_runs": counts.get("landmarks", None),
+        "palm_detections": counts.get("palm", None), "zoom_detections": counts.get("zoom", None),
+        "landmark_runs": counts.get("landmarks", None),
         "dropped_frames": video.stats.dropped + pipe.stats.dropped_segments,
     }
 

@@ -277,6 +277,12 @@ class VisionConfig(Strict):
         "lite", title="Hand landmark model",
         description="lite (default): MediaPipe's lite landmark model (int8), sized for Pi-class CPUs; full: its "
                     "full model, a little more accurate for more CPU per tracked frame.")
+    small_hands: bool = Field(
+        True, title="Find small hands",
+        description="When no hand is tracked and the full-frame look finds none, look once more, zoomed, where "
+                    "something hand-sized moved: finds hands of 30-80 px in a 640x480 frame (2-4 m from the "
+                    "camera) that the full-frame look misses, for one more palm detection on such looks and none "
+                    "while a hand is tracked. false: full-frame looks only.")
 
 
 class HomeAssistantConfig(Strict):

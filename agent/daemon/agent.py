@@ -87,7 +87,8 @@ def build_video_path(cfg: AgentConfig, source: Source[VideoFrame]) -> VideoPath:
 
     zones = {name: z.polygon for name, z in cfg.fusion.zones.items()}
     landmarks = landmark_models(cfg.vision.landmarks)[0]
-    path = VideoPath(source, HandTracker(threads=1, landmark_model=landmarks), GestureTracker(zones=zones))
+    hands = HandTracker(threads=1, landmark_model=landmarks, zoom=cfg.vision.small_hands)
+    path = VideoPath(source, hands, GestureTracker(zones=zones))
     path.retry_limit_s = cfg.source_retry_s
     return path
 

@@ -7,7 +7,10 @@ settles (a hand that came in and then held still), and otherwise every ``still_s
 differences a 32×24 grey thumbnail against the previous one, at the same mean brightness, so lights changing
 are not motion; it is made from the frame's 1/8-scale grey thumbnail (:func:`~agent.sources.frames.
 grey_thumbnail`), which a camera frame brings along already (the camera's stall check made it from the JPEG),
-so a frame the tracker does not look at is never decoded in full.
+so a frame the tracker does not look at is never decoded in full. When the tracker looks with no hand tracked,
+the gate also tells it where things moved since its last look, when that motion is no larger than the
+tracker's zoom square (a raised hand, not someone walking past): a hand too small for the full-frame look
+(under ~64 px of 640×480) is looked for there once more, zoomed (:mod:`agent.vision.hands`).
 Frames arriving while the previous one is still processed are counted as dropped (the freshest wins).
 """
 
@@ -35,7 +38,7 @@ log = logging.getLogger(__name__)
 
 
 class HandTrackerLike(Protocol):
-    def process(self, frame: VideoFrame) -> list[Hand]: ...
+    def process(self, frame: VideoFrame, focus: tuple[float, float] | None = None) -> list[Hand]: ...
 
 
 class GestureTrackerLike(Protocol):
@@ -46,22 +49,51 @@ class MotionGate:
     """Says whether a frame differs from the previous one enough to be worth looking at: over the whole
     thumbnail (mean absolute difference at least ``threshold``) or in one place (one cell of the thumbnail,
     about 20×20 pixels of a 640×480 frame, at least ``local_threshold``). Both thumbnails are first scaled to
-    the same mean brightness, so a lamp switched on or daylight fading does not count as motion."""
+    the same mean brightness, so a lamp switched on or daylight fading does not count as motion.
+
+    It also says where things moved (:meth:`take_focus`): the centre of the strongest motion since it was last
+    asked, which the hand tracker zooms into to find a hand too small for its full-frame look, when that motion
+    fits in ``focus_extent`` × the frame's height each way (the tracker's zoom square,
+    :data:`agent.vision.hands.ZOOM_SIDE`): someone walking past moves more than that, and there is then no one
+    place a small hand would be (measured in the bench's idle room: 8 of 9 looks at a walker are larger)."""
 
     def __init__(self, threshold: float = 4.0, size: tuple[int, int] = (32, 24),
-                 local_threshold: float = 24.0) -> None:
+                 local_threshold: float = 24.0, focus_extent: float = 0.4) -> None:
         self.threshold = threshold
         self.local_threshold = local_threshold
         self.size = size
+        self.focus_extent = focus_extent
+        self._aspect = 4 / 3  # the frames' width / height (of the last one seen)
         self._prev: np.ndarray | None = None
+        self._heat: np.ndarray | None = None  # per cell, the largest difference of the moving frames not yet asked
 
     def forget(self) -> None:
-        """Drop the reference thumbnail (while a hand is tracked the gate is not consulted)."""
+        """Drop the reference thumbnail and the motion seen (while a hand is tracked the gate is not consulted)."""
         self._prev = None
+        self._heat = None
+
+    def take_focus(self) -> tuple[float, float] | None:
+        """Where the motion since the last call was, as fractions of the frame's width and height (the centre of
+        the cells that changed at least half as much as the most changed one), or None when nothing moved or
+        those cells spread wider or taller than ``focus_extent`` × the frame's height."""
+        heat, self._heat = self._heat, None
+        if heat is None or float(heat.max()) <= 0.0:
+            return None
+        strong = heat >= 0.5 * float(heat.max())
+        rows, cols = np.nonzero(strong)
+        tall = (int(rows.max()) - int(rows.min()) + 1) / heat.shape[0]
+        wide = (int(cols.max()) - int(cols.min()) + 1) / heat.shape[1] * self._aspect
+        if max(tall, wide) > self.focus_extent:
+            return None
+        w = np.where(strong, heat, 0.0)
+        ys, xs = np.indices(w.shape)
+        total = float(w.sum())
+        return (float((w * (xs + 0.5)).sum()) / total / w.shape[1], float((w * (ys + 0.5)).sum()) / total / w.shape[0])
 
     def moved(self, image: np.ndarray) -> bool:
         """``image``: the frame, in grey or BGR, at any scale (the daemon gives its 1/8-scale grey thumbnail)."""
         grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+        self._aspect = grey.shape[1] / max(grey.shape[0], 1)
         small = cv2.resize(grey, self.size, interpolation=cv2.INTER_AREA)
         small = small.astype(np.float32)
         small = small * np.float32(128.0 / max(float(small.mean()), 1.0))
@@ -69,7 +101,10 @@ class MotionGate:
         if prev is None:
             return True
         diff = np.abs(small - prev)
-        return float(diff.mean()) >= self.threshold or float(diff.max()) >= self.local_threshold
+        if float(diff.mean()) < self.threshold and float(diff.max()) < self.local_threshold:
+            return False
+        self._heat = diff if self._heat is None else np.maximum(self._heat, diff)
+        return True
 
 
 class DetectCadence:
@@ -277,7 +312,7 @@ class VideoPath:
         if not (self._tracking or self.cadence.look(now, moved)):
             self.stats.skipped_still += 1
             return None
-        hands = self.hands.process(frame)
+        hands = self.hands.process(frame, None if self._tracking else self.motion.take_focus())
         self._tracking = bool(hands)
         self.cadence.looked(now, self._tracking)
         self.stats.processed += 1

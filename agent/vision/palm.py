@@ -27,6 +27,12 @@ class Palm:
         base = Rect((x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0, rot)
         return transform_rect(base, scale=2.6, shift_y=-0.5)
 
+    def shifted(self, dx: float, dy: float) -> Palm:
+        """The same palm moved by (dx, dy) pixels: from a crop's coordinates back to the frame's."""
+        x0, y0, x1, y1 = self.box
+        kp = (self.keypoints + np.array([dx, dy], np.float32)).astype(np.float32)
+        return Palm((x0 + dx, y0 + dy, x1 + dx, y1 + dy), kp, self.score)
+
 
 @lru_cache(maxsize=1)
 def anchors() -> np.ndarray:

@@ -99,6 +99,12 @@ def gesture_id(real_gestures: bool) -> str:
     return f"real:{_file_id(bundles_dir() / DEFAULT_MODEL)}"
 
 
+def tracker_id() -> str:
+    """The hand tracker's measured noise (``tracker_noise.json``): the scenario hands are seen or not by it, so a
+    re-measured tracker changes what the fusion is fitted on."""
+    return f"tracker:{_file_id(vision.TRACKER_NOISE)}"
+
+
 def load_heads(refit: bool, recognizer_name: str | None,
                real_gestures: bool = False) -> tuple[Any, vision.StandinGestures | vision.RealGestures]:
     from agent.speech.frontend import SpeechFrontend
@@ -156,7 +162,7 @@ def with_voice_decisions(obs: list[scenarios.Observed], recognizer: Any) -> list
 
 
 def committed_profile() -> str | None:
-    """The (recognizer, gesture classifier) the committed fusion files were fitted for."""
+    """The (recognizer, gesture classifier, hand tracker noise) the committed fusion files were fitted for."""
     try:
         return str(LateFusionModel.load().meta.get("profile")) if EARLY.is_file() and CALIBRATION.is_file() else None
     except Exception:  # unreadable weights: refit
@@ -173,7 +179,7 @@ def evaluate(n_fit: int = 400, n_test: int = 300, refit: bool = False, recognize
     recognizer_name = recognizer_name or STANDIN
     recognizer, ghead = load_heads(refit_standins, recognizer_name, real_gestures)
     rec_id = recognizer_id(recognizer_name)
-    profile = f"{rec_id}|{gesture_id(real_gestures)}"
+    profile = f"{rec_id}|{gesture_id(real_gestures)}|{tracker_id()}"
     default = recognizer_name == DEFAULT_RECOGNIZER and real_gestures
     need_fit = refit or not default or committed_profile() != profile
     if need_fit:
