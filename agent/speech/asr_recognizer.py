@@ -134,10 +134,10 @@ class AsrRecognizer:
             return False
         return any(p.startswith(t) for p in self._texts)
 
-    def read(self, pcm: np.ndarray, min_frames: int = 0) -> tuple[np.ndarray, float, bool]:
+    def read(self, pcm: np.ndarray) -> tuple[np.ndarray, float, bool]:
         """(log-score of each label but ``unknown``, log-prob of the free transcript or -inf when it is one of
         the phrases, whether Whisper's own silence rule says nothing was said)."""
-        per, a, in_set = self._analyze(pcm, min_frames)
+        per, a, in_set = self._analyze(pcm)
         best = int(np.argmax(a.scores))
         quiet = silent(a.no_speech, a.scores[best] / (len(self._sentences[best]) + 1), a.free)
         return per, (-np.inf if in_set else a.free.logprob), quiet
@@ -151,6 +151,14 @@ class AsrRecognizer:
         per = np.full(len(self.labels) - 1, -np.inf)
         np.logaddexp.at(per, self._label_index, a.scores)
         return per, a, collapse_repeats(a.free.text) in self._texts
+
+    def word_reading(self, pcm: np.ndarray) -> word_rule.WordReading:
+        """What the single-word rule weighs of one utterance (a bundle with a head): Whisper's reading on at least
+        :data:`~agent.speech.word_rule.MIN_WINDOW_FRAMES`, and the head's posteriors."""
+        assert self.trained is not None, "the single-word rule needs the bundle's trained head"
+        per, a, in_set = self._analyze(pcm, word_rule.MIN_WINDOW_FRAMES)
+        head = np.asarray(self.trained.recognize(pcm).scores, np.float64)
+        return word_rule.WordReading(per, a.free.text, a.free.logprob, in_set, a.no_speech, head)
 
     def scores(self, pcm: np.ndarray) -> tuple[np.ndarray, float]:
         """:meth:`read` with the silence rule applied: no command scores and a certain "something else"."""
@@ -172,10 +180,7 @@ class AsrRecognizer:
             post = self.posteriors(pcm)
             return CommandScores(labels=self.labels, scores=tuple(float(p) for p in post),
                                  t_start=t_start, t_end=t_end, snr_db=snr_db)
-        per, a, in_set = self._analyze(pcm, word_rule.MIN_WINDOW_FRAMES)
-        head = np.asarray(self.trained.recognize(pcm).scores, np.float64)
-        k, conf = word_rule.decide(word_rule.WordReading(per, a.free.text, a.free.logprob, in_set, a.no_speech,
-                                                          head))
+        k, conf = word_rule.decide(self.word_reading(pcm))
         out = np.zeros(len(self.labels))
         out[k], out[-1] = conf, 1.0 - conf  # the chosen command's chance of being right, and the rest
         accepted = conf >= word_rule.ACCEPT

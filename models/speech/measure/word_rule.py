@@ -69,9 +69,7 @@ def measure(name: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
     assert isinstance(rec, AsrRecognizer) and rec.trained is not None, f"{name}: a speech-asr bundle with a head"
     xs, ys, kinds = [], [], []
     for kind, label, pcm in clips(name, rec.labels):
-        per, a, in_set = rec._analyze(pcm, word_rule.MIN_WINDOW_FRAMES)
-        head = np.asarray(rec.trained.recognize(pcm).scores, np.float64)
-        x, k = word_rule.features(word_rule.WordReading(per, a.free.text, a.free.logprob, in_set, a.no_speech, head))
+        x, k = word_rule.features(rec.word_reading(pcm))
         xs.append(x)
         ys.append(kind == "pos" and rec.labels[k] == label)
         kinds.append(kind)
