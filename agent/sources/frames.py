@@ -29,13 +29,14 @@ class JpegCodec:
     MJPEG cameras send, as OpenCV's own V4L2 conversion does."""
 
     def decode(self, data: np.ndarray) -> np.ndarray:
-        img = cv2.imdecode(data, cv2.IMREAD_COLOR)
-        if img is None:
-            raise SourceError(f"a camera frame of {data.size} bytes is not a decodable JPEG")
-        return img
+        return self._imdecode(data, cv2.IMREAD_COLOR)
 
     def thumbnail(self, data: np.ndarray) -> np.ndarray:
-        img = cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_8)
+        return self._imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_8)
+
+    @staticmethod
+    def _imdecode(data: np.ndarray, flags: int) -> np.ndarray:
+        img = cv2.imdecode(data, flags)
         if img is None:
             raise SourceError(f"a camera frame of {data.size} bytes is not a decodable JPEG")
         return img

@@ -113,8 +113,9 @@ def goes_on(trie: TokenTrie | LazyTokenTrie, tokens: tuple[int, ...], entry: int
             limit: int = GOES_ON_VISITS) -> bool:
     """Whether a sentence of a meaning other than ``entry`` starts with ``tokens`` (a sentence's reading) and
     goes on, so that a speaker who paused after ``tokens`` may not be done. Conservative: a reading that is not a
-    path of the trie, ends in a digit (Whisper's "20" may still become "21", which the trie writes as another
-    token, not a continuation), or has more than ``limit`` continuation nodes to look at, goes on."""
+    path of the trie, or has more than ``limit`` continuation nodes to look at, goes on. (A reading ending in a
+    digit is ruled out before, by :meth:`AsrGrammar._whole`: Whisper's "20" may still become "21", which the trie
+    writes as another token, not a continuation.)"""
     node = 0
     for t in tokens:
         nxt = trie.next_tokens(node).get(t)
